@@ -1,0 +1,15 @@
+"""Inception-v4, Inception-ResNet-v1 and Inception-ResNet-v2 for Keras 3 (arXiv 1602.07261)."""
+
+from .models import create_inception_resnet_v1, create_inception_resnet_v2, create_inception_v4
+from .registry import create_model, list_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "create_inception_v4",
+    "create_inception_resnet_v1",
+    "create_inception_resnet_v2",
+    "create_model",
+    "list_models",
+    "__version__",
+]

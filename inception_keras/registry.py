@@ -1,0 +1,28 @@
+"""The zoo as a dict: tools and tests iterate over it instead of naming each model."""
+
+from __future__ import annotations
+
+import functools
+
+from .models import create_inception_resnet_v1, create_inception_resnet_v2, create_inception_v4
+
+_REGISTRY = {
+    "inception_v4": create_inception_v4,
+    "inception_resnet_v1": create_inception_resnet_v1,
+    "inception_resnet_v2": functools.partial(create_inception_resnet_v2, variant="paper"),
+    "inception_resnet_v2_slim": functools.partial(create_inception_resnet_v2, variant="slim"),
+}
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`create_model`."""
+    return list(_REGISTRY)
+
+
+def create_model(name: str, **kwargs):
+    """Build a model of the zoo by name, e.g. ``create_model("inception_resnet_v2_slim", classes=10)``."""
+    try:
+        constructor = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}") from None
+    return constructor(**kwargs)
