@@ -262,37 +262,52 @@ def _load_weights(model: keras.Model, weights) -> None:
 
 
 def _check_classifier_shape(model: keras.Model, path: str) -> None:
-    """Name the usual mismatch (the number of classes) before Keras fails on it."""
+    """Name the usual mismatch (classes, include_top) before Keras fails on it.
+
+    The dense kernels are the only 2D weights of these models, in every Keras weights
+    format, so comparing the 2D shapes of the file with the model's is enough.
+    """
     import h5py  # noqa: PLC0415 - only needed for weight files
 
+    if path.endswith(".keras"):
+        return  # a zip archive: Keras checks it itself
     try:
         with h5py.File(path, "r") as f:
-            found = {}
-
-            def visit(name, obj):
-                for head in ("Logits__Logits", "AuxLogits__Logits", "AuxLogits__Aux_logits"):
-                    if isinstance(obj, h5py.Dataset) and f"/{head}/" in f"/{name}/" and obj.ndim == 2:
-                        found[head] = obj.shape
-
-            f.visititems(visit)
+            in_file = []
+            f.visititems(lambda _, obj: in_file.append(tuple(obj.shape))
+                         if isinstance(obj, h5py.Dataset) and obj.ndim == 2 else None)
     except OSError as e:
         raise ValueError(f"weights file {path!r} is not a readable HDF5 file: {e}") from e
-    for head, shape in found.items():
-        try:
-            expected = tuple(model.get_layer(head).kernel.shape)
-        except ValueError:  # the model has no such layer
-            if head == "Logits__Logits":
-                raise ValueError(
-                    f"weights file {path!r} has a classifier ({shape[1]} classes) but the model was built "
-                    f"without one; build it with include_top=True, classes={shape[1]}"
-                ) from None
-            continue
-        if tuple(shape) != expected:
-            raise ValueError(
-                f"weights file {path!r} has a {shape[1]}-class classifier ({head} kernel {tuple(shape)}) "
-                f"but the model was built with classes={expected[1]} (kernel {expected}); "
-                f"pass classes={shape[1]} or use a file saved with {expected[1]} classes"
-            )
+    in_model = [tuple(w.shape) for w in model.weights if len(w.shape) == 2]
+    if sorted(in_file) == sorted(in_model):
+        return
+    file_classes = sorted({s[1] for s in in_file})
+    if not in_model:
+        raise ValueError(
+            f"weights file {path!r} has a classifier ({', '.join(map(str, file_classes))} outputs) but the model "
+            f"was built without one; build it with include_top=True and classes={file_classes[0]}"
+        )
+    if not in_file:
+        raise ValueError(
+            f"weights file {path!r} has no classifier but the model has one; "
+            f"build it with include_top=False, or use a file saved from a model with include_top=True"
+        )
+    model_classes = sorted({s[1] for s in in_model})
+    if file_classes != model_classes:
+        raise ValueError(
+            f"weights file {path!r} has a classifier with {file_classes[0]} classes but the model was built "
+            f"with classes={model_classes[0]}; pass classes={file_classes[0]} or use a file saved with "
+            f"{model_classes[0]} classes"
+        )
+    if sorted({s[0] for s in in_file}) != sorted({s[0] for s in in_model}):
+        raise ValueError(
+            f"weights file {path!r} has a classifier on {in_file[0][0]} features but {model.name!r} has "
+            f"{in_model[0][0]}: the file was saved from a different architecture"
+        )
+    raise ValueError(
+        f"weights file {path!r} has classifier kernels of shapes {sorted(in_file)} but the model has "
+        f"{sorted(in_model)}; build the model with the same aux_logits as the saved one"
+    )
 
 
 # =========================================================================== #

@@ -1,0 +1,1 @@
+"""Command-line tools: one module per tool, each with ``build_parser()`` and ``main(argv)``."""

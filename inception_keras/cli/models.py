@@ -1,0 +1,103 @@
+"""Build every model of the zoo and print a table: name, variant, input, output, parameters.
+
+    python tools/list_models.py
+    python tools/list_models.py --input-size 224 --classes 10 --json models.json
+    inception-keras-models --models inception_v4 inception_resnet_v2_slim
+
+Runs offline: the models are built with random weights; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inception-keras-models", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", metavar="NAME", help="models to build (default: all)")
+    parser.add_argument("--input-size", type=int, default=299, help="input height and width (default 299)")
+    parser.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    parser.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    return parser
+
+
+def describe(name: str, input_size: int = 299, classes: int = 1000) -> dict:
+    """Build ``name`` and return its row of the table."""
+    import keras  # noqa: PLC0415 - keep --help fast
+
+    from inception_keras import create_model  # noqa: PLC0415
+
+    start = time.perf_counter()
+    model = create_model(name, input_shape=(input_size, input_size, 3), classes=classes)
+    seconds = time.perf_counter() - start
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    # Inception-v4 is one graph: the paper's and TF-slim's are the same.
+    variant = "slim" if name.endswith("_slim") else ("paper = slim" if name == "inception_v4" else "paper")
+    row = {
+        "name": name,
+        "variant": variant,
+        "input": list(model.input_shape[1:]),
+        "output": list(model.output_shape[1:]),
+        "features": int(model.get_layer("Logits__Logits").input.shape[-1]),
+        "params": int(model.count_params()),
+        "trainable": trainable,
+        "layers": len(model.layers),
+        "build_seconds": round(seconds, 2),
+    }
+    keras.backend.clear_session()
+    return row
+
+
+def format_table(rows: list[dict]) -> str:
+    header = ("model", "variant", "input", "output", "features", "params", "trainable", "layers")
+    lines = [
+        (
+            r["name"],
+            r["variant"],
+            "x".join(map(str, r["input"])),
+            "x".join(map(str, r["output"])),
+            str(r["features"]),
+            f"{r['params']:,}",
+            f"{r['trainable']:,}",
+            str(r["layers"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) if i < 4 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    out.append("  ".join("-" * w for w in widths))
+    for line in lines:
+        out.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    from inception_keras import list_models  # noqa: PLC0415
+
+    names = args.models or list_models()
+    unknown = [n for n in names if n not in list_models()]
+    if unknown:
+        print(f"error: unknown model(s) {', '.join(unknown)}; choose from {', '.join(list_models())}")
+        return 2
+    try:
+        rows = [describe(n, args.input_size, args.classes) for n in names]
+    except ValueError as e:
+        print(f"error: {e}")
+        return 2
+    print(format_table(rows))
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(rows, f, indent=2)
+        os.replace(tmp, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
