@@ -1,6 +1,7 @@
 """Inception-v4, Inception-ResNet-v1 and Inception-ResNet-v2 for Keras 3 (arXiv 1602.07261)."""
 
 from .models import create_inception_resnet_v1, create_inception_resnet_v2, create_inception_v4
+from .preprocessing import decode_predictions, preprocess_input
 from .registry import create_model, list_models
 
 __version__ = "0.1.0"
@@ -11,5 +12,7 @@ __all__ = [
     "create_inception_resnet_v2",
     "create_model",
     "list_models",
+    "preprocess_input",
+    "decode_predictions",
     "__version__",
 ]

@@ -84,8 +84,10 @@ def _resolve_scales(scale, spec: ResNetSpec):
 
 def _check_arguments(*, weights, input_shape, channels, include_top, pooling, classes, classifier_activation,
                      dropout_rate, aux_logits, features_only):
-    if weights is not None and weights != "imagenet" and not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be None, 'imagenet' or the path to a Keras weights file, got {weights!r}")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(
+            f"weights must be None, 'imagenet', or the path to a Keras weights file or TF-slim checkpoint, got {weights!r}"
+        )
     if weights is not None and channels != 3:
         raise ValueError(
             f"input with {channels} channels cannot load pretrained weights (they expect 3); pass weights=None"
@@ -206,7 +208,7 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
 
     if features_only:
         model = keras.Model(inputs, endpoints, name=model_name)
-        _load_weights(model, weights)
+        _load_weights(model, weights, spec)
         return model
 
     if include_top:
@@ -228,28 +230,29 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
     else:
         outputs = x
     model = keras.Model(inputs, outputs, name=model_name)
-    _load_weights(model, weights)
+    _load_weights(model, weights, spec)
     return model
 
 
 # =========================================================================== #
 # Weights
 # =========================================================================== #
-def _load_weights(model: keras.Model, weights) -> None:
-    """Load ``weights`` (None, 'imagenet' or a Keras weights file) into ``model``."""
+def _load_weights(model: keras.Model, weights, spec) -> None:
+    """Load ``weights`` into ``model``: None, a published name ('imagenet', ...), a Keras
+    weights file, or a TF-slim checkpoint (prefix, directory or release .tar.gz)."""
     if weights is None:
         return
-    if weights == "imagenet":
-        raise ValueError(
-            "weights='imagenet' needs the TF-slim checkpoint converter, which this version of "
-            "inception_keras does not have yet; pass weights=None, or the path to a Keras weights "
-            "file (.weights.h5 / .h5) converted elsewhere"
-        )
+    from . import presets  # noqa: PLC0415
+
+    if isinstance(weights, str) and weights in presets.WEIGHT_NAMES:
+        presets.load_pretrained(model, spec.name, weights)
+        return
     path = os.fspath(weights)
+    if not path.endswith(_WEIGHT_SUFFIXES):
+        _load_slim_checkpoint(model, path, spec)
+        return
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path!r}")
-    if not path.endswith(_WEIGHT_SUFFIXES):
-        raise ValueError(f"weights file {path!r} must end with one of {', '.join(_WEIGHT_SUFFIXES)}")
     _check_classifier_shape(model, path)
     try:
         model.load_weights(path)
@@ -259,6 +262,18 @@ def _load_weights(model: keras.Model, weights) -> None:
             f"The file must be saved from the same architecture built with the same include_top, "
             f"classes, aux_logits and features_only arguments."
         ) from e
+
+
+def _load_slim_checkpoint(model, path: str, spec) -> None:
+    from .convert.slim import SLIM_ARCHS, load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
+
+    if spec.name not in SLIM_ARCHS:
+        raise ValueError(
+            f"{path!r} is not a Keras weights file ({', '.join(_WEIGHT_SUFFIXES)}), and TF-slim checkpoints "
+            f"exist only for {', '.join(SLIM_ARCHS)}, not {spec.name}"
+        )
+    with open_slim_checkpoint(path) as ckpt:
+        load_slim_weights(model, ckpt, arch=spec.name)
 
 
 def _check_classifier_shape(model: keras.Model, path: str) -> None:

@@ -19,7 +19,7 @@ def list_models() -> list[str]:
     return list(_REGISTRY)
 
 
-def create_model(name: str, **kwargs):
+def create_model(name: str, /, **kwargs):
     """Build a model of the zoo by name, e.g. ``create_model("inception_resnet_v2_slim", classes=10)``."""
     try:
         constructor = _REGISTRY[name]

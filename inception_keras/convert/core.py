@@ -1,0 +1,200 @@
+"""Source-independent conversion machinery: a strict, name-based assignment of source
+tensors to Keras variables, with a report of what was used and what was left and why.
+
+A converter for a new source (TF-slim, timm, ...) supplies three things:
+``names`` (Keras variable path -> source name), ``classify_leftover`` (why a source tensor
+may be left unused, or None when it must not be) and optionally ``transform`` (layout
+changes such as OIHW -> HWIO). Everything else - missing and mismatched tensors, the
+background class of 1001-way heads, the report - lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+HEAD_LAYERS = ("Logits__Logits", "AuxLogits__Logits", "AuxLogits__Aux_logits")
+
+
+class ConversionError(ValueError):
+    """A checkpoint does not fit the model; the message lists names, shapes and a likely cause."""
+
+
+class TensorSource:
+    """Anything that lists tensor shapes by name and returns a tensor as a numpy array."""
+
+    description = "source"
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def get(self, name: str) -> np.ndarray:
+        raise NotImplementedError
+
+
+class DictSource(TensorSource):
+    """A plain ``{name: array}`` dict as a source (what the tests feed)."""
+
+    description = "dict"
+
+    def __init__(self, tensors: Mapping[str, np.ndarray]):
+        self._tensors = tensors
+
+    @property
+    def shapes(self):
+        return {k: tuple(np.shape(v)) for k, v in self._tensors.items()}
+
+    def get(self, name):
+        return np.asarray(self._tensors[name])
+
+
+def as_source(source) -> TensorSource:
+    return source if isinstance(source, TensorSource) else DictSource(source)
+
+
+@dataclasses.dataclass
+class ConversionReport:
+    """What a conversion did: tensors mapped, entries ignored (and why), background drops."""
+
+    source: str
+    mapped: list[tuple[str, str, tuple[int, ...]]]  # (keras variable, source name, shape)
+    ignored: dict[str, str]  # source name -> reason
+    background_dropped: list[str]  # source names whose first class (background) was dropped
+    seconds: float = 0.0
+
+    @property
+    def parameters(self) -> int:
+        return int(sum(np.prod(s) for _, _, s in self.mapped))
+
+    def ignored_by_reason(self) -> Counter:
+        return Counter(self.ignored.values())
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"tensors mapped: {len(self.mapped)} ({self.parameters:,} values)"]
+        for reason, count in sorted(self.ignored_by_reason().items()):
+            lines.append(f"ignored: {count:4d} x {reason}")
+        for name in self.background_dropped:
+            lines.append(f"background class dropped: {name}")
+        return lines
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source,
+            "tensors_mapped": len(self.mapped),
+            "values_mapped": self.parameters,
+            "ignored": dict(sorted(self.ignored.items())),
+            "ignored_by_reason": dict(self.ignored_by_reason()),
+            "background_dropped": self.background_dropped,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _fmt(shape):
+    return str(tuple(int(d) for d in shape))
+
+
+def assign_strict(
+    model,
+    source,
+    names: Mapping[str, str],
+    *,
+    classify_leftover: Callable[[str], str | None],
+    drop_background: bool = True,
+    transform: Callable[[str, np.ndarray], np.ndarray] | None = None,
+    source_shape: Callable[[str, tuple], tuple] | None = None,
+    guess: Callable[[list[str]], str | None] | None = None,
+    use_name: Callable[[str], str] | None = None,
+) -> ConversionReport:
+    """Give every variable of ``model`` exactly one tensor of ``source``, or raise.
+
+    Args:
+        names: Keras variable path (``layer/kernel``) -> source tensor name, for every
+            variable of the model.
+        classify_leftover: why an unused source tensor may be ignored, or None if it
+            should have been used (then the conversion fails).
+        drop_background: for the classifier heads, a source with one more class than
+            the model is sliced ``[..., 1:]`` (TF-slim's background class at index 0).
+        transform: source layout -> Keras layout (identity for TF-slim).
+        source_shape: the Keras-layout shape of a source shape (for comparisons).
+        guess: given the missing source names, a sentence on the likely cause.
+        use_name: the source name to read for a mapped name (EMA shadows).
+    """
+    start = time.perf_counter()
+    source = as_source(source)
+    shapes = source.shapes
+    variables = {v.path: v for v in model.weights}
+    unmapped = sorted(set(variables) - set(names))
+    if unmapped:
+        raise ConversionError(f"no source name for {len(unmapped)} Keras variables, e.g. {unmapped[:5]}")
+
+    missing, wrong, plan, dropped = [], [], [], []
+    for path, name in names.items():
+        var = variables[path]
+        want = tuple(var.shape)
+        read = use_name(name) if use_name else name
+        if read not in shapes:
+            missing.append(f"  {path}  <-  {name}  (expected shape {_fmt(want)})")
+            continue
+        have = tuple(shapes[read])
+        have_keras = source_shape(name, have) if source_shape else have
+        drop = False
+        if have_keras != want:
+            is_head = path.split("/")[0] in HEAD_LAYERS
+            if is_head and have_keras[:-1] == want[:-1] and have_keras[-1] == want[-1] + 1 and drop_background:
+                drop = True
+            else:
+                hint = ""
+                if is_head and have_keras[-1] == want[-1] + 1:
+                    hint = (f"  [classes={want[-1]} but the checkpoint has {have_keras[-1]}: keep the "
+                            f"background class (classes={have_keras[-1]}, --keep-background) or drop it]")
+                elif is_head and have_keras[-1] + 1 == want[-1]:
+                    hint = (f"  [classes={want[-1]} but the checkpoint has {have_keras[-1]} (no background "
+                            f"class): build the model with classes={have_keras[-1]}]")
+                wrong.append(f"  {path} {_fmt(want)}  <-  {read} {_fmt(have_keras)}{hint}")
+                continue
+        plan.append((var, path, name, read, drop))
+
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} Keras variables have no tensor in the {source.description}:\n"
+                        + "\n".join(missing[:20]) + ("\n  ..." if len(missing) > 20 else ""))
+        cause = guess(sorted(n for n in names.values() if (use_name(n) if use_name else n) not in shapes)) if guess else None
+        if cause:
+            problems.append(f"likely cause: {cause}")
+    if wrong:
+        problems.append(f"{len(wrong)} tensors have the wrong shape (Keras variable shape <- source tensor shape):\n"
+                        + "\n".join(wrong[:20]) + ("\n  ..." if len(wrong) > 20 else ""))
+
+    used = {read for _, _, _, read, _ in plan} | {name for _, _, name, _, _ in plan}
+    ignored, unexpected = {}, []
+    for name in sorted(set(shapes) - used):
+        reason = classify_leftover(name)
+        if reason is None:
+            unexpected.append(f"  {name} {_fmt(shapes[name])}")
+        else:
+            ignored[name] = reason
+    if unexpected:
+        problems.append(f"{len(unexpected)} tensors of the {source.description} are not used by the model:\n"
+                        + "\n".join(unexpected[:20]) + ("\n  ..." if len(unexpected) > 20 else ""))
+    if problems:
+        raise ConversionError("checkpoint does not match the model:\n" + "\n".join(problems))
+
+    mapped = []
+    for var, path, name, read, drop in plan:
+        value = source.get(read)
+        if transform is not None:
+            value = transform(name, value)
+        if drop:
+            value = value[..., 1:]
+            dropped.append(read)
+        var.assign(value.astype(var.dtype))
+        mapped.append((path, read, tuple(value.shape)))
+    return ConversionReport(
+        source=source.description, mapped=mapped, ignored=ignored, background_dropped=dropped,
+        seconds=time.perf_counter() - start,
+    )
