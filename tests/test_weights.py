@@ -89,10 +89,12 @@ def test_weights_bad_paths(tmp_path):
     junk.write_bytes(b"not an hdf5 file")
     with pytest.raises(ValueError, match="not a readable HDF5 file"):
         inception_keras.create_inception_resnet_v1(input_shape=SIZE, weights=junk)
-    other = tmp_path / "weights.npz"
+    other = tmp_path / "weights.npz"  # neither a Keras file nor a checkpoint
     other.write_bytes(b"x")
-    with pytest.raises(ValueError, match="must end with"):
+    with pytest.raises(ValueError, match="not a Keras weights file"):
         inception_keras.create_inception_resnet_v1(input_shape=SIZE, weights=other)
+    with pytest.raises(ValueError, match="not a readable TensorFlow checkpoint"):
+        inception_keras.create_inception_v4(input_shape=SIZE, weights=other)
 
 
 JAX_SCRIPT = r"""
