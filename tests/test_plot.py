@@ -1,0 +1,224 @@
+"""The architecture drawings (tools/plot_architectures.py): valid PNG, SVG and dot files with
+the slim layer names and shapes, the block models, and what happens without Graphviz."""
+
+import json
+import os
+import re
+import stat
+import struct
+import xml.etree.ElementTree as ET
+
+import pydot
+import pytest
+
+from inception_keras import visualize
+from inception_keras.cli import plot
+
+AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|activation|add|concatenate|rescaling|input_layer)(_\d+)?$")
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def _svg_text(path):
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return " ".join(t.strip() for t in root.itertext() if t.strip())
+
+
+def _no_tmp_files(folder):
+    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_full_graph_and_block_in_every_format(tmp_path, capsys):
+    args = ["--model", "inception_resnet_v1", "--block", "full", "reduction_a", "--format", "png", "svg", "dot",
+            "--input-size", "75", "--output-dir", str(tmp_path)]
+    assert plot.main(args) == 0
+    printed = capsys.readouterr().out
+    full, block = tmp_path / "inception_resnet_v1", tmp_path / "blocks" / "inception_resnet_v1" / "reduction_a"
+
+    # PNG: signature, and the size of a tall graph of 431 layers / a small block
+    width, height = _png_size(full.with_suffix(".png"))
+    assert 500 < width < 6000 and 5000 < height <= visualize.PNG_MAX_SIDE
+    width, height = _png_size(block.with_suffix(".png"))
+    assert 500 < width < 5000 and 300 < height < 3000
+
+    # SVG: valid XML that names the layers and shows the shapes
+    text = _svg_text(full.with_suffix(".svg"))
+    for name in ("Conv2d_1a_3x3", "Mixed_6a__Branch_1__Conv2d_0b_3x3", "Repeat_2__block8_5__Conv2d_1x1", "Logits__Logits"):
+        assert name in text
+    assert "(None, 75, 75, 3)" in text and "431 layers" in text
+    text = _svg_text(block.with_suffix(".svg"))
+    assert "Mixed_6a__Branch_1__Conv2d_0b_3x3" in text and "Mixed_6a__Branch_2__MaxPool_1a_3x3" in text
+    assert "(None, 35, 35, 256)" in text and "(None, 17, 17, 896)" in text  # IR-v1: 256 -> 896
+
+    # dot: nodes named after the layers (not Keras's id()), edges between them, and it parses
+    dot = full.with_suffix(".dot").read_text()
+    assert "Mixed_6a__Branch_1__Conv2d_0b_3x3 -> Mixed_6a__Branch_1__Conv2d_0b_3x3__BatchNorm" in dot
+    assert "subgraph cluster_Repeat_1__block17_10 {" in dot
+    assert not re.search(r"^\d+ ", dot, re.MULTILINE)
+    (graph,) = pydot.graph_from_dot_data(block.with_suffix(".dot").read_text())
+    names = {n.get_name() for n in graph.get_nodes()} | {
+        n.get_name() for sub in graph.get_subgraphs() for n in sub.get_nodes()}
+    assert {"input", "Mixed_6a", "Mixed_6a__Branch_0__Conv2d_1a_3x3", "Mixed_6a__Branch_1__Conv2d_1a_3x3__relu"} <= names
+
+    # the manifest and the index list the six files; the table shows them
+    rows = json.loads((tmp_path / "manifest.json").read_text())["drawings"]
+    assert [r["file"] for r in rows] == [
+        "inception_resnet_v1.png", "inception_resnet_v1.svg", "inception_resnet_v1.dot",
+        "blocks/inception_resnet_v1/reduction_a.png", "blocks/inception_resnet_v1/reduction_a.svg",
+        "blocks/inception_resnet_v1/reduction_a.dot",
+    ]
+    assert rows[0]["layers"] == 431 and rows[0]["width"] > 500 and rows[3]["layers"] == 15
+    assert all(r["bytes"] == (tmp_path / r["file"]).stat().st_size for r in rows)
+    index = (tmp_path / "README.md").read_text()
+    assert "(blocks/inception_resnet_v1/reduction_a.png)" in index and "(inception_resnet_v1.dot)" in index
+    assert "inception_resnet_v1.png" in printed and "reduction_a.svg" in printed and " px" in printed
+    assert _no_tmp_files(tmp_path)
+
+
+def test_paper_irv2_blocks_show_the_corrected_channel_counts(tmp_path):
+    assert plot.main(["--model", "inception_resnet_v2", "--block", "inception_resnet_b", "inception_resnet_c",
+                      "--format", "svg", "--output-dir", str(tmp_path)]) == 0
+    b = _svg_text(tmp_path / "blocks" / "inception_resnet_v2" / "inception_resnet_b.svg")
+    c = _svg_text(tmp_path / "blocks" / "inception_resnet_v2" / "inception_resnet_c.svg")
+    assert "Repeat_1__block17_1__Conv2d_1x1" in b and "Output shape: (None, 17, 17, 1152)" in b
+    assert "Repeat_2__block8_1__Conv2d_1x1" in c and "Output shape: (None, 8, 8, 2144)" in c
+    assert "1154" not in b and "2048" not in c  # the paper's numbers, which cannot be added
+
+
+@pytest.mark.parametrize("name", list(visualize.BLOCKS))
+def test_block_models_are_named_and_chained(name):
+    models = visualize.block_models(name)
+    assert list(models) == visualize.block_names(name)
+    assert models["stem"].input.shape[1:] == (299, 299, 3)
+    for model in models.values():
+        assert model.layers[0].name == "input"
+        assert not [layer.name for layer in model.layers if AUTO_NAME.match(layer.name)]
+    order = visualize.BLOCKS[name]
+    for drawing in order[1:]:  # each block runs on the output of the block it follows
+        assert models[drawing.name].input.shape == models[drawing.after].output.shape
+
+
+def test_block_models_match_the_full_model(zoo):
+    """Every layer of the paper IR-v2's block drawings is in the real model, with the same shapes."""
+    model = zoo.get("inception_resnet_v2", aux_logits=True)
+    for block, small in visualize.block_models("inception_resnet_v2").items():
+        for layer in small.layers[1:]:
+            real = model.get_layer(layer.name)
+            assert real.output.shape[1:] == layer.output.shape[1:], (block, layer.name)
+            assert type(real) is type(layer)
+    shapes = {b: m.input.shape[1:] for b, m in visualize.block_models("inception_resnet_v2").items()}
+    assert shapes["inception_resnet_b"] == (17, 17, 1152) and shapes["inception_resnet_c"] == (8, 8, 2144)
+
+
+def test_block_models_pick_some():
+    models = visualize.block_models("inception_v4", ["inception_c", "stem"])
+    assert list(models) == ["stem", "inception_c"]
+    assert models["inception_c"].input.shape[1:] == (8, 8, 1536)
+    with pytest.raises(ValueError, match="has no block 'inception_resnet_a'"):
+        visualize.block_models("inception_v4", ["inception_resnet_a"])
+
+
+def _hide_graphviz(monkeypatch, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def test_without_graphviz_png_and_svg_fail_with_the_install_hint(tmp_path, monkeypatch, capsys):
+    _hide_graphviz(monkeypatch, tmp_path)
+    assert not visualize.graphviz_available()
+    out = tmp_path / "out"
+    for fmt in (["--format", "png"], ["--format", "svg", "dot"], []):
+        assert plot.main(["--model", "inception_v4", "--block", "aux_head", *fmt, "--output-dir", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        for hint in ("apt-get install graphviz", "conda install graphviz", "brew install graphviz"):
+            assert hint in err
+    assert not out.exists()
+
+    # --format dot needs only pydot; --model alone draws the full graph and every block of the model
+    assert plot.main(["--model", "inception_v4", "--format", "dot", "--output-dir", str(out)]) == 0
+    assert "AuxLogits__Conv2d_2a" in (out / "blocks" / "inception_v4" / "aux_head.dot").read_text()
+    assert "Mixed_7d__Branch_2__Conv2d_0e_3x1" in (out / "inception_v4.dot").read_text()
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.dot"))
+    assert written == sorted(["inception_v4.dot"] + [f"blocks/inception_v4/{b}.dot" for b in visualize.block_names("inception_v4")])
+
+    graph = visualize.to_dot(visualize.block_models("inception_v4", ["aux_head"])["aux_head"])
+    with pytest.raises(visualize.GraphvizNotFoundError, match="apt-get install graphviz"):
+        visualize.write(graph, tmp_path / "aux.png")
+    assert not (tmp_path / "aux.png").exists()
+
+
+def test_a_failing_graphviz_leaves_the_old_file(tmp_path, monkeypatch, capsys):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "dot"
+    fake.write_text("#!/bin/sh\necho 'Error: something broke' >&2\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    target = tmp_path / "out" / "blocks" / "inception_v4" / "aux_head.png"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"old")
+    assert plot.main(["--model", "inception_v4", "--block", "aux_head", "--format", "png",
+                      "--output-dir", str(tmp_path / "out")]) == 1
+    assert "something broke" in capsys.readouterr().err
+    assert target.read_bytes() == b"old"
+    assert _no_tmp_files(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "resnet50"], "unknown model(s) resnet50"),
+        (["--block", "inception_d"], "unknown block(s) inception_d"),
+        (["--model", "inception_resnet_v1", "--block", "inception_a"], "inception_resnet_v1 has no block inception_a"),
+        (["--model", "inception_v4", "--input-size", "64"], "at least 75"),
+        (["--model", "inception_v4", "--dpi", "0"], "--dpi"),
+    ],
+)
+def test_bad_arguments(tmp_path, capsys, args, message):
+    assert plot.main([*args, "--format", "dot", "--output-dir", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_options_reach_the_graph_and_output_is_stable(tmp_path):
+    common = ["--model", "inception_resnet_v2_slim", "--block", "final_block", "--format", "dot"]
+    assert plot.main([*common, "--rankdir", "LR", "--no-show-shapes", "--dpi", "30", "--output-dir", str(tmp_path / "a")]) == 0
+    dot = (tmp_path / "a" / "blocks" / "inception_resnet_v2_slim" / "final_block.dot").read_text()
+    assert "rankdir=LR;" in dot and "dpi=30;" in dot and "Output shape" not in dot
+    assert "Block8__Conv2d_1x1" in dot and "Conv2d_7b_1x1__relu" in dot
+
+    # the same drawing twice: the same bytes (node names do not depend on id())
+    first = tmp_path / "b" / "blocks" / "inception_resnet_v2_slim" / "final_block.dot"
+    assert plot.main([*common, "--output-dir", str(tmp_path / "b")]) == 0
+    text = first.read_text()
+    assert plot.main([*common, "--output-dir", str(tmp_path / "b")]) == 0
+    assert first.read_text() == text and "Output shape: <b>(None, 8, 8, 1536)</b>" in text
+
+
+def test_manifest_keeps_earlier_drawings(tmp_path):
+    out = tmp_path / "out"
+    assert plot.main(["--model", "inception_v4", "--block", "aux_head", "--format", "dot", "--output-dir", str(out)]) == 0
+    assert plot.main(["--model", "inception_resnet_v1", "inception_v4", "--block", "stem", "--format", "dot",
+                      "--output-dir", str(out)]) == 0
+    assert plot.main(["--model", "inception_v4", "--block", "aux_head", "--format", "dot", "--output-dir", str(out)]) == 0
+    rows = json.loads((out / "manifest.json").read_text())["drawings"]
+    assert [r["file"] for r in rows] == [  # graph order, each file once
+        "blocks/inception_v4/stem.dot", "blocks/inception_v4/aux_head.dot", "blocks/inception_resnet_v1/stem.dot",
+    ]
+    os.remove(out / "blocks" / "inception_v4" / "stem.dot")  # gone from disk: gone from the manifest
+    assert plot.main(["--model", "inception_v4", "--block", "aux_head", "--format", "dot", "--output-dir", str(out)]) == 0
+    index = (out / "README.md").read_text()
+    assert "inception_v4/stem.dot" not in index and "inception_resnet_v1/stem.dot" in index
+    assert len([line for line in index.splitlines() if line.startswith("- ")]) == 2
+
+
+def test_parser_choices_match_the_library():
+    assert plot.FORMATS == visualize.FORMATS and plot.RANKDIRS == visualize.RANKDIRS
