@@ -15,7 +15,7 @@ import keras
 from keras import layers
 
 from . import blocks
-from .layers import conv_bn, join
+from .layers import conv_bn
 from .specs import (
     AUX_MIN_INPUT_SIZE,
     DEFAULT_INPUT_SIZE,

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
+
+from .fileio import atomic_save
 
 BASE_URL = "http://download.tensorflow.org/models/"
 CACHE_SUBDIR = os.path.join("models", "inception_keras")
@@ -151,14 +152,5 @@ def _check_head(model, preset: Preset) -> None:
 
 
 def save_weights_atomic(model, path: str) -> None:
-    """``model.save_weights(path)`` through a temporary name in the same folder."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=directory)
-    os.close(fd)
-    try:
-        model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``model.save_weights(path)``, appearing only when complete."""
+    atomic_save(lambda tmp: model.save_weights(tmp, overwrite=True), path, ".weights.h5")

@@ -25,7 +25,6 @@ PNG and SVG need the Graphviz ``dot`` program; ``.dot`` text needs only pydot.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import struct
 import subprocess
@@ -36,6 +35,7 @@ import keras
 
 from . import blocks
 from .layers import SEP, conv_bn
+from .fileio import write_bytes
 from .specs import DEFAULT_INPUT_SIZE, SPECS
 
 FORMATS = ("png", "svg", "dot")
@@ -327,7 +327,7 @@ def write(graph, path, fmt: str | None = None, *, png_colors: int | None = 16) -
     width = height = None
     if fmt == "png":
         width, height = png_size(data)
-    _atomic_write(path, data)
+    write_bytes(path, data)
     return Written(path, fmt, len(data), width, height, warnings)
 
 
@@ -370,15 +370,3 @@ def png_size(data: bytes) -> tuple[int, int]:
     if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
         raise ValueError("not a PNG file")
     return struct.unpack(">II", data[16:24])
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

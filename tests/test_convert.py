@@ -162,7 +162,6 @@ def test_missing_wrong_shape_and_unexpected_tensors(small_v4, v4_tensors):
 def test_background_mismatch_is_explained(small_v4, v4_tensors):
     with pytest.raises(ConversionError, match=r"classes=1000 but the checkpoint has 1001: keep the background class"):
         load_slim_weights(small_v4, v4_tensors, arch="inception_v4", drop_background=False)
-    ten = inception_keras.create_inception_resnet_v1  # noqa: F841 - (other graphs have no slim layout)
     with pytest.raises(ConversionError, match="TF-slim released"):
         load_slim_weights(small_v4, v4_tensors, arch="inception_resnet_v1")
 

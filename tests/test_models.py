@@ -332,7 +332,7 @@ def test_channels_first_builds():
         (dict(aux_logits=True, input_shape=(None, None, 3)), "at least 299x299"),
         (dict(aux_logits=True, include_top=False), "include_top"),
         (dict(aux_logits=True, features_only=True), "features_only"),
-        (dict(weights="imagenet"), "no published weights .* variant='slim'"),
+        (dict(weights="imagenet"), "no published weights .*variant='slim'"),
         (dict(weights=3), "weights"),
         (dict(scale="yes"), "scale"),
         (dict(variant="tf"), "variant"),

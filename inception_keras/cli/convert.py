@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import tempfile
 import time
+
+from inception_keras.fileio import atomic_save, write_json
 
 MODELS = {"inception_v4": "inception_v4", "inception_resnet_v2": "inception_resnet_v2_slim"}
 
@@ -50,18 +50,6 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _atomic_save(save, path: str, suffix: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def convert(checkpoint: str, model_name: str, output: str, *, keep_background=False, aux=False, ema=False,
             save_model: str | None = None, verify=True) -> dict:
     """Library entry point of the tool; returns the summary it prints."""
@@ -82,7 +70,7 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
     model = create_model(arch, **kwargs)
     with open_slim_checkpoint(checkpoint) as ckpt:
         report = load_slim_weights(model, ckpt, arch=arch, drop_background=not keep_background, ema=ema)
-    _atomic_save(model.save_weights, output, ".weights.h5")
+    atomic_save(model.save_weights, output, ".weights.h5")
     max_diff = None
     if verify:  # read the file back into a fresh build and compare outputs on a fixed input
         x = np.random.default_rng(0).uniform(-1, 1, (1, 299, 299, 3)).astype("float32")
@@ -108,17 +96,12 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
     }
     if save_model is not None:
         path = save_model or output[: -len(".weights.h5")] + ".keras"
-        _atomic_save(model.save, path, ".keras")
+        atomic_save(model.save, path, ".keras")
         summary["saved_model"] = path
         summary["saved_model_bytes"] = os.path.getsize(path)
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary["report_lines"] = report.summary_lines()
     return summary
-
-
-def _write_json(path: str, data) -> None:
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2)
 
 
 def main(argv=None) -> int:
@@ -147,8 +130,7 @@ def main(argv=None) -> int:
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     report_path = summary["output"] + ".json"
-    _atomic_save(lambda p: _write_json(p, {k: v for k, v in summary.items() if k != "report_lines"}),
-                 report_path, ".json")
+    write_json(report_path, {k: v for k, v in summary.items() if k != "report_lines"})
     print(f"{'report':<{width}}  {report_path}")
     return 0
 

@@ -10,9 +10,10 @@ Runs offline: the models are built with random weights; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+
+from inception_keras.fileio import write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,10 +92,7 @@ def main(argv=None) -> int:
         return 2
     print(format_table(rows))
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(rows, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json(args.json, rows)
         print(f"wrote {args.json}")
     return 0
 

@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from inception_keras.fileio import write_text
+
 FULL = "full"  # the --block name of a model's full graph
 FORMATS = ("png", "svg", "dot")  # as inception_keras.visualize, which imports keras: --help stays fast
 RANKDIRS = ("TB", "LR")
@@ -194,16 +196,6 @@ def format_index(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def format_table(rows: list[dict]) -> str:
     header = ("file", "layers", "size")
     lines = []
@@ -246,8 +238,8 @@ def main(argv=None) -> int:
         return 1
     out = Path(args.output_dir)
     manifest = merge_manifest(out, rows)
-    _write_text(out / MANIFEST, json.dumps({"drawings": manifest}, indent=1) + "\n")
-    _write_text(out / INDEX, format_index(manifest))
+    write_text(out / MANIFEST, json.dumps({"drawings": manifest}, indent=1) + "\n")
+    write_text(out / INDEX, format_index(manifest))
     print(format_table(rows))
     print(f"wrote {len(rows)} files into {out}/, and {MANIFEST} and {INDEX} listing {len(manifest)}")
     return 0

@@ -143,17 +143,15 @@ def load_slim_weights(model, source, *, arch: str, drop_background: bool = True,
     scope = _scope(arch)
     names = slim_variable_names(model, arch)
     shapes = source.shapes
-    use_name = None
-    if ema:
-        if not any(EMA_SUFFIX in n for n in shapes):
-            raise ConversionError("ema=True but the checkpoint has no ExponentialMovingAverage shadows")
+    if ema and not any(EMA_SUFFIX in n for n in shapes):
+        raise ConversionError("ema=True but the checkpoint has no ExponentialMovingAverage shadows")
 
-        def use_name(name):  # the shadow where there is one; the raw value then counts as used
-            return name + EMA_SUFFIX if name + EMA_SUFFIX in shapes else name
+    def ema_name(name):  # the shadow where there is one; the raw value then counts as used
+        return name + EMA_SUFFIX if name + EMA_SUFFIX in shapes else name
 
     return assign_strict(
         model, source, names, classify_leftover=_leftover_classifier(model, scope, ema), drop_background=drop_background,
-        guess=_guesser(shapes, scope), use_name=use_name,
+        guess=_guesser(shapes, scope), use_name=ema_name if ema else None,
     )
 
 
