@@ -54,3 +54,34 @@ def decode_predictions(preds, top: int = 5):
         idx = np.argsort(-row, kind="stable")[:top]
         results.append([(classes[i][0], classes[i][1], float(row[i])) for i in idx])
     return results
+
+
+def central_crop_box(height: int, width: int, fraction: float) -> tuple[int, int, int, int]:
+    """(top, left, crop height, crop width) of TF-slim's ``tf.image.central_crop``."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"crop fraction must be in (0, 1], got {fraction}")
+    top = int((height - height * fraction) / 2)
+    left = int((width - width * fraction) / 2)
+    return top, left, height - 2 * top, width - 2 * left
+
+
+def load_image(path, size: int = 299, crop_fraction: float = 0.875) -> np.ndarray:
+    """Read an image file as TF-slim's evaluation preprocessing sees it: RGB, central crop
+    keeping ``crop_fraction`` of each side, bilinear resize to ``size`` x ``size`` (aspect
+    ratio not kept), scaled to [-1, 1]. Grayscale, CMYK and alpha images become RGB.
+
+    Raises ValueError naming the file when it is not a readable image.
+    """
+    import keras  # noqa: PLC0415
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgb = np.asarray(img.convert("RGB"), dtype="float32")
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from None
+    top, left, h, w = central_crop_box(rgb.shape[0], rgb.shape[1], crop_fraction)
+    crop = rgb[top : top + h, left : left + w]
+    resized = keras.ops.image.resize(crop, (size, size), interpolation="bilinear", antialias=False)
+    return np.asarray(preprocess_input(keras.ops.convert_to_numpy(resized)), dtype="float32")
