@@ -65,9 +65,6 @@ class ReductionA:
     m: int
     n: int
 
-    def out_channels(self, in_channels: int) -> int:
-        return in_channels + self.n + self.m
-
 
 @dataclass(frozen=True)
 class ReductionBV4Widths:
@@ -87,7 +84,6 @@ class InceptionV4Spec:
     inception_c: InceptionCWidths
     reduction_a: ReductionA
     reduction_b: ReductionBV4Widths
-    family: str = "inception_v4"
     stem: str = "v4"
     aux_conv: str = "Conv2d_2a"  # slim: kernel = the map's spatial shape (5x5 at 299)
     aux_logits: str = "Aux_logits"
@@ -121,9 +117,6 @@ class ReductionBResNetWidths:
     branch_1: tuple[int, int]
     branch_2: tuple[int, int, int]
 
-    def out_channels(self, in_channels: int) -> int:
-        return in_channels + self.branch_0[-1] + self.branch_1[-1] + self.branch_2[-1]
-
 
 @dataclass(frozen=True)
 class ResNetSpec:
@@ -141,7 +134,6 @@ class ResNetSpec:
     # then a 1x1 conv to 1536 channels ("Conv2d_7b_1x1"). The paper has neither.
     final_block_linear: bool
     final_conv: int | None
-    family: str = "inception_resnet"
     aux_conv: str = "Conv2d_2a_5x5"
     aux_logits: str = "Logits"
 
