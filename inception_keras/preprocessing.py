@@ -72,7 +72,6 @@ def load_image(path, size: int = 299, crop_fraction: float = 0.875) -> np.ndarra
 
     Raises ValueError naming the file when it is not a readable image.
     """
-    import keras  # noqa: PLC0415
     from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
 
     try:
@@ -83,5 +82,24 @@ def load_image(path, size: int = 299, crop_fraction: float = 0.875) -> np.ndarra
         raise ValueError(f"{path}: not a readable image ({e})") from None
     top, left, h, w = central_crop_box(rgb.shape[0], rgb.shape[1], crop_fraction)
     crop = rgb[top : top + h, left : left + w]
-    resized = keras.ops.image.resize(crop, (size, size), interpolation="bilinear", antialias=False)
-    return np.asarray(preprocess_input(keras.ops.convert_to_numpy(resized)), dtype="float32")
+    return preprocess_input(resize_bilinear_tf1(crop, size, size))
+
+
+def resize_bilinear_tf1(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize on TF1's sampling grid (``resize_bilinear(align_corners=False)``, no
+    half-pixel centres): output pixel i samples input position ``i * in / out``. This is the
+    resize TF-slim's evaluation preprocessing uses; ``image`` is HxWxC."""
+    image = np.asarray(image, dtype="float32")
+
+    def grid(n_in, n_out):
+        pos = np.arange(n_out, dtype="float64") * (n_in / n_out)
+        lo = np.minimum(np.floor(pos).astype(int), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, (pos - lo).astype("float32")
+
+    y0, y1, wy = grid(image.shape[0], height)
+    x0, x1, wx = grid(image.shape[1], width)
+    wx = wx[None, :, None]
+    top = image[y0][:, x0] + (image[y0][:, x1] - image[y0][:, x0]) * wx
+    bottom = image[y1][:, x0] + (image[y1][:, x1] - image[y1][:, x0]) * wx
+    return top + (bottom - top) * wy[:, None, None]

@@ -8,6 +8,7 @@ from PIL import Image
 
 from inception_keras.cli import predict as predict_cli
 from inception_keras.preprocessing import central_crop_box, load_image
+from slim_reference import slim_preprocess_for_eval
 
 
 @pytest.fixture
@@ -36,16 +37,12 @@ def test_load_image_matches_tf_slim_preprocess_for_eval(images):
 
     On a PNG, so that both sides decode the same pixels (PIL's and TF's JPEG decoders
     differ by a few levels on noisy images; that is not preprocessing)."""
-    import tensorflow as tf
-
-    raw = tf.io.decode_png(tf.io.read_file(str(images["rgb_png"])), channels=3)
-    img = tf.image.convert_image_dtype(raw, tf.float32)
-    img = tf.image.central_crop(img, central_fraction=0.875)
-    img = tf.image.resize(img[None], [299, 299], method="bilinear")[0]
-    expected = (img.numpy() - 0.5) * 2.0
-    got = load_image(images["rgb_png"], 299, 0.875)
-    assert got.shape == (299, 299, 3) and got.dtype == np.float32
-    assert np.max(np.abs(got - expected)) <= 2.0 / 255  # 1/255 in [0, 1] units
+    for size, fraction in [(299, 0.875), (75, 0.875), (150, 1.0)]:
+        expected = slim_preprocess_for_eval(images["rgb_png"].read_bytes(), size, size, fraction)
+        got = load_image(images["rgb_png"], size, fraction)
+        assert got.shape == (size, size, 3) and got.dtype == np.float32
+        assert np.max(np.abs(got - expected)) <= 2.0 / 255  # 1/255 in [0, 1] units
+        assert np.max(np.abs(got - expected)) < 1e-4  # in fact the same sampling grid
 
 
 def test_central_crop_box_is_slims():

@@ -1,0 +1,391 @@
+"""Labelled image sets and their ``tf.data`` input pipelines (tool side: imports TensorFlow).
+
+Three layouts of the ImageNet validation set, and any other labelled image folder:
+
+* ``folders``: one sub-folder per class (``n01440764/ILSVRC2012_val_00000293.JPEG``).
+  Folders named after ImageNet synsets get their ImageNet label (the sorted-synset index),
+  so a subset of the classes still lines up with a 1000-way head; other folder names are
+  classes in sorted order (a fine-tuned model's data).
+* ``flat``: a folder of images and a label file, ``filename synset`` or ``filename index``
+  lines (index: 0-based, sorted-synset order), or ImageNet's ``LOC_val_solution.csv``
+  (``ImageId,PredictionString``).
+* ``tfrecord``: TF-slim / TPU shards (``validation-00000-of-00128``) with ``image/encoded``
+  and ``image/class/label`` (1..1000, 0 being the background class).
+
+Every layout is read as encoded bytes and decoded inside the pipeline, in parallel. A file
+that TensorFlow cannot decode does not stop the pipeline (``ignore_errors``): the caller
+sees which indices are missing and hands them to :func:`decode_fallback` (Pillow reads a
+few formats TensorFlow does not), and what neither can read is reported as unreadable.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import os
+import re
+
+import numpy as np
+
+from .preprocessing import imagenet_classes
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+LABEL_FILE_NAMES = ("LOC_val_solution.csv", "labels.txt", "val.txt", "labels.csv")
+_TFRECORD = re.compile(r"(-\d{5}-of-\d{5}$)|(\.tfrecords?(-\d+)?$)|(\.tfrec$)")
+_SYNSET = re.compile(r"^n\d{8}$")
+
+
+class DataError(ValueError):
+    """A data path or label file that cannot be used; the message says what to give instead."""
+
+
+# --------------------------------------------------------------------------- #
+# Preprocessing
+# --------------------------------------------------------------------------- #
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """Evaluation preprocessing of one image: a preset name and its two numbers.
+
+    ``slim``: TF-slim's ``preprocess_for_eval``: central crop keeping ``crop_fraction`` of
+    each side, bilinear resize to ``image_size`` squared (aspect ratio not kept, TF1
+    ``resize_bilinear`` sampling), scale to [-1, 1].
+    ``resize-crop``: resize the shorter side to ``round(image_size / crop_fraction)``
+    (bilinear, antialiased), centre crop ``image_size`` squared, (x - 0.5) / 0.5.
+    """
+
+    name: str = "slim"
+    image_size: int = 299
+    crop_fraction: float = 0.875
+
+    def __post_init__(self):
+        if self.name not in PREPROCESSING_PRESETS:
+            raise ValueError(f"unknown preprocessing {self.name!r}; choose one of {', '.join(PREPROCESSING_PRESETS)}")
+        if not isinstance(self.image_size, int) or self.image_size < 1:
+            raise ValueError(f"image size must be a positive integer, got {self.image_size!r}")
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise ValueError(f"crop fraction must be in (0, 1], got {self.crop_fraction}")
+
+    @property
+    def resize_to(self) -> int:
+        """resize-crop: the shorter side before cropping (342 for 299 at 0.875)."""
+        return int(round(self.image_size / self.crop_fraction))
+
+    def describe(self) -> str:
+        if self.name == "slim":
+            return (f"slim: central crop {self.crop_fraction:g} of each side, bilinear resize to "
+                    f"{self.image_size}x{self.image_size}, scale to [-1, 1]")
+        return (f"resize-crop: shorter side to {self.resize_to} (bilinear, antialiased), centre crop "
+                f"{self.image_size}x{self.image_size}, mean 0.5 std 0.5")
+
+    def to_json(self) -> dict:
+        return {"preset": self.name, "image_size": self.image_size, "crop_fraction": self.crop_fraction,
+                "description": self.describe()}
+
+
+PREPROCESSING_PRESETS = ("slim", "resize-crop")
+
+
+def decode_image(encoded):
+    """Encoded JPEG/PNG/GIF/BMP bytes -> uint8 HxWx3 (grayscale, CMYK and alpha become RGB)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def preprocess_for_eval(image, prep: Preprocessing):
+    """One decoded image (uint8 0..255, or float in [0, 1]) -> float32 ``size x size x 3`` in [-1, 1]."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1], as slim does
+    size = [prep.image_size, prep.image_size]
+    if prep.name == "slim":
+        if prep.crop_fraction < 1.0:
+            image = tf.image.central_crop(image, central_fraction=prep.crop_fraction)
+        # TF-slim calls tf.image.resize_bilinear(align_corners=False): the TF1 sampling grid.
+        image = tf.raw_ops.ResizeBilinear(images=image[None], size=size, align_corners=False,
+                                          half_pixel_centers=False)[0]
+    else:
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = prep.resize_to / tf.reduce_min(shape)
+        new = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), prep.image_size)
+        image = tf.image.resize(image, new, method="bilinear", antialias=True)
+        top = (new[0] - prep.image_size) // 2
+        left = (new[1] - prep.image_size) // 2
+        image = image[top : top + prep.image_size, left : left + prep.image_size]
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    image = (image - 0.5) * 2.0
+    image.set_shape(size + [3])
+    return image
+
+
+def decode_fallback(encoded: bytes) -> np.ndarray:
+    """Pillow's reading of bytes TensorFlow could not decode: uint8 RGB, or ValueError."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+
+    try:
+        with Image.open(io.BytesIO(encoded)) as img:
+            img.load()
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
+
+
+# --------------------------------------------------------------------------- #
+# Image sets
+# --------------------------------------------------------------------------- #
+@dataclasses.dataclass
+class ImageSet:
+    """A labelled set of images in one of the three layouts.
+
+    ``class_names`` are the label vocabulary (synsets for ImageNet, folder names otherwise),
+    ``display_names`` their readable names; labels index both. For the file layouts,
+    ``files``/``labels`` list every example; for TFRecords, ``shards`` (labels come from
+    the records, shifted down by ``label_offset``).
+    """
+
+    layout: str
+    root: str
+    class_names: list[str]
+    display_names: list[str]
+    files: list[str] = dataclasses.field(default_factory=list)
+    labels: np.ndarray | None = None
+    shards: list[str] = dataclasses.field(default_factory=list)
+    label_offset: int = 0
+    label_source: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def is_imagenet(self) -> bool:
+        return self.class_names == [s for s, _ in imagenet_classes()]
+
+    def __len__(self) -> int:
+        if self.layout != "tfrecord":
+            return len(self.files)
+        return self._count_records()
+
+    def _count_records(self) -> int:
+        if getattr(self, "_num_records", None) is None:
+            import tensorflow as tf  # noqa: PLC0415
+
+            self._num_records = int(tf.data.TFRecordDataset(self.shards).reduce(
+                np.int64(0), lambda n, _: n + 1).numpy())
+        return self._num_records
+
+    def describe(self) -> str:
+        where = f"{len(self.shards)} shards" if self.layout == "tfrecord" else f"{len(self.files)} files"
+        return f"{self.layout} ({where}, {self.num_classes} classes{', ' + self.label_source if self.label_source else ''})"
+
+    # ---- pipeline ---------------------------------------------------------
+    def encoded(self, limit: int | None = None):
+        """``tf.data`` of (encoded bytes, label, index) in a fixed order (the first ``limit``)."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        if self.layout == "tfrecord":
+            ds = tf.data.TFRecordDataset(self.shards, num_parallel_reads=None)  # shard order kept
+            features = {
+                "image/encoded": tf.io.FixedLenFeature([], tf.string),
+                "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+            }
+            offset = self.label_offset
+
+            def parse(record):
+                ex = tf.io.parse_single_example(record, features)
+                return ex["image/encoded"], ex["image/class/label"] - offset
+
+            ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = tf.data.Dataset.from_tensor_slices((self.files, self.labels.astype("int64")))
+            ds = ds.map(lambda path, label: (tf.io.read_file(path), label), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate().map(lambda i, x: (x[0], x[1], i))
+        if limit is not None:
+            ds = ds.take(limit)
+        return ds
+
+    def dataset(self, prep: Preprocessing, batch_size: int, limit: int | None = None, *, label_shift: int = 0):
+        """Batches of (images, labels, indices), preprocessed; undecodable examples are left
+        out (their indices are missing from the batches)."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        def load(encoded, label, index):
+            return preprocess_for_eval(decode_image(encoded), prep), label + label_shift, index
+
+        ds = self.encoded(limit).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.ignore_errors()
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def example(self, index: int) -> tuple[str, bytes, int]:
+        """(path or ``shard#record``, encoded bytes, label) of one example, for error reports."""
+        if self.layout != "tfrecord":
+            with open(self.files[index], "rb") as f:
+                return self.files[index], f.read(), int(self.labels[index])
+        import tensorflow as tf  # noqa: PLC0415
+
+        count = 0
+        for shard in self.shards:
+            for j, record in enumerate(tf.data.TFRecordDataset(shard)):
+                if count == index:
+                    ex = tf.train.Example.FromString(record.numpy())
+                    feats = ex.features.feature
+                    name = feats["image/filename"].bytes_list.value[0].decode() if "image/filename" in feats else ""
+                    where = f"{shard}#{j}" + (f" ({name})" if name else "")
+                    return where, feats["image/encoded"].bytes_list.value[0], \
+                        int(feats["image/class/label"].int64_list.value[0]) - self.label_offset
+                count += 1
+        raise IndexError(index)
+
+
+def _imagenet_index() -> dict[str, int]:
+    return {s: i for i, (s, _) in enumerate(imagenet_classes())}
+
+
+def _vocabulary(names: set[str]) -> tuple[list[str], list[str], str]:
+    """Class vocabulary for a set of label names: ImageNet's when they are all synsets."""
+    imagenet = _imagenet_index()
+    if names and all(n in imagenet for n in names):
+        classes = imagenet_classes()
+        return [s for s, _ in classes], [n for _, n in classes], "ImageNet synsets"
+    ordered = sorted(names)
+    return ordered, ordered, "classes in sorted order"
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+
+
+def _find_tfrecords(path: str) -> list[str]:
+    if os.path.isfile(path):
+        return [path]
+    if any(ch in path for ch in "*?["):
+        return sorted(p for p in glob.glob(path) if os.path.isfile(p))
+    if os.path.isdir(path):
+        return sorted(os.path.join(path, f) for f in os.listdir(path)
+                      if _TFRECORD.search(f) and os.path.isfile(os.path.join(path, f)))
+    return []
+
+
+def find_image_set(path: str, labels_file: str | None = None, *, split: str | None = None,
+                   tfrecord_label_offset: int = 1) -> ImageSet:
+    """Work out the layout of ``path`` and list its examples.
+
+    ``labels_file`` forces the flat layout (otherwise a ``LOC_val_solution.csv`` or
+    ``labels.txt`` inside the folder is used when the folder holds images directly).
+    ``split`` picks TFRecord shards by prefix (``validation``, ``train``) when a folder
+    holds both.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path) and not any(ch in path for ch in "*?["):
+        raise DataError(f"data path not found: {path!r}")
+
+    shards = _find_tfrecords(path)
+    if split:
+        shards = [s for s in shards if os.path.basename(s).startswith(split)]
+    if shards and labels_file is None:
+        if not split and os.path.isdir(path):
+            prefixes = {os.path.basename(s).split("-")[0] for s in shards}
+            if len(prefixes) > 1 and "validation" in prefixes:
+                shards = [s for s in shards if os.path.basename(s).startswith("validation")]
+        classes = imagenet_classes()
+        return ImageSet("tfrecord", path, [s for s, _ in classes], [n for _, n in classes], shards=shards,
+                        label_offset=tfrecord_label_offset,
+                        label_source=f"image/class/label minus {tfrecord_label_offset}")
+    if not os.path.isdir(path):
+        raise DataError(f"{path!r} is neither a folder of images nor TFRecord shards")
+
+    entries = sorted(os.listdir(path))
+    images_here = [e for e in entries if _is_image(e) and os.path.isfile(os.path.join(path, e))]
+    if labels_file is None and images_here:
+        for candidate in LABEL_FILE_NAMES:
+            if os.path.isfile(os.path.join(path, candidate)):
+                labels_file = os.path.join(path, candidate)
+                break
+    if labels_file is not None:
+        return _flat(path, labels_file, images_here)
+
+    subdirs = [e for e in entries if os.path.isdir(os.path.join(path, e)) and not e.startswith(".")]
+    per_class = {}
+    for d in subdirs:
+        files = []
+        for dirpath, dirnames, filenames in os.walk(os.path.join(path, d)):
+            dirnames.sort()
+            files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if _is_image(f))
+        if files:
+            per_class[d] = files
+    if not per_class:
+        hint = (" It holds images but no label file: pass --labels FILE (filename label lines or "
+                "LOC_val_solution.csv)." if images_here else "")
+        raise DataError(f"no labelled images in {path!r}: expected one sub-folder of images per class, "
+                        f"a folder of images with a label file, or TFRecord shards.{hint}")
+    vocab, display, source = _vocabulary(set(per_class))
+    index = {name: i for i, name in enumerate(vocab)}
+    files, labels = [], []
+    for name in sorted(per_class):
+        files += per_class[name]
+        labels += [index[name]] * len(per_class[name])
+    return ImageSet("folders", path, vocab, display, files=files, labels=np.asarray(labels, "int64"),
+                    label_source=f"folder names ({source})")
+
+
+def _read_label_file(labels_file: str) -> dict[str, str]:
+    """filename (as written, maybe without extension) -> label string."""
+    if not os.path.isfile(labels_file):
+        raise DataError(f"label file not found: {labels_file!r}")
+    rows = {}
+    with open(labels_file, encoding="utf-8") as f:
+        text = f.read()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if lines and lines[0].replace(" ", "").lower().startswith("imageid,predictionstring"):
+        for row in csv.reader(lines[1:]):
+            if len(row) < 2 or not row[1].split():
+                raise DataError(f"{labels_file}: bad LOC_val_solution row {row!r}")
+            rows[row[0]] = row[1].split()[0]  # the first box's synset
+        return rows
+    for n, line in enumerate(lines, 1):
+        parts = line.replace(",", " ").split()
+        if len(parts) != 2:
+            raise DataError(f"{labels_file}:{n}: expected 'filename label', got {line!r}")
+        rows[parts[0]] = parts[1]
+    return rows
+
+
+def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
+    rows = _read_label_file(labels_file)
+    if not rows:
+        raise DataError(f"label file {labels_file!r} lists no images")
+    by_stem = {}
+    for name in images_here:
+        by_stem.setdefault(os.path.splitext(name)[0], name)
+    files, raw = [], []
+    missing = []
+    for key in sorted(rows):
+        name = key if key in images_here else by_stem.get(os.path.splitext(key)[0] if "." in key else key)
+        if name is None:
+            missing.append(key)
+            continue
+        files.append(os.path.join(path, name))
+        raw.append(rows[key])
+    if missing:
+        raise DataError(f"{len(missing)} images named in {labels_file} are not in {path}, e.g. {missing[:3]}")
+    if all(r.lstrip("-").isdigit() for r in raw):
+        labels = np.asarray([int(r) for r in raw], "int64")
+        if labels.min() < 0:
+            raise DataError(f"{labels_file}: negative class index {labels.min()}")
+        if labels.max() < 1000:
+            classes = imagenet_classes()
+            vocab, display, source = [s for s, _ in classes], [n for _, n in classes], "0-based ImageNet indices"
+        else:
+            vocab = display = [str(i) for i in range(int(labels.max()) + 1)]
+            source = "0-based indices"
+    else:
+        vocab, display, source = _vocabulary(set(raw))
+        index = {name: i for i, name in enumerate(vocab)}
+        labels = np.asarray([index[r] for r in raw], "int64")
+    return ImageSet("flat", path, vocab, display, files=files, labels=labels,
+                    label_source=f"{os.path.basename(labels_file)} ({source})")
