@@ -131,7 +131,9 @@ def decode_fallback(encoded: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(encoded)) as img:
             img.load()
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError:
+        raise ValueError("not a readable image (unknown format or not an image)") from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
 
 

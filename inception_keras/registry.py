@@ -19,6 +19,13 @@ def list_models() -> list[str]:
     return list(_REGISTRY)
 
 
+def model_variant(name: str) -> str:
+    """Which graph a registry name is: ``paper``, ``slim``, or ``paper = slim`` (Inception-v4 is one graph)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}")
+    return "slim" if name.endswith("_slim") else ("paper = slim" if name == "inception_v4" else "paper")
+
+
 def create_model(name: str, /, **kwargs):
     """Build a model of the zoo by name, e.g. ``create_model("inception_resnet_v2_slim", classes=10)``."""
     try:

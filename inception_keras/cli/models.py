@@ -30,13 +30,13 @@ def describe(name: str, input_size: int = 299, classes: int = 1000) -> dict:
     import keras  # noqa: PLC0415 - keep --help fast
 
     from inception_keras import create_model  # noqa: PLC0415
+    from inception_keras.registry import model_variant  # noqa: PLC0415
 
     start = time.perf_counter()
     model = create_model(name, input_shape=(input_size, input_size, 3), classes=classes)
     seconds = time.perf_counter() - start
     trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
-    # Inception-v4 is one graph: the paper's and TF-slim's are the same.
-    variant = "slim" if name.endswith("_slim") else ("paper = slim" if name == "inception_v4" else "paper")
+    variant = model_variant(name)
     row = {
         "name": name,
         "variant": variant,
@@ -53,26 +53,15 @@ def describe(name: str, input_size: int = 299, classes: int = 1000) -> dict:
 
 
 def format_table(rows: list[dict]) -> str:
+    from inception_keras.tables import format_table as table  # noqa: PLC0415
+
     header = ("model", "variant", "input", "output", "features", "params", "trainable", "layers")
     lines = [
-        (
-            r["name"],
-            r["variant"],
-            "x".join(map(str, r["input"])),
-            "x".join(map(str, r["output"])),
-            str(r["features"]),
-            f"{r['params']:,}",
-            f"{r['trainable']:,}",
-            str(r["layers"]),
-        )
+        (r["name"], r["variant"], "x".join(map(str, r["input"])), "x".join(map(str, r["output"])),
+         r["features"], f"{r['params']:,}", f"{r['trainable']:,}", r["layers"])
         for r in rows
     ]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) if i < 4 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
-    out.append("  ".join("-" * w for w in widths))
-    for line in lines:
-        out.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
-    return "\n".join(out)
+    return table(header, lines, right=range(4, 8))
 
 
 def main(argv=None) -> int:

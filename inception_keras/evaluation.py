@@ -1,0 +1,308 @@
+"""Top-1/top-5 evaluation of a classifier on a labelled image set, and its report.
+
+    >>> from inception_keras import create_model
+    >>> from inception_keras.datasets import Preprocessing, find_image_set
+    >>> from inception_keras.evaluation import evaluate_model, write_report
+    >>> model = create_model("inception_v4", weights="imagenet")              # doctest: +SKIP
+    >>> report = evaluate_model(model, find_image_set("/data/imagenet/val"), Preprocessing("slim"))  # doctest: +SKIP
+    >>> write_report(report, "reports/v4")                                     # doctest: +SKIP
+
+Files TensorFlow cannot decode are retried with Pillow; what neither can read is listed in
+the report and left out of the denominators, which the report states.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+import numpy as np
+
+from .datasets import DataError, ImageSet, Preprocessing, decode_fallback, preprocess_for_eval
+from .fileio import write_json, write_text
+from .profile import MACS_COUNTED, count_macs, device_description, percentile_ms
+from .tables import format_table, markdown_table
+
+BOTTOM = 10
+
+
+def _label_shift(model_classes: int, image_set: ImageSet) -> int:
+    if model_classes == image_set.num_classes:
+        return 0
+    if model_classes == image_set.num_classes + 1:
+        return 1  # TF-slim's 1001-way head: index 0 is the background class
+    raise DataError(
+        f"the model has {model_classes} outputs but the data has {image_set.num_classes} classes "
+        f"({image_set.label_source}); build the model with classes={image_set.num_classes} "
+        f"(or {image_set.num_classes + 1} with a background class) or point --data at the matching set")
+
+
+def _first_output(out):
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    if isinstance(out, (list, tuple)):
+        out = out[0]
+    return np.asarray(out, dtype="float32")
+
+
+class _Tally:
+    """Per-example results in evaluation order."""
+
+    def __init__(self, k):
+        self.k = k
+        self.labels, self.topk, self.indices = [], [], []
+
+    def add(self, logits, labels, indices):
+        order = np.argsort(-logits, axis=1, kind="stable")[:, : self.k]
+        self.topk.append(order)
+        self.labels.append(np.asarray(labels))
+        self.indices.append(np.asarray(indices))
+
+    def arrays(self):
+        if not self.labels:
+            return np.zeros(0, "int64"), np.zeros((0, self.k), "int64"), np.zeros(0, "int64")
+        return np.concatenate(self.labels), np.concatenate(self.topk), np.concatenate(self.indices)
+
+    def running(self):
+        labels, topk, _ = self.arrays()
+        if not len(labels):
+            return 0.0, 0.0
+        return float(np.mean(topk[:, 0] == labels)), float(np.mean((topk == labels[:, None]).any(1)))
+
+
+def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_size: int = 64, limit: int | None = None,
+                   progress: bool = True, command: str | None = None, pipeline_batches: int = 20,
+                   extra: dict | None = None) -> dict:
+    """Evaluate ``model`` on ``image_set`` and return the report as a dict.
+
+    ``model`` takes ``prep.image_size`` squared RGB inputs in [-1, 1] and returns class
+    scores (logits or probabilities) with one column per class of the set, or one more
+    (TF-slim's background class first). ``extra`` is merged into the report (the CLI puts
+    weights, strategy and the like there).
+    """
+    import keras  # noqa: PLC0415
+
+    if batch_size < 1:
+        raise ValueError(f"batch size must be positive, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be positive, got {limit}")
+    model_classes = int(model.outputs[0].shape[-1])
+    shift = _label_shift(model_classes, image_set)
+    available = len(image_set)
+    total = min(limit, available) if limit else available
+    if total == 0:
+        raise DataError(f"no images to evaluate in {image_set.root}")
+    k = min(5, model_classes)
+
+    tally = _Tally(k)
+    bar = keras.utils.Progbar(total, stateful_metrics=["top1", "top5"], unit_name="image") if progress else None
+    latencies, seen = [], 0
+    ds = image_set.dataset(prep, batch_size, limit=total, label_shift=shift)
+    start = time.perf_counter()
+    warm = None  # the clock restarts after the first batch (tracing, compilation, autotuning)
+    for images, labels, indices in ds:
+        t0 = time.perf_counter()
+        logits = _first_output(model.predict_on_batch(images))
+        latencies.append(time.perf_counter() - t0)
+        tally.add(logits, labels.numpy(), indices.numpy())
+        seen += int(labels.shape[0])
+        if warm is None:
+            warm = (time.perf_counter(), seen)
+        if bar is not None:
+            top1, top5 = tally.running()
+            bar.update(seen, values=[("top1", top1), ("top5", top5)])
+    end = time.perf_counter()
+
+    # Examples TensorFlow could not decode: try Pillow, else list them as unreadable.
+    _, _, done = tally.arrays()
+    missing = sorted(set(range(total)) - set(done.tolist()))
+    unreadable = []
+    for index, where, encoded, label in _examples(image_set, missing):
+        try:
+            pixels = decode_fallback(encoded)
+        except ValueError as e:
+            unreadable.append({"index": int(index), "path": where, "error": str(e)})
+            continue
+        x = np.asarray(preprocess_for_eval(pixels, prep))[None]
+        tally.add(_first_output(model.predict_on_batch(x)), np.asarray([label + shift]), np.asarray([index]))
+    if bar is not None and missing:
+        top1, top5 = tally.running()
+        bar.update(total, values=[("top1", top1), ("top5", top5)], finalize=True)
+
+    labels, topk, _ = tally.arrays()
+    labels = labels - shift
+    topk = topk - shift
+    evaluated = int(len(labels))
+    if evaluated == 0:
+        raise DataError(f"none of the {total} images could be read; first error: "
+                        f"{unreadable[0]['path']}: {unreadable[0]['error']}")
+    hit1 = topk[:, 0] == labels
+    hit5 = (topk == labels[:, None]).any(1)
+
+    per_class = []
+    for c in np.unique(labels):
+        mask = labels == c
+        n = int(mask.sum())
+        per_class.append({"index": int(c), "class": image_set.class_names[c], "name": image_set.display_names[c],
+                          "images": n, "top1_correct": int(hit1[mask].sum()), "top5_correct": int(hit5[mask].sum()),
+                          "top1": float(hit1[mask].mean()), "top5": float(hit5[mask].mean())})
+
+    def bottom(key):
+        rows = sorted(per_class, key=lambda r: (r[key], r["index"]))[:BOTTOM]
+        return [{"class": r["class"], "name": r["name"], "images": r["images"], "accuracy": r[key]} for r in rows]
+
+    timed = latencies[1:] if len(latencies) > 1 else latencies
+    timed_images = seen - warm[1] if len(latencies) > 1 else seen
+    timed_seconds = end - warm[0] if len(latencies) > 1 else end - start
+    pipeline = measure_pipeline(image_set, prep, batch_size, total, pipeline_batches)
+
+    report = {
+        "model": model.name,
+        "data": {
+            "path": image_set.root, "layout": image_set.layout, "labels": image_set.label_source,
+            "classes": image_set.num_classes, "images_found": available, "images_requested": total,
+            "evaluated": evaluated, "unreadable": unreadable,
+        },
+        "top1": {"correct": int(hit1.sum()), "total": evaluated, "accuracy": float(hit1.mean())},
+        "top5": {"correct": int(hit5.sum()), "total": evaluated, "accuracy": float(hit5.mean()), "k": k},
+        "per_class": per_class,
+        "bottom_top1": bottom("top1"),
+        "bottom_top5": bottom("top5"),
+        "params": int(model.count_params()),
+        "macs": _macs(model),
+        "macs_counted": MACS_COUNTED,
+        "speed": {
+            "batch_size": batch_size,
+            "batches": len(latencies),
+            "images_per_second": round(timed_images / timed_seconds, 2) if timed_seconds > 0 else None,
+            "pipeline_images_per_second": pipeline,
+            "batch_latency_ms_mean": round(float(np.mean(timed)) * 1000.0, 3),
+            "batch_latency_ms_p90": round(percentile_ms(timed, 90), 3),
+            "seconds": round(end - start, 3),
+            "note": "end-to-end images/s and latencies exclude the first batch (tracing and compilation) "
+                    "when there is more than one; pipeline-only images/s is the input pipeline alone",
+        },
+        "device": device_description(),
+        "precision": keras.mixed_precision.dtype_policy().name,
+        "preprocessing": prep.to_json(),
+        "label_shift": shift,
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if extra:
+        report.update(extra)
+    return report
+
+
+def _macs(model):
+    try:
+        return count_macs(model)
+    except ValueError:
+        return None
+
+
+def _examples(image_set: ImageSet, indices):
+    """(index, where, encoded bytes, label) for the given example indices."""
+    if not indices:
+        return
+    if image_set.layout != "tfrecord":
+        for i in indices:
+            where = image_set.files[i]
+            try:
+                with open(where, "rb") as f:
+                    encoded = f.read()
+            except OSError as e:
+                encoded = str(e).encode()
+            yield i, where, encoded, int(image_set.labels[i])
+        return
+    for i in indices:
+        where, encoded, label = image_set.example(i)
+        yield i, where, encoded, label
+
+
+def measure_pipeline(image_set: ImageSet, prep: Preprocessing, batch_size: int, total: int, batches: int):
+    """Images/s of the input pipeline alone (read, decode, preprocess, batch) over up to
+    ``batches`` batches, without the model."""
+    if batches <= 0:
+        return None
+    count = min(total, batches * batch_size)
+    ds = image_set.dataset(prep, batch_size, limit=count)
+    start = time.perf_counter()
+    n = 0
+    for images, _, _ in ds:
+        n += int(images.shape[0])
+    seconds = time.perf_counter() - start
+    return round(n / seconds, 2) if seconds > 0 and n else None
+
+
+# --------------------------------------------------------------------------- #
+# Report
+# --------------------------------------------------------------------------- #
+def _fraction(part):
+    return f"{part['correct']} / {part['total']} = {part['accuracy']:.4f}"
+
+
+def summary_rows(report: dict) -> list[tuple[str, str]]:
+    speed, data = report["speed"], report["data"]
+    rows = [
+        ("model", report["model"] + (f" ({report['weights']})" if report.get("weights") else "")),
+        ("data", f"{data['path']} [{data['layout']}, {data['labels']}]"),
+        ("images", f"{data['evaluated']} evaluated of {data['images_requested']} "
+                   f"({len(data['unreadable'])} unreadable, {data['images_found']} in the set)"),
+        ("top-1", _fraction(report["top1"])),
+        (f"top-{report['top5']['k']}", _fraction(report["top5"])),
+        ("parameters", f"{report['params']:,}"),
+        ("multiply-adds", f"{report['macs'] / 1e9:.2f} G" if report["macs"] else "n/a (dynamic input size)"),
+        ("images/s", f"{speed['images_per_second']} end-to-end, {speed['pipeline_images_per_second']} input pipeline only"),
+        ("batch latency", f"{speed['batch_latency_ms_mean']:.1f} ms mean, {speed['batch_latency_ms_p90']:.1f} ms p90 "
+                          f"(batch {speed['batch_size']}, {speed['batches']} batches)"),
+        ("device", report["device"]),
+        ("precision", report["precision"] + (", XLA" if report.get("jit_compile") else "")),
+        ("preprocessing", report["preprocessing"]["description"]),
+    ]
+    if report.get("strategy"):
+        rows.append(("strategy", f"{report['strategy']} ({report.get('replicas', 1)} replicas)"))
+    rows.append(("command", report.get("command") or ""))
+    return rows
+
+
+def _bottom_rows(rows):
+    return [(r["class"], r["name"], r["images"], f"{r['accuracy']:.4f}") for r in rows]
+
+
+def format_text(report: dict) -> str:
+    """The report as printed by the tool."""
+    out = [format_table(("", ""), summary_rows(report))]
+    for key, title in (("bottom_top1", "top-1"), ("bottom_top5", f"top-{report['top5']['k']}")):
+        out += ["", f"bottom {len(report[key])} classes by {title} accuracy",
+                format_table(("class", "name", "images", "accuracy"), _bottom_rows(report[key]), right=(2, 3))]
+    if report["data"]["unreadable"]:
+        out += ["", f"unreadable files ({len(report['data']['unreadable'])}, not counted)"]
+        out += [f"  {u['path']}: {u['error']}" for u in report["data"]["unreadable"]]
+    return "\n".join(out)
+
+
+def format_markdown(report: dict) -> str:
+    out = [f"# Evaluation of {report['model']}", "", markdown_table(("", ""), summary_rows(report))]
+    for key, title in (("bottom_top1", "top-1"), ("bottom_top5", f"top-{report['top5']['k']}")):
+        out += ["", f"## Bottom {len(report[key])} classes by {title} accuracy", "",
+                markdown_table(("class", "name", "images", "accuracy"), _bottom_rows(report[key]), right=(2, 3))]
+    unreadable = report["data"]["unreadable"]
+    out += ["", f"## Unreadable files ({len(unreadable)})", ""]
+    out += [f"- `{u['path']}`: {u['error']}" for u in unreadable] or ["None."]
+    out += ["", "## Per-class accuracy", "",
+            markdown_table(("class", "name", "images", "top-1", "top-5"),
+                           [(r["class"], r["name"], r["images"], f"{r['top1']:.4f}", f"{r['top5']:.4f}")
+                            for r in report["per_class"]], right=(2, 3, 4))]
+    out += ["", f"Multiply-adds: {report['macs_counted']}.", "", f"Speed: {report['speed']['note']}.", ""]
+    return "\n".join(out)
+
+
+def write_report(report: dict, output_dir) -> tuple[str, str]:
+    """Write ``report.json`` and ``report.md`` into ``output_dir`` (atomically); return their paths."""
+    output_dir = os.fspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    json_path = write_json(os.path.join(output_dir, "report.json"), report)
+    md_path = write_text(os.path.join(output_dir, "report.md"), format_markdown(report))
+    return json_path, md_path

@@ -1,0 +1,133 @@
+"""What a model costs: parameters, multiply-adds from the Keras graph, build time, latency
+and throughput. Used by the benchmark and evaluation tools."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+
+MACS_COUNTED = ("multiply-adds of Conv2D and Dense layers at the given input size (BatchNorm, pooling, "
+                "activations, concatenations and residual additions are not counted)")
+
+
+def _layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:  # nested model
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def count_macs(model) -> int:
+    """Multiply-adds of one image through ``model``'s convolutions and dense layers.
+
+    Needs static spatial sizes (build the model with a fixed ``input_shape``).
+    """
+    import keras  # noqa: PLC0415
+
+    total = 0
+    for layer in _layers(model):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
+            out_shape = tuple(layer.output.shape[1:])
+            if any(d is None for d in out_shape):
+                raise ValueError(f"layer {layer.name} has a dynamic output shape {out_shape}; "
+                                 f"build the model with a fixed input_shape to count multiply-adds")
+            kernel = tuple(layer.kernel.shape)
+            if isinstance(layer, keras.layers.DepthwiseConv2D):
+                per_output = kernel[0] * kernel[1]  # one input channel per output channel
+            elif isinstance(layer, keras.layers.Conv2D):
+                per_output = kernel[0] * kernel[1] * kernel[2]  # kh * kw * (in / groups)
+            else:
+                per_output = kernel[0]
+            total += int(np.prod(out_shape)) * per_output
+    return int(total)
+
+
+def device_description() -> str:
+    """The accelerator (or CPU) the TensorFlow backend runs on, in words."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = []
+        for gpu in gpus:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        counts = {n: names.count(n) for n in names}
+        return ", ".join(f"{c} x {n}" for n, c in counts.items())
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"CPU: {cpu} ({os.cpu_count()} cores)"
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1000.0, q)) if seconds else float("nan")
+
+
+def time_batches(model, batch_size: int, input_size: int, *, runs: int = 20, warmup: int = 3, seed: int = 0):
+    """Seconds per ``predict_on_batch`` call on random inputs, after ``warmup`` untimed calls."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (batch_size, input_size, input_size, 3)).astype("float32")
+    for _ in range(warmup):
+        model.predict_on_batch(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.predict_on_batch(x)  # returns numpy: the call has finished on the device
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32), runs: int = 20, warmup: int = 3,
+                    jit_compile: bool = False, mixed_precision: str | None = None, macs_only: bool = False,
+                    progress=None) -> list[dict]:
+    """One record per batch size (or one with ``macs_only``) for the registry model ``name``."""
+    import keras  # noqa: PLC0415
+
+    from .registry import create_model, model_variant  # noqa: PLC0415
+
+    policy = keras.mixed_precision.dtype_policy().name
+    precision = {None: "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[mixed_precision]
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        keras.backend.clear_session()
+        start = time.perf_counter()
+        model = create_model(name, input_shape=(input_size, input_size, 3))
+        build_seconds = time.perf_counter() - start
+        base = {
+            "model": name,
+            "variant": model_variant(name),
+            "input_size": input_size,
+            "params": int(model.count_params()),
+            "macs": count_macs(model),
+            "build_seconds": round(build_seconds, 3),
+            "precision": precision,
+            "jit_compile": bool(jit_compile),
+        }
+        if macs_only:
+            return [base]
+        model.compile(jit_compile=jit_compile)
+        records = []
+        for bs in batch_sizes:
+            if progress:
+                progress(f"{name}: batch {bs}, {warmup} warm-up + {runs} timed runs")
+            times = time_batches(model, bs, input_size, runs=runs, warmup=warmup)
+            median = percentile_ms(times, 50)
+            records.append({**base, "batch_size": int(bs), "runs": runs,
+                            "latency_ms_median": round(median, 3),
+                            "latency_ms_p90": round(percentile_ms(times, 90), 3),
+                            "images_per_second": round(1000.0 * bs / median, 2)})
+        return records
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
+        keras.backend.clear_session()
