@@ -39,11 +39,7 @@ def _label_shift(model_classes: int, image_set: ImageSet) -> int:
 
 
 def _first_output(out):
-    if isinstance(out, dict):
-        out = next(iter(out.values()))
-    if isinstance(out, (list, tuple)):
-        out = out[0]
-    return np.asarray(out, dtype="float32")
+    return np.asarray(_first_output_tensor(out), dtype="float32")
 
 
 class _Tally:
@@ -73,13 +69,15 @@ class _Tally:
 
 def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_size: int = 64, limit: int | None = None,
                    progress: bool = True, command: str | None = None, pipeline_batches: int = 20,
-                   extra: dict | None = None) -> dict:
+                   strategy=None, jit_compile: bool = False, extra: dict | None = None) -> dict:
     """Evaluate ``model`` on ``image_set`` and return the report as a dict.
 
     ``model`` takes ``prep.image_size`` squared RGB inputs in [-1, 1] and returns class
     scores (logits or probabilities) with one column per class of the set, or one more
-    (TF-slim's background class first). ``extra`` is merged into the report (the CLI puts
-    weights, strategy and the like there).
+    (TF-slim's background class first). With a ``tf.distribute`` ``strategy`` (the model
+    built in its scope), each batch is split over its replicas; ``jit_compile`` compiles
+    the forward pass with XLA. ``extra`` is merged into the report (the CLI puts weights
+    and the like there).
     """
     import keras  # noqa: PLC0415
 
@@ -98,14 +96,15 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     tally = _Tally(k)
     bar = keras.utils.Progbar(total, stateful_metrics=["top1", "top5"], unit_name="image") if progress else None
     latencies, seen = [], 0
-    ds = image_set.dataset(prep, batch_size, limit=total, label_shift=shift)
+    step, batches = _distributed_predict(model, image_set.dataset(prep, batch_size, limit=total, label_shift=shift),
+                                         strategy, jit_compile)
     start = time.perf_counter()
     warm = None  # the clock restarts after the first batch (tracing, compilation, autotuning)
-    for images, labels, indices in ds:
+    for batch in batches:
         t0 = time.perf_counter()
-        logits = _first_output(model.predict_on_batch(images))
+        logits, labels, indices = (np.asarray(t) for t in step(batch))
         latencies.append(time.perf_counter() - t0)
-        tally.add(logits, labels.numpy(), indices.numpy())
+        tally.add(logits.astype("float32"), labels, indices)
         seen += int(labels.shape[0])
         if warm is None:
             warm = (time.perf_counter(), seen)
@@ -125,7 +124,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
             unreadable.append({"index": int(index), "path": where, "error": str(e)})
             continue
         x = np.asarray(preprocess_for_eval(pixels, prep))[None]
-        tally.add(_first_output(model.predict_on_batch(x)), np.asarray([label + shift]), np.asarray([index]))
+        tally.add(_first_output(model(x, training=False)), np.asarray([label + shift]), np.asarray([index]))
     if bar is not None and missing:
         top1, top5 = tally.running()
         bar.update(total, values=[("top1", top1), ("top5", top5)], finalize=True)
@@ -193,6 +192,37 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     if extra:
         report.update(extra)
     return report
+
+
+def _distributed_predict(model, dataset, strategy, jit_compile):
+    """A step returning (scores, labels, indices) of a batch, split over the strategy's
+    replicas and gathered back in order; and the (distributed) batches to feed it."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    strategy = strategy or tf.distribute.get_strategy()
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def forward(images):
+        return tf.cast(_first_output_tensor(model(images, training=False)), tf.float32)
+
+    @tf.function(reduce_retracing=True)
+    def step(batch):
+        images, labels, indices = batch
+        scores = strategy.run(forward, args=(images,))
+        return (strategy.gather(scores, axis=0), strategy.gather(labels, axis=0),
+                strategy.gather(indices, axis=0))
+
+    if strategy.num_replicas_in_sync > 1:
+        dataset = strategy.experimental_distribute_dataset(dataset)
+    return step, dataset
+
+
+def _first_output_tensor(out):
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    if isinstance(out, (list, tuple)):
+        out = out[0]
+    return out
 
 
 def _macs(model):

@@ -118,11 +118,10 @@ def run(args, command: str | None = None) -> dict:
     strategy = make_strategy(args.strategy)
     with strategy.scope():
         model = create_model(name, weights=weights, classes=classes, input_shape=(args.image_size,) * 2 + (3,))
-        model.compile(jit_compile=args.jit_compile)
     print(f"{name}: {model.count_params():,} parameters, weights {args.weights}; data {image_set.describe()}")
     report = evaluate_model(model, image_set, prep, batch_size=args.batch_size, limit=args.limit,
                             progress=not args.no_progress, command=command,
-                            pipeline_batches=args.pipeline_batches,
+                            pipeline_batches=args.pipeline_batches, strategy=strategy, jit_compile=args.jit_compile,
                             extra={"model": name, "weights": args.weights, "jit_compile": args.jit_compile,
                                    "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync})
     json_path, md_path = write_report(report, args.output)
