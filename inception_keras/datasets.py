@@ -169,17 +169,23 @@ class ImageSet:
         return self.class_names == [s for s, _ in imagenet_classes()]
 
     def __len__(self) -> int:
+        return self.count()
+
+    def count(self, limit: int | None = None) -> int:
+        """Number of examples, or of the first ``limit`` (TFRecords are read only that far)."""
         if self.layout != "tfrecord":
-            return len(self.files)
-        return self._count_records()
+            return len(self.files) if limit is None else min(limit, len(self.files))
+        if limit is None and getattr(self, "_num_records", None) is not None:
+            return self._num_records
+        import tensorflow as tf  # noqa: PLC0415
 
-    def _count_records(self) -> int:
-        if getattr(self, "_num_records", None) is None:
-            import tensorflow as tf  # noqa: PLC0415
-
-            self._num_records = int(tf.data.TFRecordDataset(self.shards).reduce(
-                np.int64(0), lambda n, _: n + 1).numpy())
-        return self._num_records
+        ds = tf.data.TFRecordDataset(self.shards)
+        if limit is not None:
+            ds = ds.take(limit)
+        n = int(ds.reduce(np.int64(0), lambda n, _: n + 1).numpy())
+        if limit is None:
+            self._num_records = n
+        return n
 
     def describe(self) -> str:
         where = f"{len(self.shards)} shards" if self.layout == "tfrecord" else f"{len(self.files)} files"

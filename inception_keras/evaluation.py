@@ -87,8 +87,9 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
         raise ValueError(f"--limit must be positive, got {limit}")
     model_classes = int(model.outputs[0].shape[-1])
     shift = _label_shift(model_classes, image_set)
-    available = len(image_set)
-    total = min(limit, available) if limit else available
+    total = image_set.count(limit)
+    # the whole set's size, where that costs nothing (TFRecords are not read past --limit)
+    available = len(image_set) if (limit is None or image_set.layout != "tfrecord") else None
     if total == 0:
         raise DataError(f"no images to evaluate in {image_set.root}")
     k = min(5, model_classes)
@@ -279,7 +280,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("model", report["model"] + (f" ({report['weights']})" if report.get("weights") else "")),
         ("data", f"{data['path']} [{data['layout']}, {data['labels']}]"),
         ("images", f"{data['evaluated']} evaluated of {data['images_requested']} "
-                   f"({len(data['unreadable'])} unreadable, {data['images_found']} in the set)"),
+                   f"({len(data['unreadable'])} unreadable"
+                   + (f", {data['images_found']} in the set)" if data["images_found"] is not None else ")")),
         ("top-1", _fraction(report["top1"])),
         (f"top-{report['top5']['k']}", _fraction(report["top5"])),
         ("parameters", f"{report['params']:,}"),
@@ -303,7 +305,7 @@ def _bottom_rows(rows):
 
 def format_text(report: dict) -> str:
     """The report as printed by the tool."""
-    out = [format_table(("", ""), summary_rows(report))]
+    out = [format_table(("", ""), summary_rows(report)).split("\n", 1)[1]]  # no header row
     for key, title in (("bottom_top1", "top-1"), ("bottom_top5", f"top-{report['top5']['k']}")):
         out += ["", f"bottom {len(report[key])} classes by {title} accuracy",
                 format_table(("class", "name", "images", "accuracy"), _bottom_rows(report[key]), right=(2, 3))]

@@ -161,6 +161,10 @@ def test_limit_takes_the_first_images(layouts):
     assert report["data"]["images_requested"] == 6 and report["top1"]["total"] == 6
     assert [r["class"] for r in report["per_class"]] == SYNSETS[:2]
     assert report["speed"]["pipeline_images_per_second"] is None
+    tfr = evaluate_model(center_model(), find_image_set(layouts["tfrecord"]), Preprocessing("slim", SIZE),
+                         batch_size=4, limit=6, progress=False, pipeline_batches=0)
+    assert tfr["data"]["images_requested"] == 6 and tfr["data"]["images_found"] is None  # shards not read past 6
+    assert tfr["top1"]["total"] == 6
 
 
 def test_label_files_with_synsets_and_indices(tmp_path):
