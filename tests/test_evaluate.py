@@ -340,3 +340,16 @@ def test_xla_and_mixed_precision_give_the_same_counts(layouts, reports, policy, 
     assert report["precision"] == policy
     for key in ("top1", "top5", "per_class"):
         assert report[key] == reports["folders"][key]
+
+
+def test_background_class_shifts_the_labels(layouts):
+    """A 1001-way TF-slim head (background first) is scored with labels + 1."""
+    model = center_model(1001)
+    dense = model.layers[-1]
+    kernel, bias = dense.get_weights()
+    dense.set_weights([np.roll(kernel, 1, axis=1), np.roll(bias, 1)])  # class c now at output c + 1
+    report = evaluate_model(model, find_image_set(layouts["folders"]), Preprocessing("slim", SIZE), batch_size=16,
+                            progress=False, pipeline_batches=0)
+    assert report["label_shift"] == 1
+    assert report["top1"]["correct"] == sum(4 - FAR[c] - NEAR.get(c, 0) for c in range(N_CLASSES))
+    assert report["per_class"][0]["class"] == SYNSETS[0]
