@@ -40,6 +40,7 @@ import datetime
 import hashlib
 import json
 import os
+import time
 import warnings
 
 import numpy as np
@@ -266,6 +267,19 @@ def distort_color(image, ordering, seeds, fast_mode: bool = False):
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
+def crop_window(image_shape, seed):
+    """(begin, size) of TF-slim's ``distorted_bounding_box_crop`` with the whole image as the box:
+    min_object_covered 0.1, aspect ratio 0.75-1.33, 5-100 % of the area, 100 attempts (the whole
+    image when every attempt fails). Stateless: a function of ``seed``."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    bbox = tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, shape=[1, 1, 4])
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        image_shape, bounding_boxes=bbox, seed=seed, min_object_covered=0.1, aspect_ratio_range=(0.75, 1.33),
+        area_range=(0.05, 1.0), max_attempts=100, use_image_if_no_bounding_boxes=True)
+    return begin, size
+
+
 def preprocess_for_train(image, image_size: int, seed, *, mode: str = "inception", crop_fraction: float = 0.875):
     """One decoded image (uint8, or float in [0, 1]) -> float32 ``image_size`` squared in [-1, 1].
 
@@ -291,12 +305,7 @@ def preprocess_for_train(image, image_size: int, seed, *, mode: str = "inception
     fast = mode == "inception-fast"
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 8)
     image = tf.image.convert_image_dtype(image, tf.float32)
-    # Random crop: slim's distorted_bounding_box_crop with the whole image as the box.
-    bbox = tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, shape=[1, 1, 4])
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=bbox, seed=seeds[0], min_object_covered=0.1,
-        aspect_ratio_range=(0.75, 1.33), area_range=(0.05, 1.0), max_attempts=100,
-        use_image_if_no_bounding_boxes=True)
+    begin, size = crop_window(tf.shape(image), seeds[0])
     image = tf.slice(image, begin, size)
     # Resize to the model's input; aspect ratio not kept, as slim.
     out = [image_size, image_size]
@@ -325,7 +334,7 @@ class RunData:
     class_names: list[str]
     display_names: list[str]
     split: str  # how the validation set was obtained
-    unreadable: list[dict] = dataclasses.field(default_factory=list)
+    unreadable: list[dict] = dataclasses.field(default_factory=list)  # of --data, left out (indices into it)
     bad_indices: list[int] = dataclasses.field(default_factory=list)  # TFRecord examples to skip
 
     @property
@@ -406,11 +415,34 @@ def _align(image_set: ImageSet, class_names: list[str], display_names: list[str]
                                labels=labels)
 
 
-def load_run_data(config: TrainConfig, log=print) -> RunData:
-    """Find the training and validation sets, split and align them, check ``classes``."""
+def load_run_data(config: TrainConfig, log=print, unreadable: list[dict] | None = None) -> RunData:
+    """Find the training and validation sets, leave out unreadable training images, split and
+    align them, check ``classes``.
+
+    ``unreadable``: the images of ``--data`` already known to be unreadable (a resumed run);
+    None checks them now when ``config.image_check`` (one decoding pass, before the split, so
+    that a broken file is reported whether it would have landed in training or validation).
+    """
     train_set = _open_set(config.data, config.labels, "train", "training")
     if train_set.layout != "tfrecord" and not len(train_set):
         raise DataError(f"no training images in {config.data!r}")
+    if unreadable is None:
+        unreadable = []
+        if config.image_check:
+            log(f"checking that the {len(train_set)} images of {config.data} decode ...")
+            unreadable = find_unreadable(train_set)
+    bad = sorted({u["index"] for u in unreadable})
+    if unreadable:
+        log(f"skipping {len(bad)} unreadable training image(s):")
+        for u in unreadable[:20]:
+            log(f"  {u['path']}: {u['error']}")
+        if len(unreadable) > 20:
+            log(f"  ... (all of them in {RUN_FILES['unreadable']})")
+    if bad and train_set.layout != "tfrecord":
+        keep = sorted(set(range(len(train_set.files))) - set(bad))
+        if not keep:
+            raise DataError(f"none of the {len(train_set.files)} training images in {config.data!r} can be read")
+        train_set = _subset(train_set, keep)
     # Class vocabulary: the data's, or only the ImageNet synsets present when --classes says so.
     names, display = list(train_set.class_names), list(train_set.display_names)
     if train_set.layout != "tfrecord" and train_set.is_imagenet:
@@ -454,7 +486,8 @@ def load_run_data(config: TrainConfig, log=print) -> RunData:
                  f"{len(train_set)} training / {len(val_set)} validation images")
     train_set = _align(train_set, names, display, "training")
     val_set = _align(val_set, names, display, "validation")
-    return RunData(train_set, val_set, names, display, split)
+    return RunData(train_set, val_set, names, display, split, unreadable=unreadable,
+                   bad_indices=bad if train_set.layout == "tfrecord" else [])
 
 
 def find_unreadable(image_set: ImageSet) -> list[dict]:
@@ -882,11 +915,27 @@ def _callback_base():
 
 
 class _EpochLogs(_callback_base()):
-    """Adds the learning rate (of the epoch's last step) and the optimizer's iteration count to the logs."""
+    """Adds to each epoch's logs: the learning rate (of the epoch's last step), the optimizer's
+    iteration count, and training images/s (the epoch's steps up to its validation; the first
+    epoch of a process includes tracing)."""
 
-    def __init__(self, schedule):
+    def __init__(self, schedule, images_per_epoch: int):
         super().__init__()
-        self.schedule = schedule
+        self.schedule, self.images = schedule, images_per_epoch
+        self.start = self.train_seconds = None
+
+    def on_train_begin(self, logs=None):
+        self.batches = 0  # steps run by this fit() call
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.train_seconds = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):
+        if self.start is not None and self.train_seconds is None:
+            self.train_seconds = time.perf_counter() - self.start
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -895,6 +944,8 @@ class _EpochLogs(_callback_base()):
         lr = self.schedule(max(done - 1, 0)) if callable(self.schedule) else self.schedule
         logs["lr"] = float(np.asarray(lr))
         logs["iterations"] = done
+        seconds = self.train_seconds if self.train_seconds is not None else time.perf_counter() - self.start
+        logs["images_per_second"] = round(self.images / seconds, 3) if seconds > 0 else 0.0
 
 
 class RunCheckpoint(_callback_base()):
@@ -996,8 +1047,7 @@ def _derived(config, run_data, steps, strategy, policy, transfer_note) -> dict:
     return {
         "classes": run_data.num_classes,
         "class_names": run_data.class_names,
-        "train_examples": len(run_data.train) - len(run_data.unreadable) if run_data.train.layout != "tfrecord"
-        else None,
+        "train_examples": len(run_data.train) if run_data.train.layout != "tfrecord" else None,
         "val_examples": len(run_data.val) if run_data.val.layout != "tfrecord" else None,
         "unreadable_training_images": len(run_data.unreadable),
         "validation": run_data.split,
@@ -1061,27 +1111,12 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
         tf.config.experimental.enable_op_determinism()
 
     # ---- data ------------------------------------------------------------
-    run_data = load_run_data(config, log=log)
     unreadable_path = os.path.join(output, RUN_FILES["unreadable"])
+    known = None
     if resume and os.path.isfile(unreadable_path):
         with open(unreadable_path) as f:
-            run_data.unreadable = json.load(f)["skipped"]
-    elif config.image_check:
-        log(f"checking that the {len(run_data.train)} training images decode ...")
-        run_data.unreadable = find_unreadable(run_data.train)
-    if run_data.unreadable:
-        bad = {u["index"] for u in run_data.unreadable}
-        log(f"skipping {len(bad)} unreadable training image(s) (listed in {unreadable_path}):")
-        for u in run_data.unreadable[:20]:
-            log(f"  {u['path']}: {u['error']}")
-        if run_data.train.layout == "tfrecord":
-            run_data.bad_indices = sorted(bad)
-        else:
-            keep = [i for i in range(len(run_data.train.files)) if i not in bad]
-            if not keep:
-                raise DataError(f"none of the {len(run_data.train.files)} training images can be read")
-            unreadable, run_data.train = run_data.unreadable, _subset(run_data.train, keep)
-            run_data.unreadable = unreadable
+            known = json.load(f)["skipped"]
+    run_data = load_run_data(config, log=log, unreadable=known)
     n_train = len(run_data.train) - (len(run_data.bad_indices) if run_data.train.layout == "tfrecord" else 0)
     steps = config.steps_per_epoch or max(1, n_train // config.batch_size)
     if n_train < config.batch_size and not config.steps_per_epoch:
@@ -1161,21 +1196,25 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
     view = inference_view(model)
     history = {}
     if initial_epoch < config.epochs:
-        callbacks = [_EpochLogs(learning_rate_schedule(config, steps))]
-        if chief:
-            history_path = os.path.join(output, RUN_FILES["history"])
-            if resume:
-                _truncate_history(history_path, initial_epoch)
-            callbacks += [keras.callbacks.CSVLogger(history_path, append=resume),
-                          keras.callbacks.TensorBoard(os.path.join(output, RUN_FILES["logs"]), write_graph=False)]
-        callbacks.append(RunCheckpoint(output, config, view, state, write=chief))
+        epoch_logs = _EpochLogs(learning_rate_schedule(config, steps), steps * config.batch_size)
+        history_path = os.path.join(output, RUN_FILES["history"])
+        if chief and resume:
+            _truncate_history(history_path, initial_epoch)
+
+        def callbacks(append):
+            out = [epoch_logs]  # first: the loggers after it see its values
+            if chief:
+                out += [keras.callbacks.CSVLogger(history_path, append=append),
+                        keras.callbacks.TensorBoard(os.path.join(output, RUN_FILES["logs"]), write_graph=False)]
+            return out + [RunCheckpoint(output, config, view, state, write=chief)]  # last: after the CSV row
+
         val_ds = eval_dataset(run_data.val, config, run_data.num_classes)
         phases = []
         if initial_epoch < config.freeze_backbone_epochs:
             phases.append(("head", initial_epoch, config.freeze_backbone_epochs))
         if config.freeze_backbone_epochs < config.epochs:
             phases.append(("all", max(initial_epoch, config.freeze_backbone_epochs), config.epochs))
-        for phase, first, end in phases:
+        for n, (phase, first, end) in enumerate(phases):
             with strategy.scope():
                 n_trainable = set_trainable(model, phase, config.bn_trainable)
                 compile_model(model, config, model.optimizer, run_data.num_classes)
@@ -1189,11 +1228,11 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
                 # data: undecodable files are dropped); the training data is checked below instead.
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
                 h = model.fit(ds, epochs=end, initial_epoch=first, steps_per_epoch=steps, validation_data=val_ds,
-                              callbacks=callbacks, verbose=config.verbose, shuffle=False)
-            done, expected = int(model.optimizer.iterations.numpy()), start_iterations + (end - initial_epoch) * steps
-            if not model.stop_training and done != expected:
-                raise TrainingError(f"the training data ran out: {done - start_iterations} optimizer steps instead of "
-                                    f"{expected - start_iterations}; is --steps-per-epoch larger than the data?")
+                              callbacks=callbacks(append=resume or n > 0), verbose=config.verbose, shuffle=False)
+            # (counted in batches: with float16 loss scaling, skipped steps do not advance the optimizer)
+            if not model.stop_training and epoch_logs.batches != (end - first) * steps:
+                raise TrainingError(f"the training data ran out after {epoch_logs.batches} of {(end - first) * steps} "
+                                    f"steps; is --steps-per-epoch larger than the data?")
             for k, v in h.history.items():
                 history.setdefault(k, []).extend(float(x) for x in v)
     else:
