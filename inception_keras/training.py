@@ -1031,6 +1031,40 @@ def make_strategy(config: TrainConfig):
     return tf.distribute.get_strategy()
 
 
+def _multiworker_build_workaround(model, strategy, element_spec) -> None:
+    """Keras 3's ``fit``/``evaluate`` reduce the first distributed batch over the replicas only to
+    learn its shapes, and MultiWorkerMirroredStrategy cannot reduce a nested batch ("Attempt to
+    convert a value (PerReplica...) to a Tensor", keras-team/keras#20585). Build from the
+    dataset's shapes instead (the same ``_symbolic_build`` Keras would call)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    if not hasattr(model, "_maybe_symbolic_build") or not hasattr(model, "_symbolic_build"):
+        return  # a Keras version without the problem
+
+    def build(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=element_spec)
+
+    model._maybe_symbolic_build = build
+    # ... and they average the per-replica logs (scalars) with reduce("MEAN", axis=0), which a
+    # scalar does not have: average over the replicas (axis=None) instead.
+    from keras.src.backend.tensorflow import trainer as tf_trainer  # noqa: PLC0415
+
+    original = getattr(tf_trainer.reduce_per_replica, "__wrapped__", tf_trainer.reduce_per_replica)
+
+    def reduce_per_replica(values, strategy_, reduction):
+        if isinstance(strategy_, tf.distribute.MultiWorkerMirroredStrategy) and reduction in ("auto", "mean"):
+            return tf.nest.map_structure(
+                lambda v: strategy_.reduce("MEAN", v, axis=None)
+                if isinstance(v, tf.distribute.DistributedValues) else v, values)
+        return original(values, strategy_, reduction)
+
+    reduce_per_replica.__wrapped__ = original
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
 def _is_chief(strategy) -> bool:
     return bool(getattr(strategy.extended, "should_checkpoint", True))
 
@@ -1099,13 +1133,13 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
                             f"(it is {keras.backend.backend()!r})")
     config.check()
     output = config.output
-    if not resume and _run_exists(output):
-        raise TrainingError(f"{output!r} already holds a run: continue it with --resume {output}, "
-                            f"or pass another --output")
     import tensorflow as tf  # noqa: PLC0415
 
     strategy = make_strategy(config)  # first: multi-worker collectives need it before other ops
-    chief = _is_chief(strategy)
+    chief = _is_chief(strategy)  # the one that writes (the other workers may start after it did)
+    if chief and not resume and _run_exists(output):
+        raise TrainingError(f"{output!r} already holds a run: continue it with --resume {output}, "
+                            f"or pass another --output")
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -1223,6 +1257,7 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
                     f"{'' if config.bn_trainable or phase == 'head' else ', BatchNorm frozen'} "
                     f"({n_trainable} trainable weights)")
             ds = train_dataset(run_data, config, steps, first, end)
+            _multiworker_build_workaround(model, strategy, ds.element_spec)
             with warnings.catch_warnings():
                 # Keras warns at the end of every pass over a dataset of unknown length (the validation
                 # data: undecodable files are dropped); the training data is checked below instead.

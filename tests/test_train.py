@@ -88,6 +88,16 @@ def read_h5(path):
     return out
 
 
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -317,12 +327,12 @@ def test_reference_run_writes_everything_and_reports_the_broken_image(reference,
         assert os.path.isfile(os.path.join(out, name)), name
     assert os.listdir(os.path.join(out, "logs"))  # TensorBoard: train/ and validation/
     assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
-    saved = json.load(open(os.path.join(out, "config.json")))
+    saved = read_json(os.path.join(out, "config.json"))
     assert saved["config"]["lr"] == 0.002 and saved["config"]["label_smoothing"] == 0.1
     assert saved["derived"]["steps_per_epoch"] == 3 and saved["derived"]["effective_lr"] == pytest.approx(0.0005)
     assert saved["derived"]["class_names"] == list(CLASSES)
-    assert open(os.path.join(out, "classes.txt")).read().split() == list(CLASSES)
-    skipped = json.load(open(os.path.join(out, "unreadable.json")))["skipped"]
+    assert read_text(os.path.join(out, "classes.txt")).split() == list(CLASSES)
+    skipped = read_json(os.path.join(out, "unreadable.json"))["skipped"]
     assert [os.path.basename(s["path"]) for s in skipped] == ["broken.jpg"]
     assert "not a readable image" in skipped[0]["error"]
     rows = read_csv(os.path.join(out, "history.csv"))
@@ -332,7 +342,7 @@ def test_reference_run_writes_everything_and_reports_the_broken_image(reference,
     state = read_checkpoint_state(os.path.join(out, "checkpoint.weights.h5"))
     assert state["epoch"] == 3 and state["iterations"] == 9
     assert state["best_val_top1"] == max(float(r["val_top1"]) for r in rows)
-    report = json.load(open(os.path.join(out, "report.json")))
+    report = read_json(os.path.join(out, "report.json"))
     assert report["data"]["evaluated"] == 9 and report["top1"]["total"] == 9
     assert report["top1"]["accuracy"] == pytest.approx(state["best_val_top1"])  # best.weights.h5 re-scored
     assert report["weights"].startswith("best.weights.h5")
@@ -370,7 +380,7 @@ def test_resume_after_a_kill_continues_exactly(reference, tmp_path, capsys):
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert proc.returncode == -signal.SIGKILL, open(tmp_path / "killed.log").read()[-3000:]
+    assert proc.returncode == -signal.SIGKILL, read_text(tmp_path / "killed.log")[-3000:]
     assert read_checkpoint_state(ckpt)["epoch"] == 1  # killed during epoch 2
     assert not os.path.exists(os.path.join(out, "report.json"))
 
@@ -389,8 +399,8 @@ def test_resume_after_a_kill_continues_exactly(reference, tmp_path, capsys):
         return [{k: v for k, v in row.items() if k != "images_per_second"} for row in read_csv(path)]
 
     assert metrics(os.path.join(out, "history.csv")) == metrics(os.path.join(reference["out"], "history.csv"))
-    ref_report = json.load(open(os.path.join(reference["out"], "report.json")))
-    assert json.load(open(os.path.join(out, "report.json")))["top1"] == ref_report["top1"]
+    ref_report = read_json(os.path.join(reference["out"], "report.json"))
+    assert read_json(os.path.join(out, "report.json"))["top1"] == ref_report["top1"]
 
 
 def test_fine_tuning_swaps_the_head_and_keeps_the_backbone(reference, tmp_path):
@@ -426,48 +436,114 @@ def test_fine_tuning_swaps_the_head_and_keeps_the_backbone(reference, tmp_path):
     for name in bn:  # ... but not BatchNorm (--no-bn-trainable)
         assert all(np.array_equal(a, b) for a, b in zip(epochs[1][name], expected[name])), name
     assert not np.array_equal(epochs[0]["Logits__Logits"][0], epochs[1]["Logits__Logits"][0])
-    saved = json.load(open(os.path.join(out, "config.json")))
+    saved = read_json(os.path.join(out, "config.json"))
     assert "new head: Logits__Logits" in saved["derived"]["weights"]
     assert [int(r["epoch"]) for r in read_csv(os.path.join(out, "history.csv"))] == [0, 1]  # both phases
 
 
+# One step of 8 images with BatchNorm synchronised over the replicas, then validation on 12
+# images in batches of 4 (2 + 2 per replica: eager MirroredStrategy cannot evaluate uneven
+# per-replica batches such as 2 + 1, and an empty one, from a last batch of one image, meets
+# TF 2.21's oneDNN Conv2D, which returns its input's shape for an empty batch on CPU:
+# tf.nn.conv2d of a (0, 8, 8, 3) input gives (0, 8, 8, 3)). No dropout: replicas draw their
+# own masks.
+DISTRIBUTED = COMMON + ["--epochs", "1", "--steps-per-epoch", "1", "--lr", "0.002", "--dropout", "0",
+                        "--val-fraction", "0.34", "--eval-batch-size", "4", "--no-final-eval"]
+
+
+@pytest.fixture(scope="module")
+def one_device(data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("one") / "run")
+    assert train_cli.main(DISTRIBUTED + ["--data", data, "--output", out]) == 0
+    return out
+
+
+def assert_same_training(one, other, tmp_path):
+    """Same losses (measured: 1e-5 relative) and weights (measured: 1e-4 where one step moved
+    them 1e-3; BatchNorm synchronised over replicas sums in another order)."""
+    rows = [read_csv(os.path.join(d, "history.csv"))[0] for d in (one, other)]
+    for key in ("loss", "val_loss", "top1", "val_top1"):
+        assert float(rows[1][key]) == pytest.approx(float(rows[0][key]), rel=2e-4), key
+    a, b = (read_h5(os.path.join(d, "best.weights.h5")) for d in (one, other))
+    keras.utils.set_random_seed(3)  # the runs' initial weights: same seed, same construction
+    init_path = str(tmp_path / "init.weights.h5")
+    create_model(MODEL, classes=3, input_shape=(SIZE, SIZE, 3), dropout_rate=0.0).save_weights(init_path)
+    start = read_h5(init_path)
+    floats = [k for k in a if a[k].dtype.kind == "f" and a[k].size]
+    moved = max(float(np.max(np.abs(a[k] - start[k]))) for k in floats)
+    worst = max(float(np.max(np.abs(a[k] - b[k]))) for k in floats)
+    assert worst < 0.2 * moved, (worst, moved)
+
+
 @pytest.mark.slow
-def test_mirrored_on_two_logical_cpus_matches_one_device(data, tmp_path):
-    """The same global batch of 8 on one device and split 4 + 4 over two logical CPUs (BatchNorm
-    synchronised over the replicas): the same losses and weights, up to float summation order."""
+def test_mirrored_on_two_logical_cpus_matches_one_device(data, one_device, tmp_path):
+    """The global batch of 8 split 4 + 4 over two logical CPUs gives one device's training."""
     script = (
         "import sys, tensorflow as tf\n"
         "cpu = tf.config.list_physical_devices('CPU')[0]\n"
         "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
         "from inception_keras.cli.train import main\n"
-        "argv, out = sys.argv[1:-1], sys.argv[-1]\n"
-        "rc = main(argv + ['--strategy', 'none', '--output', out + '/one'])\n"
-        "raise SystemExit(rc or main(argv + ['--strategy', 'mirrored', '--output', out + '/two']))\n"
+        "raise SystemExit(main(sys.argv[1:]))\n"
     )
-    # 12 validation images in batches of 4: 2 + 2 per replica. Eager MirroredStrategy cannot
-    # evaluate uneven per-replica batches (2 + 1), and on CPU an empty one (a last batch of one
-    # image) meets TF 2.21's oneDNN Conv2D, which returns the input's shape for an empty batch
-    # (tf.nn.conv2d of a (0, 8, 8, 3) input gives (0, 8, 8, 3)); neither concerns GPUs.
-    argv = COMMON + ["--data", data, "--epochs", "1", "--steps-per-epoch", "2", "--lr", "0.002", "--dropout", "0",
-                     "--val-fraction", "0.34",
-                     "--eval-batch-size", "4", "--no-final-eval", str(tmp_path)]
-    proc = subprocess.run([sys.executable, "-c", script, *argv], env=ENV, capture_output=True, text=True, timeout=600)
+    out = str(tmp_path / "two")
+    proc = subprocess.run([sys.executable, "-c", script, *DISTRIBUTED, "--data", data, "--strategy", "mirrored",
+                           "--output", out], env=ENV, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    one, two = (json.load(open(tmp_path / d / "config.json"))["derived"] for d in ("one", "two"))
-    assert (one["replicas"], two["replicas"], two["per_replica_batch"]) == (1, 2, 4)
-    rows = [read_csv(tmp_path / d / "history.csv")[0] for d in ("one", "two")]
-    for key in ("loss", "val_loss"):  # measured: 1e-5 relative
-        assert float(rows[1][key]) == pytest.approx(float(rows[0][key]), rel=2e-4), key
-    a, b = (read_h5(tmp_path / d / "best.weights.h5") for d in ("one", "two"))
-    keras.utils.set_random_seed(3)  # the runs' initial weights: same seed, same construction
-    init = create_model(MODEL, classes=3, input_shape=(SIZE, SIZE, 3), dropout_rate=0.0)
-    init_path = str(tmp_path / "init.weights.h5")
-    init.save_weights(init_path)
-    start = read_h5(init_path)
-    floats = [k for k in a if a[k].dtype.kind == "f" and a[k].size]
-    moved = max(float(np.max(np.abs(a[k] - start[k]))) for k in floats)
-    worst = max(float(np.max(np.abs(a[k] - b[k]))) for k in floats)  # measured: 1.3e-4 of 1e-3 moved
-    assert worst < 0.2 * moved, (worst, moved)
+    derived = read_json(os.path.join(out, "config.json"))["derived"]
+    assert (derived["replicas"], derived["per_replica_batch"]) == (2, 4)
+    assert_same_training(one_device, out, tmp_path)
+
+
+def _free_ports(n):
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for sock in socks:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multiworker_on_two_processes_matches_one_device(data, one_device, tmp_path):
+    """Two workers (processes) in TF_CONFIG, 4 images each: one device's training; only the
+    chief (worker 0) writes the run folder."""
+    cluster = [f"localhost:{port}" for port in _free_ports(2)]
+    out = str(tmp_path / "workers")
+    procs = []
+    for index in range(2):
+        env = {**ENV, "TF_CONFIG": json.dumps({"cluster": {"worker": cluster},
+                                               "task": {"type": "worker", "index": index}})}
+        log = open(tmp_path / f"worker{index}.log", "w")  # noqa: SIM115 - closed below
+        procs.append((subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "train.py"), *DISTRIBUTED,
+                                        "--data", data, "--strategy", "multiworker", "--output", out],
+                                       env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    for proc, log in procs:
+        try:
+            proc.wait(timeout=600)
+        finally:
+            proc.kill()
+            log.close()
+    logs = [read_text(tmp_path / f"worker{i}.log") for i in range(2)]
+    assert [p.returncode for p, _ in procs] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    assert all("2 replica(s)" in text and "done: 1 epochs" in text for text in logs)
+    assert read_json(os.path.join(out, "config.json"))["derived"]["replicas"] == 2
+    assert_same_training(one_device, out, tmp_path)
+
+
+def test_history_rows_of_epochs_run_again_are_dropped(tmp_path):
+    """A kill after the CSV row of an epoch but before its checkpoint: that epoch runs again on
+    resume, so its row goes."""
+    from inception_keras.training import _truncate_history
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n0,1.5\n1,1.2\n2,1.1\n")
+    _truncate_history(str(path), 2)
+    assert path.read_text().splitlines() == ["epoch,loss", "0,1.5", "1,1.2"]
+    _truncate_history(str(path), 5)
+    assert path.read_text().splitlines() == ["epoch,loss", "0,1.5", "1,1.2"]
 
 
 # --------------------------------------------------------------------------- #
