@@ -1133,6 +1133,9 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
                             f"(it is {keras.backend.backend()!r})")
     config.check()
     output = config.output
+    if resume and saved is None:
+        with open(os.path.join(output, RUN_FILES["config"])) as f:
+            saved = json.load(f)
     import tensorflow as tf  # noqa: PLC0415
 
     strategy = make_strategy(config)  # first: multi-worker collectives need it before other ops
@@ -1151,11 +1154,13 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
         with open(unreadable_path) as f:
             known = json.load(f)["skipped"]
     run_data = load_run_data(config, log=log, unreadable=known)
-    n_train = len(run_data.train) - (len(run_data.bad_indices) if run_data.train.layout == "tfrecord" else 0)
-    steps = config.steps_per_epoch or max(1, n_train // config.batch_size)
-    if n_train < config.batch_size and not config.steps_per_epoch:
-        log(f"note: {n_train} training images is fewer than one batch of {config.batch_size}; "
-            f"each epoch is one batch, images repeating")
+    steps = config.steps_per_epoch
+    if not steps:  # (TFRecords are counted by reading them once; --steps-per-epoch saves that)
+        n_train = len(run_data.train) - len(run_data.bad_indices)
+        steps = max(1, n_train // config.batch_size)
+        if n_train < config.batch_size:
+            log(f"note: {n_train} training images is fewer than one batch of {config.batch_size}; "
+                f"each epoch is one batch, images repeating")
 
     # ---- precision, model, optimizer --------------------------------------
     from .cli.evaluate import mixed_precision_policy  # noqa: PLC0415 (one definition of --mixed-precision)

@@ -33,6 +33,7 @@ from inception_keras.training import (
     build_model,
     compile_model,
     crop_window,
+    learning_rate_schedule,
     load_run_data,
     make_optimizer,
     monitor_key,
@@ -130,7 +131,8 @@ def test_learning_rate_schedule_and_optimizer_are_the_papers():
     assert isinstance(opt, keras.optimizers.RMSprop)
     assert (opt.rho, opt.momentum, opt.epsilon) == (0.9, 0.9, 1.0)
     lr = 0.045 * 64 / 32  # linear scaling from slim's batch of 32
-    schedule = opt._learning_rate
+    assert float(opt.learning_rate) == pytest.approx(lr)  # at the optimizer's step 0
+    schedule = learning_rate_schedule(config, steps_per_epoch=10)
     for step, expected in [(0, lr), (19, lr), (20, lr * 0.94), (39, lr * 0.94), (40, lr * 0.94**2)]:
         assert float(schedule(step)) == pytest.approx(expected, rel=1e-6), step
     flat = make_optimizer(TrainConfig(batch_size=64, lr_scaling="none", lr_decay=1.0), 10)
