@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import re
 from collections.abc import Mapping
 
 import keras
@@ -507,12 +508,14 @@ def _torch_load(path: str, allow_pickle: bool):
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if allow_pickle:
-            raise ConversionError(f"{path} is not a readable PyTorch file: {str(e).splitlines()[0]}") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if allow_pickle or not found:
+            raise ConversionError(f"{path} is not a readable PyTorch file (truncated, or another format): "
+                                  f"{str(e).splitlines()[0]}") from None
         raise ConversionError(
-            f"{path} holds pickled Python objects besides tensors (a whole model saved with torch.save(model)?), "
-            f"which are loaded only with allow_pickle=True (--allow-pickle): do that only for a file you trust, "
-            f"unpickling runs code from it. Or save model.state_dict() instead."
+            f"{path} holds pickled Python objects besides tensors ({found.group(1)}: a whole model saved with "
+            f"torch.save(model)?), which are loaded only with allow_pickle=True (--allow-pickle): do that only "
+            f"for a file you trust, unpickling runs code from it. Or save model.state_dict() instead."
         ) from None
     except (ModuleNotFoundError, AttributeError) as e:
         raise ConversionError(
