@@ -69,9 +69,9 @@ def save_converted(model, output: str, *, arch: str, build_kwargs: dict, verify=
     return info
 
 
-def print_summary(summary: dict, rows: list[tuple[str, str]]) -> str:
-    """Print ``rows``, the report lines and the output rows as a two-column table, and
-    write the summary (without ``report_lines``) as ``<output>.json``; returns its path."""
+def print_summary(summary: dict, rows: list[tuple[str, str]], tail: list[tuple[str, str]] = ()) -> str:
+    """Print ``rows``, the report lines, the output rows and ``tail`` as a two-column table,
+    and write the summary (without ``report_lines``) as ``<output>.json``; returns its path."""
     rows = [
         *rows,
         *[("", line) for line in summary["report_lines"]],
@@ -83,6 +83,7 @@ def print_summary(summary: dict, rows: list[tuple[str, str]]) -> str:
         rows.append(("verified", "read back: identical outputs"))
     if "saved_model" in summary:
         rows.append(("model file", f"{summary['saved_model']} ({summary['saved_model_bytes'] / 1e6:.1f} MB)"))
+    rows += tail
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
