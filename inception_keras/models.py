@@ -87,7 +87,8 @@ def _check_arguments(*, weights, input_shape, channels, include_top, pooling, cl
                      dropout_rate, aux_logits, features_only):
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
-            f"weights must be None, 'imagenet', or the path to a Keras weights file or TF-slim checkpoint, got {weights!r}"
+            f"weights must be None, 'imagenet', or the path to a Keras weights file, TF-slim checkpoint or PyTorch "
+            f"(timm) weights file, got {weights!r}"
         )
     if weights is not None and channels != 3:
         raise ValueError(
@@ -247,15 +248,20 @@ def _graph(img_input, spec, scales, *, include_top, pooling, classes, classifier
 # =========================================================================== #
 def _load_weights(model: keras.Model, weights, spec) -> None:
     """Load ``weights`` into ``model``: None, a published name ('imagenet', ...), a Keras
-    weights file, or a TF-slim checkpoint (prefix, directory or release .tar.gz)."""
+    weights file, PyTorch weights in timm's layout (.safetensors, .pth, ...), or a TF-slim
+    checkpoint (prefix, directory or release .tar.gz)."""
     if weights is None:
         return
     from . import presets  # noqa: PLC0415
+    from .convert.timm import is_pytorch_weights  # noqa: PLC0415
 
     if isinstance(weights, str) and weights in presets.WEIGHT_NAMES:
         presets.load_pretrained(model, spec.name, weights)
         return
     path = os.fspath(weights)
+    if is_pytorch_weights(path):
+        _load_pytorch_weights(model, path, spec)
+        return
     if not path.endswith(_WEIGHT_SUFFIXES):
         _load_slim_checkpoint(model, path, spec)
         return
@@ -268,7 +274,7 @@ def _load_weights(model: keras.Model, weights, spec) -> None:
         raise ValueError(
             f"could not load weights from {path!r} into {model.name!r}: {e}\n"
             f"The file must be saved from the same architecture built with the same include_top, "
-            f"classes, aux_logits and features_only arguments."
+            f"classes, aux_logits, features_only and batchnorm_scale arguments."
         ) from e
 
 
@@ -282,6 +288,19 @@ def _load_slim_checkpoint(model, path: str, spec) -> None:
         )
     with open_slim_checkpoint(path) as ckpt:
         load_slim_weights(model, ckpt, arch=spec.name)
+
+
+def _load_pytorch_weights(model, path: str, spec) -> None:
+    from .convert.timm import TIMM_ARCHS, load_timm_weights, open_timm_checkpoint  # noqa: PLC0415
+
+    if spec.name not in TIMM_ARCHS:
+        hint = " (use create_inception_resnet_v2(variant='slim'))" if spec.name == "inception_resnet_v2" else ""
+        raise ValueError(
+            f"{path!r} is a PyTorch weights file; timm's layouts exist for inception_v4 and "
+            f"inception_resnet_v2_slim, not {spec.name}{hint}"
+        )
+    with open_timm_checkpoint(path) as ckpt:
+        load_timm_weights(model, ckpt, arch=spec.name)
 
 
 def _check_classifier_shape(model: keras.Model, path: str) -> None:
@@ -339,8 +358,12 @@ def _check_classifier_shape(model: keras.Model, path: str) -> None:
 _COMMON_ARGS = """
         include_top: whether to include the classifier (global average pool, dropout,
             dense). False returns the last feature map (8x8x1536 at 299x299).
-        weights: None (random initialisation) or the path to a Keras weights file
-            (``.weights.h5`` or a legacy ``.h5``).
+        weights: None (random initialisation); "imagenet" (or "ens_adv_imagenet") where
+            published TF-slim weights exist; or the path to a Keras weights file
+            (``.weights.h5`` or a legacy ``.h5``), a TF-slim checkpoint, or PyTorch
+            weights in timm's layout (``.safetensors``, ``.pth``, ``.bin``; converted on
+            the fly: build with the file's classes, and with ``batchnorm_scale=True``
+            where its BatchNorm gammas cannot be folded).
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3). Height and width
             can be anything from 75 up, non-square included, or None for any size.
