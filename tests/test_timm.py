@@ -149,23 +149,38 @@ def _avg(x):
     return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
 
 
+def _inception_b(x, sd, m):
+    return torch.cat([_conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 3),
+                      _chain(x, sd, f"{m}.branch2", 5), _conv_bn(_avg(x), sd, f"{m}.branch3.1")], 1)
+
+
+def _inception_c(x, sd, m):
+    """The 1x3 / 3x1 pairs are separate modules, concatenated a before b."""
+    b1 = _conv_bn(x, sd, f"{m}.branch1_0")
+    b2 = _conv_bn(_conv_bn(_conv_bn(x, sd, f"{m}.branch2_0"), sd, f"{m}.branch2_1"), sd, f"{m}.branch2_2")
+    return torch.cat([_conv_bn(x, sd, f"{m}.branch0"),
+                      _conv_bn(b1, sd, f"{m}.branch1_1a"), _conv_bn(b1, sd, f"{m}.branch1_1b"),
+                      _conv_bn(b2, sd, f"{m}.branch2_3a"), _conv_bn(b2, sd, f"{m}.branch2_3b"),
+                      _conv_bn(_avg(x), sd, f"{m}.branch3.1")], 1)
+
+
+def _block35(x, sd, m):
+    mixed = torch.cat([_conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 2),
+                       _chain(x, sd, f"{m}.branch2", 3)], 1)
+    return F.relu(x + 0.17 * F.conv2d(mixed, sd[f"{m}.conv2d.weight"], sd[f"{m}.conv2d.bias"]))
+
+
+def _reduction_b_resnet(x, sd, m):
+    """Stride-2 'valid' convs and a max pool."""
+    return torch.cat([_chain(x, sd, f"{m}.branch0", 2, 2), _chain(x, sd, f"{m}.branch1", 2, 2),
+                      _chain(x, sd, f"{m}.branch2", 3, 2), F.max_pool2d(x, 3, stride=2)], 1)
+
+
 TORCH_BLOCKS = {  # timm module -> (input channels, its forward written with torch ops)
-    "features.11": (1024, lambda x, sd, m: torch.cat([  # Inception-B
-        _conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 3), _chain(x, sd, f"{m}.branch2", 5),
-        _conv_bn(_avg(x), sd, f"{m}.branch3.1")], 1)),
-    "features.19": (1536, lambda x, sd, m: torch.cat([  # Inception-C: the split branches
-        _conv_bn(x, sd, f"{m}.branch0"),
-        *(lambda b: [_conv_bn(b, sd, f"{m}.branch1_1a"), _conv_bn(b, sd, f"{m}.branch1_1b")])(
-            _conv_bn(x, sd, f"{m}.branch1_0")),
-        *(lambda b: [_conv_bn(b, sd, f"{m}.branch2_3a"), _conv_bn(b, sd, f"{m}.branch2_3b")])(
-            _conv_bn(_conv_bn(_conv_bn(x, sd, f"{m}.branch2_0"), sd, f"{m}.branch2_1"), sd, f"{m}.branch2_2")),
-        _conv_bn(_avg(x), sd, f"{m}.branch3.1")], 1)),
-    "repeat.0": (320, lambda x, sd, m: F.relu(x + 0.17 * F.conv2d(torch.cat([  # Block35, residual
-        _conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 2), _chain(x, sd, f"{m}.branch2", 3)], 1),
-        sd[f"{m}.conv2d.weight"], sd[f"{m}.conv2d.bias"]))),
-    "mixed_7a": (1088, lambda x, sd, m: torch.cat([  # IR-v2 Reduction-B: stride-2 'valid' convs, max pool
-        _chain(x, sd, f"{m}.branch0", 2, 2), _chain(x, sd, f"{m}.branch1", 2, 2), _chain(x, sd, f"{m}.branch2", 3, 2),
-        F.max_pool2d(x, 3, stride=2)], 1)),
+    "features.11": (1024, _inception_b),
+    "features.19": (1536, _inception_c),
+    "repeat.0": (320, _block35),
+    "mixed_7a": (1088, _reduction_b_resnet),
 }
 KERAS_BLOCKS = {  # the same blocks of ours, by slim name
     "features.11": (V4, lambda x: blocks.inception_b(x, SPECS[V4].inception_b, "Mixed_6b")),
@@ -254,7 +269,9 @@ def test_other_batchnorm_epsilon_is_absorbed(how, v4_state, v4_expected, small_v
     if how == "pickled module":
         path = tmp_path / "whole_model.pth"
         torch.save(module_tree(state, eps=1e-5), str(path))
-        with pytest.raises(ConversionError, match="allow_pickle=True .--allow-pickle.: do that only for a file you trust"):
+        with pytest.raises(ConversionError, match=r"\(torch.nn.modules.module.Module: a whole model saved with "
+                                                  r"torch.save\(model\)\?\), which are loaded only with "
+                                                  r"allow_pickle=True \(--allow-pickle\)"):
             with open_timm_checkpoint(path):
                 pass
         with open_timm_checkpoint(path, allow_pickle=True) as ckpt:
@@ -282,7 +299,8 @@ def test_missing_extra_and_wrong_shape(v4_state, small_v4):
     message = str(info.value)
     assert ("Mixed_6b__Branch_1__Conv2d_0b_1x7/kernel  <-  features.11.branch1.1.conv.weight  "
             "(expected shape (1, 7, 192, 224))") in message
-    assert "Conv2d_1a_3x3__BatchNorm/moving_variance  <-  features.0.bn.weight  (read with features.0.bn.running_var" in message
+    assert ("Conv2d_1a_3x3__BatchNorm/moving_variance  <-  features.0.bn.weight  "
+            "(read with features.0.bn.running_var, expected shape (32,))") in message
     assert "Mixed_5b__Branch_0__Conv2d_0a_1x1__BatchNorm/beta (96,)  <-  features.6.branch0.bn.bias (97,)" in message
     assert "tensors of the dict are not used by the model:\n  features.22.conv.weight (2, 2, 1, 1)" in message
 
@@ -312,7 +330,8 @@ def test_reader_formats_and_failures(tmp_path, monkeypatch):
     with open_timm_checkpoint(tmp_path / "ema.pth.tar") as ckpt:
         assert ckpt.shapes == {"x": (1,)} and "state_dict_ema" in ckpt.ignored
     torch.save(small, str(tmp_path / "plain.bin"))
-    with pytest.raises(ConversionError, match=r"ema=True \(--ema\) but .*plain.bin has no state_dict_ema or model_ema \(its entries: a.weight\)"):
+    with pytest.raises(ConversionError, match=r"ema=True \(--ema\) but .*plain.bin has no state_dict_ema "
+                                              r"or model_ema \(its entries: a.weight\)"):
         with open_timm_checkpoint(tmp_path / "plain.bin", ema=True):
             pass
     from safetensors.torch import save_file as save_torch_file
@@ -348,7 +367,8 @@ def test_reader_formats_and_failures(tmp_path, monkeypatch):
 def test_constructor_weights_path(v4_safetensors, v4_expected, x):
     model = inception_keras.create_inception_v4(input_shape=SMALL, weights=v4_safetensors, classifier_activation=None)
     assert_close(_out(model, x), v4_expected)
-    with pytest.raises(ValueError, match=r"timm's layouts exist for .* \(use create_inception_resnet_v2\(variant='slim'\)\)"):
+    with pytest.raises(ValueError, match=r"PyTorch weights file; timm's layouts exist for .* "
+                                         r"\(use create_inception_resnet_v2\(variant='slim'\)\)"):
         inception_keras.create_inception_resnet_v2(input_shape=SMALL, weights=v4_safetensors)
 
 
@@ -414,7 +434,8 @@ def test_batchnorm_scale_with_tf_slim_weights(v4_ref):
     xs = np.random.default_rng(1).uniform(-1, 1, (1, *SMALL)).astype("float32")
     np.testing.assert_array_equal(_out(scaled, xs), _out(plain, xs))
     randomize(scaled, np.random.default_rng(5))
-    with pytest.raises(ConversionError, match="a BatchNorm scale .gamma. in 'scaled' but not in 'plain'; build 'plain' with batchnorm_scale=True"):
+    with pytest.raises(ConversionError, match="a BatchNorm scale .gamma. in 'scaled' but not in 'plain'; "
+                                              "build 'plain' with batchnorm_scale=True"):
         copy_by_name(scaled, plain)
     with pytest.raises(ConversionError, match="BatchNorm has no gamma .*build the model with batchnorm_scale=False"):
         load_slim_weights(v4_ref, slim_tensors(V4, decoys=False), arch=V4)

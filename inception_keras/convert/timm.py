@@ -82,7 +82,8 @@ INCEPTION_B = {**_one(0, "Conv2d_0a_1x1"), **_seq(1, "Conv2d_0a_1x1", "Conv2d_0b
                **_seq(3, "Conv2d_0b_1x1", first=1)}
 INCEPTION_C = {  # the split 1x3 / 3x1 convs are separate modules: branch1_1a, branch2_3b, ...
     **_one(0, "Conv2d_0a_1x1"),
-    "Branch_1/Conv2d_0a_1x1": "branch1_0", "Branch_1/Conv2d_0b_1x3": "branch1_1a", "Branch_1/Conv2d_0c_3x1": "branch1_1b",
+    "Branch_1/Conv2d_0a_1x1": "branch1_0",
+    "Branch_1/Conv2d_0b_1x3": "branch1_1a", "Branch_1/Conv2d_0c_3x1": "branch1_1b",
     "Branch_2/Conv2d_0a_1x1": "branch2_0", "Branch_2/Conv2d_0b_3x1": "branch2_1", "Branch_2/Conv2d_0c_1x3": "branch2_2",
     "Branch_2/Conv2d_0d_1x3": "branch2_3a", "Branch_2/Conv2d_0e_3x1": "branch2_3b",
     **_seq(3, "Conv2d_0b_1x1", first=1),
@@ -242,7 +243,7 @@ def plan_batchnorm(source, arch: str, batchnorm_eps: float | None = None) -> Bat
     shapes = source.shapes
     eps, eps_source = _source_eps(source, arch, batchnorm_eps)
     nonpositive, inexact, worst, layers = [], [], 0.0, 0
-    for module in sorted({m[: -len(".conv")] + ".bn" for m in timm_modules(arch).values() if m.endswith(".conv")}):
+    for module in _bn_modules(arch):
         gamma_name, var_name = f"{module}.weight", f"{module}.running_var"
         if gamma_name not in shapes or var_name not in shapes or shapes[gamma_name] != shapes[var_name]:
             continue  # the conversion names what is missing or misshapen
@@ -259,9 +260,14 @@ def plan_batchnorm(source, arch: str, batchnorm_eps: float | None = None) -> Bat
                          max_fold_error=worst, inexact=inexact, eps=eps, eps_source=eps_source)
 
 
+def _bn_modules(arch: str) -> list[str]:
+    """timm's BatchNorm modules (``features.0.bn``, ...)."""
+    return sorted(m for layer, m in timm_modules(arch).items() if layer.endswith(SEP + "BatchNorm"))
+
+
 def _source_eps(source, arch, batchnorm_eps):
     """Per-module BatchNorm epsilon of the source: given, read from a pickled module, or timm's."""
-    bn_modules = {m[: -len(".conv")] + ".bn" for m in timm_modules(arch).values() if m.endswith(".conv")}
+    bn_modules = _bn_modules(arch)
     if batchnorm_eps is not None:
         return {m: float(batchnorm_eps) for m in bn_modules}, "given"
     read = getattr(source, "batchnorm_eps", None) or {}
@@ -300,9 +306,7 @@ def _guesser(shapes, arch, classifier):
             return (f"no key of this file is in timm's {arch} layout (first keys: {first}); "
                     f"it is not a timm / pretrainedmodels state dict of this model")
         if all(n.startswith(classifier + ".") for n in missing):
-            return (f"the file has no classifier ({classifier}.weight): build the model with include_top=False")
-        if all(n.endswith(".bn.weight") for n in missing):
-            return "the file's BatchNorm has no gamma (bn.weight): build the model with batchnorm_scale=False"
+            return f"the file has no classifier ({classifier}.weight): build the model with include_top=False"
         return None
 
     return guess
@@ -396,7 +400,8 @@ def _describe(report, plan: BatchNormPlan, fold: bool, bn_count: int, classifier
     else:
         mode = "scale"
         why = plan.why_not() or "batchnorm_scale=True was asked for"
-        report.notes.append(f"BatchNorm: gamma kept in {bn_count} layers (model built with batchnorm_scale=True: {why})")
+        report.notes.append(f"BatchNorm: gamma kept in {bn_count} layers (model built with batchnorm_scale=True: "
+                            f"{why})")
     others = sorted({e for e in plan.eps.values() if e != eps_keras})
     if plan.eps_source == "assumed":
         report.notes.append(f"BatchNorm eps: {TIMM_BN_EPSILON} assumed (a state dict does not store it; "
@@ -465,7 +470,9 @@ def _safetensors_source(path: str) -> StateDictSource:
         slices = {k: handle.get_slice(k) for k in handle.keys()}  # noqa: SIM118 - not a dict
         shapes = {k: tuple(s.get_shape()) for k, s in slices.items()}
     except (SafetensorError, OSError) as e:
-        raise ConversionError(f"{path} is not a readable safetensors file (truncated, or another format): {e}") from None
+        raise ConversionError(
+            f"{path} is not a readable safetensors file (truncated, or another format): {e}"
+        ) from None
     bfloat16 = {k for k, s in slices.items() if s.get_dtype() == "BF16"}
 
     def read(key):
@@ -524,7 +531,9 @@ def _torch_load(path: str, allow_pickle: bool):
         ) from None
     except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, KeyError, EOFError... for damaged files
         first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise ConversionError(f"{path} is not a readable PyTorch file (truncated, or another format): {first}") from None
+        raise ConversionError(
+            f"{path} is not a readable PyTorch file (truncated, or another format): {first}"
+        ) from None
 
 
 def _unwrap(obj, path: str, ema: bool, torch):
