@@ -18,6 +18,7 @@ from inception_keras.cli import convert_timm as timm_cli
 from inception_keras.convert import ConversionError, load_slim_weights, load_timm_weights, open_timm_checkpoint
 from inception_keras.convert.timm import BN_NAMES, plan_batchnorm, timm_variable_names
 from inception_keras.convert.transfer import copy_by_name
+from inception_keras.layers import conv_bn
 from inception_keras.specs import SPECS
 from slim_checkpoints import slim_tensors
 from timm_checkpoints import module_tree, randomize, read_timm_keys, timm_state_dict, to_torch, torch_layout
@@ -131,22 +132,50 @@ F = torch.nn.functional
 
 
 def _conv_bn(x, sd, module, stride=1, same=True):
-    """timm's BasicConv2d: conv (no bias, symmetric padding for stride 1) -> BatchNorm2d(eps=0.001) -> ReLU."""
+    """timm's BasicConv2d: conv (no bias; symmetric padding, or none) -> BatchNorm2d(eps=0.001) -> ReLU."""
     w = sd[f"{module}.conv.weight"]
     x = F.conv2d(x, w, stride=stride, padding=(w.shape[2] // 2, w.shape[3] // 2) if same else 0)
     bn = [sd[f"{module}.bn.{n}"] for n in ("running_mean", "running_var", "weight", "bias")]
     return F.relu(F.batch_norm(x, *bn, training=False, eps=1e-3))
 
 
-def _chain(x, sd, module, n, last_stride=1):
+def _chain(x, sd, module, n, last_stride=1, last_same=None):
+    """An nn.Sequential of n BasicConv2d; the last one strided / unpadded as told."""
     for i in range(n):
-        last = i == n - 1 and last_stride != 1
-        x = _conv_bn(x, sd, f"{module}.{i}", stride=last_stride if last else 1, same=not last)
+        last = i == n - 1
+        same = (last_stride == 1 if last_same is None else last_same) if last else True
+        x = _conv_bn(x, sd, f"{module}.{i}", stride=last_stride if last else 1, same=same)
     return x
 
 
 def _avg(x):
     return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+
+
+def _max(x):
+    return F.max_pool2d(x, 3, stride=2)
+
+
+def _stem_v4(x, sd, m):
+    x = _conv_bn(x, sd, "features.0", stride=2, same=False)
+    x = _conv_bn(_conv_bn(x, sd, "features.1", same=False), sd, "features.2")
+    x = torch.cat([_max(x), _conv_bn(x, sd, "features.3.conv", stride=2, same=False)], 1)  # Mixed3a
+    x = torch.cat([_chain(x, sd, "features.4.branch0", 2, last_same=False),  # Mixed4a
+                   _chain(x, sd, "features.4.branch1", 4, last_same=False)], 1)
+    return torch.cat([_conv_bn(x, sd, "features.5.conv", stride=2, same=False), _max(x)], 1)  # Mixed5a
+
+
+def _stem_irv2(x, sd, m):
+    x = _conv_bn(x, sd, "conv2d_1a", stride=2, same=False)
+    x = _max(_conv_bn(_conv_bn(x, sd, "conv2d_2a", same=False), sd, "conv2d_2b"))
+    x = _max(_conv_bn(_conv_bn(x, sd, "conv2d_3b", same=False), sd, "conv2d_4a", same=False))
+    return torch.cat([_conv_bn(x, sd, "mixed_5b.branch0"), _chain(x, sd, "mixed_5b.branch1", 2),
+                      _chain(x, sd, "mixed_5b.branch2", 3), _conv_bn(_avg(x), sd, "mixed_5b.branch3.1")], 1)
+
+
+def _inception_a(x, sd, m):
+    return torch.cat([_conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 2),
+                      _chain(x, sd, f"{m}.branch2", 3), _conv_bn(_avg(x), sd, f"{m}.branch3.1")], 1)
 
 
 def _inception_b(x, sd, m):
@@ -164,54 +193,99 @@ def _inception_c(x, sd, m):
                       _conv_bn(_avg(x), sd, f"{m}.branch3.1")], 1)
 
 
-def _block35(x, sd, m):
-    mixed = torch.cat([_conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 2),
-                       _chain(x, sd, f"{m}.branch2", 3)], 1)
-    return F.relu(x + 0.17 * F.conv2d(mixed, sd[f"{m}.conv2d.weight"], sd[f"{m}.conv2d.bias"]))
+def _reduction_a(x, sd, m):
+    return torch.cat([_conv_bn(x, sd, f"{m}.branch0", stride=2, same=False),
+                      _chain(x, sd, f"{m}.branch1", 3, 2), _max(x)], 1)
+
+
+def _reduction_b_v4(x, sd, m):
+    return torch.cat([_chain(x, sd, f"{m}.branch0", 2, 2), _chain(x, sd, f"{m}.branch1", 4, 2), _max(x)], 1)
 
 
 def _reduction_b_resnet(x, sd, m):
-    """Stride-2 'valid' convs and a max pool."""
     return torch.cat([_chain(x, sd, f"{m}.branch0", 2, 2), _chain(x, sd, f"{m}.branch1", 2, 2),
-                      _chain(x, sd, f"{m}.branch2", 3, 2), F.max_pool2d(x, 3, stride=2)], 1)
+                      _chain(x, sd, f"{m}.branch2", 3, 2), _max(x)], 1)
 
 
-TORCH_BLOCKS = {  # timm module -> (input channels, its forward written with torch ops)
-    "features.11": (1024, _inception_b),
-    "features.19": (1536, _inception_c),
-    "repeat.0": (320, _block35),
-    "mixed_7a": (1088, _reduction_b_resnet),
+def _residual(x, sd, m, branches, scale, relu=True):
+    up = F.conv2d(torch.cat(branches, 1), sd[f"{m}.conv2d.weight"], sd[f"{m}.conv2d.bias"])
+    return F.relu(x + scale * up) if relu else x + scale * up
+
+
+def _block35(x, sd, m):
+    return _residual(x, sd, m, [_conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 2),
+                                _chain(x, sd, f"{m}.branch2", 3)], 0.17)
+
+
+def _block17(x, sd, m):
+    return _residual(x, sd, m, [_conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 3)], 0.10)
+
+
+def _block8(x, sd, m):
+    return _residual(x, sd, m, [_conv_bn(x, sd, f"{m}.branch0"), _chain(x, sd, f"{m}.branch1", 3)], 0.20)
+
+
+def _last_block8_and_conv(x, sd, m):
+    """timm's block8 (no_relu, scale 1.0) and conv2d_7b."""
+    x = _residual(x, sd, "block8", [_conv_bn(x, sd, "block8.branch0"), _chain(x, sd, "block8.branch1", 3)], 1.0,
+                  relu=False)
+    return _conv_bn(x, sd, "conv2d_7b")
+
+
+V4_SPEC, IRV2_SPEC = SPECS[V4], SPECS[IRV2]
+BLOCKS = {  # timm modules -> (arch, input (H, W, C), forward with torch ops, our block)
+    "features.0-5": (V4, (75, 75, 3), _stem_v4, blocks.stem_v4),
+    "features.6": (V4, (9, 9, 384), _inception_a, lambda x: blocks.inception_a(x, V4_SPEC.inception_a, "Mixed_5b")),
+    "features.10": (V4, (9, 9, 384), _reduction_a, lambda x: blocks.reduction_a(x, V4_SPEC.reduction_a)),
+    "features.11": (V4, (9, 9, 1024), _inception_b, lambda x: blocks.inception_b(x, V4_SPEC.inception_b, "Mixed_6b")),
+    "features.18": (V4, (9, 9, 1024), _reduction_b_v4, lambda x: blocks.reduction_b_v4(x, V4_SPEC.reduction_b)),
+    "features.19": (V4, (5, 5, 1536), _inception_c,
+                    lambda x: blocks.inception_c(x, V4_SPEC.inception_c, "Mixed_7b")),
+    "conv2d_1a-mixed_5b": (IRV2, (75, 75, 3), _stem_irv2, blocks.stem_slim),
+    "repeat.0": (IRV2, (9, 9, 320), _block35, lambda x: blocks.block35(x, IRV2_SPEC.block_a, 0.17, "Repeat__block35_1")),
+    "mixed_6a": (IRV2, (9, 9, 320), _reduction_a, lambda x: blocks.reduction_a(x, IRV2_SPEC.reduction_a)),
+    "repeat_1.0": (IRV2, (9, 9, 1088), _block17,
+                   lambda x: blocks.block17(x, IRV2_SPEC.block_b, 0.10, "Repeat_1__block17_1")),
+    "mixed_7a": (IRV2, (9, 9, 1088), _reduction_b_resnet,
+                 lambda x: blocks.reduction_b_resnet(x, IRV2_SPEC.reduction_b)),
+    "repeat_2.0": (IRV2, (5, 5, 2080), _block8,
+                   lambda x: blocks.block8(x, IRV2_SPEC.block_c, 0.20, "Repeat_2__block8_1")),
+    "block8-conv2d_7b": (IRV2, (5, 5, 2080), _last_block8_and_conv, lambda x: conv_bn(
+        blocks.block8(x, IRV2_SPEC.block_c, 1.0, "Block8", activation=False), 1536, "Conv2d_7b_1x1")),
 }
-KERAS_BLOCKS = {  # the same blocks of ours, by slim name
-    "features.11": (V4, lambda x: blocks.inception_b(x, SPECS[V4].inception_b, "Mixed_6b")),
-    "features.19": (V4, lambda x: blocks.inception_c(x, SPECS[V4].inception_c, "Mixed_7b")),
-    "repeat.0": (IRV2, lambda x: blocks.block35(x, SPECS[IRV2].block_a, 0.17, "Repeat__block35_1")),
-    "mixed_7a": (IRV2, lambda x: blocks.reduction_b_resnet(x, SPECS[IRV2].reduction_b)),
+STEMS = {  # several modules in one test
+    "features.0-5": [f"features.{i}." for i in range(6)],
+    "conv2d_1a-mixed_5b": ["conv2d_1a.", "conv2d_2a.", "conv2d_2b.", "conv2d_3b.", "conv2d_4a.", "mixed_5b."],
+    "block8-conv2d_7b": ["block8.", "conv2d_7b."],
 }
 
 
-@pytest.mark.parametrize("module", sorted(TORCH_BLOCKS))
+@pytest.mark.parametrize("module", list(BLOCKS))
 def test_block_equals_pytorch_forward(module):
-    arch, keras_block = KERAS_BLOCKS[module]
-    channels, torch_block = TORCH_BLOCKS[module]
+    """Random weights made in PyTorch layouts for timm's keys of the block, converted into our
+    block, give what torch's own ops give in timm's data flow (branch and concat order,
+    paddings, pools, residual scale): independent of the mapping's inverse."""
+    arch, shape, torch_block, keras_block = BLOCKS[module]
+    prefixes = tuple(STEMS.get(module, [module + "."]))
     rng = np.random.default_rng(7)
-    state = {}  # random values for timm's keys of this block, made in PyTorch layouts
-    for key, shape in read_timm_keys(arch).items():
-        if not key.startswith(module + "."):
+    state = {}
+    for key, key_shape in read_timm_keys(arch).items():
+        if not key.startswith(prefixes):
             continue
         if key.endswith("num_batches_tracked"):
             value = np.array(100, "int64")
         elif key.endswith(("running_var", "bn.weight")):
-            value = rng.uniform(0.5, 1.5, shape)
+            value = rng.uniform(0.5, 1.5, key_shape).astype("float32")
         elif key.endswith(("running_mean", "bias")):
-            value = rng.normal(0.0, 0.2, shape)
+            value = rng.normal(0.0, 0.2, key_shape).astype("float32")
         else:
-            value = rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape[1:])), shape)
-        state[key] = value.astype("float32") if value.dtype != np.int64 else value
-    inp = keras.Input((9, 9, channels))
+            value = rng.normal(0.0, 1.0 / np.sqrt(np.prod(key_shape[1:])), key_shape).astype("float32")
+        state[key] = value
+    inp = keras.Input(shape)
     model = keras.Model(inp, keras_block(inp))
-    load_timm_weights(model, state, arch=arch)  # gammas folded
-    x = rng.uniform(-1, 1, (2, 9, 9, channels)).astype("float32")
+    report = load_timm_weights(model, state, arch=arch)  # gammas folded
+    assert len(report.mapped) == len(model.weights) and len(report.mapped) > 0
+    x = rng.uniform(-1, 1, (2, *shape)).astype("float32")
     with torch.no_grad():
         expected = torch_block(torch.from_numpy(x).permute(0, 3, 1, 2), to_torch(state), module)
     assert_close(_out(model, x), expected.permute(0, 2, 3, 1).numpy())
