@@ -142,7 +142,8 @@ def check_options(fmt: str, *, quantize=None, include_preprocessing=False, calib
     if not 0.0 <= min_agreement <= 1.0:
         raise ExportError(f"--min-agreement must be a fraction in [0, 1], got {min_agreement!r}")
     if fmt == "onnx" and not 7 <= opset <= 18:
-        raise ExportError(f"--opset {opset} is outside what tf2onnx writes (7..18); the default is {DEFAULT_ONNX_OPSET}")
+        raise ExportError(f"--opset {opset} is outside what tf2onnx writes (7..18); "
+                          f"the default is {DEFAULT_ONNX_OPSET}")
     return resolve_batch_size(batch_size, fmt)
 
 
@@ -185,7 +186,7 @@ def prepare_output(path: str, fmt: str) -> None:
 # Check inputs
 # =========================================================================== #
 def load_images(folder, prep: Preprocessing, limit: int):
-    """Encode, decode and preprocess the first ``limit`` readable images under ``folder``.
+    """Read, decode and preprocess the first ``limit`` readable images under ``folder``.
 
     Returns (float32 [n, size, size, 3], encoded bytes list, file paths, skipped paths).
     Files TensorFlow cannot decode are skipped; a folder with none readable is an error.
@@ -251,7 +252,8 @@ def _in_batches(run, x, batch: int | None, chunk: int = 8) -> np.ndarray:
 
 
 def compare(reference: np.ndarray, exported: np.ndarray) -> dict:
-    """Largest absolute difference, the same relative to the largest |reference|, top-1 agreement."""
+    """Largest absolute difference, the same relative to the largest |reference|, top-1 agreement,
+    and the number of exported rows that are constant (every class equal: argmax is then class 0)."""
     reference = np.asarray(reference, "float64").reshape(len(reference), -1)
     exported = np.asarray(exported, "float64").reshape(len(exported), -1)
     if reference.shape != exported.shape:
@@ -266,6 +268,7 @@ def compare(reference: np.ndarray, exported: np.ndarray) -> dict:
         "top1_agree": agree,
         "top1_agreement": agree / len(reference),
         "count": len(reference),
+        "constant_outputs": int(np.sum(np.ptp(exported, axis=1) == 0)),
     }
 
 
@@ -447,9 +450,11 @@ class _OnnxRunner:
 
     def describe(self) -> dict:
         def one(v):
-            return {"shape": [d if isinstance(d, int) else None for d in v.shape], "dtype": v.type}
+            dtype = v.type.removeprefix("tensor(").removesuffix(")")  # tensor(float) -> float32
+            dtype = {"float": "float32", "double": "float64", "float16": "float16"}.get(dtype, dtype)
+            return {"shape": [d if isinstance(d, int) else None for d in v.shape], "dtype": dtype}
 
-        return {"model": {"inputs": {v.name: one(v) for v in self.session.get_inputs()},
+        return {"graph": {"inputs": {v.name: one(v) for v in self.session.get_inputs()},
                           "outputs": {v.name: one(v) for v in self.session.get_outputs()}}}
 
 

@@ -17,11 +17,12 @@ from PIL import Image
 from inception_keras import create_model
 from inception_keras.cli import export as export_cli
 from inception_keras.datasets import DataError, Preprocessing, decode_image, list_image_files, preprocess_for_eval
-from inception_keras.export import ExportError, export_model
+from inception_keras.export import ExportError, compare, export_model
 
 SIZE = 75
 SMALL = dict(weights=None, input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
-CLI_SMALL = ["--model", "inception_resnet_v1", "--weights", "none", "--input-size", str(SIZE), "--classes", "10"]
+CLI_SMALL = ["--model", "inception_resnet_v1", "--weights", "none", "--input-size", str(SIZE), "--classes", "10",
+             "--classifier-activation", "none"]
 
 
 # --------------------------------------------------------------------------- #
@@ -206,7 +207,20 @@ def test_tflite_float32(small_model, tflite_float):
     assert np.array_equal(got.argmax(1), want.argmax(1))
 
 
-@pytest.mark.parametrize("quantize, weight_dtype, max_ratio", [("float16", np.float16, 0.55), ("dynamic", np.int8, 0.3)])
+def test_compare_and_the_constant_output_warning(tflite_float):
+    reference = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
+    exported = np.array([[0.1, 0.6, 0.3], [0.25, 0.25, 0.25]])  # row 2 collapsed to one level
+    c = compare(reference, exported)
+    assert c["max_abs_diff"] == pytest.approx(0.25) and c["relative_diff"] == pytest.approx(0.25 / 0.7)
+    assert (c["top1_agree"], c["count"], c["constant_outputs"]) == (2, 2, 1)  # the tie "agrees" by argmax
+    assert "warning" not in export_cli.format_summary(tflite_float[0])
+    summary = {**tflite_float[0], "check": {**tflite_float[0]["check"], "constant_outputs": 1}}
+    lines = export_cli.format_summary(summary).splitlines()
+    assert any(line.startswith("warning ") and "1 of 8 exported outputs are constant" in line for line in lines)
+
+
+@pytest.mark.parametrize("quantize, weight_dtype, max_ratio",
+                         [("float16", np.float16, 0.55), ("dynamic", np.int8, 0.3)])
 def test_tflite_float16_and_dynamic_range(small_model, tflite_float, tmp_path, quantize, weight_dtype, max_ratio):
     summary = export_model(small_model, tmp_path / "q", "tflite", quantize=quantize, check_samples=6, latency_runs=2)
     _only_outputs(tmp_path, "q.tflite", "q.tflite.json")
@@ -262,13 +276,15 @@ def test_onnx(small_model, tmp_path):
     _only_outputs(tmp_path, "m.onnx", "m.onnx.json")
     _assert_report(summary)
     assert summary["opset"] == 18 and summary["check"]["relative_diff"] <= 1e-4
+    assert summary["signatures"]["graph"]["inputs"] == {"images": {"shape": [None, SIZE, SIZE, 3], "dtype": "float32"}}
     proto = onnx.load(str(tmp_path / "m.onnx"))
     assert {i.domain: i.version for i in proto.opset_import}[""] == 18
     onnx.checker.check_model(proto)
 
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
-    assert (inp.name, inp.shape, out.name, out.shape) == ("images", ["batch", SIZE, SIZE, 3], "predictions", ["batch", 10])
+    assert (inp.name, inp.shape) == ("images", ["batch", SIZE, SIZE, 3])
+    assert (out.name, out.shape) == ("predictions", ["batch", 10])
     x = np.random.default_rng(4).uniform(-1, 1, (3, SIZE, SIZE, 3)).astype("float32")
     got = session.run(None, {"images": x})[0]
     want = small_model.predict(x, verbose=0)
@@ -285,7 +301,8 @@ def test_cli_fails_an_export_that_differs_and_writes_nothing(tmp_path, capsys):
                             "--check-samples", "2"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "does not match the Keras model" in err and "above the tolerance 1e-12" in err and "Nothing was written" in err
+    assert "does not match the Keras model" in err and "above the tolerance 1e-12" in err
+    assert "Nothing was written" in err
     assert not out.exists()  # not even the folder the export would have gone into
 
 
@@ -301,6 +318,7 @@ def test_cli_table_and_json(tmp_path, capsys):
     with open(out / "v1.json") as f:
         report = json.load(f)
     assert report["registry_name"] == "inception_resnet_v1" and report["weights"] == "none"
+    assert report["classifier_activation"] is None and "10 classes, logits" in table
     assert report["check"]["passed"] and report["classes"] == 10
 
 
@@ -321,7 +339,8 @@ def test_cli_wrong_format(tmp_path, capsys):
     (["--format", "onnx", "--quantize", "dynamic"], "applies to --format tflite only"),
     (["--format", "tflite", "--include-preprocessing"], "--include-preprocessing needs --format saved_model"),
     (["--format", "onnx", "--output", "{tmp}/out/m.tflite"], "has the extension of tflite but the format is onnx"),
-    (["--format", "tflite", "--output", "{tmp}/a_file/m"], "cannot write to the output folder '{tmp}/a_file': '{tmp}/a_file' is a file, not a folder"),
+    (["--format", "tflite", "--output", "{tmp}/a_file/m"],
+     "cannot write to the output folder '{tmp}/a_file': '{tmp}/a_file' is a file, not a folder"),
     (["--format", "saved_model", "--output", "{tmp}/a_file"], "is a file; a SavedModel is a folder"),
     (["--format", "tflite", "--batch-size", "0"], "argument --batch-size: expected a positive integer or 'dynamic'"),
 ])

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="'imagenet', a Keras weights file, a TF-slim checkpoint, or 'none' for random weights")
     model.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
     model.add_argument("--input-size", type=int, default=299, help="input height and width (default 299)")
+    model.add_argument("--classifier-activation", choices=("softmax", "none"), default="softmax",
+                       help="'none' exports the logits (default softmax)")
     out = parser.add_argument_group("export")
     out.add_argument("--format", required=True, choices=FORMATS, help="saved_model, tflite or onnx")
     out.add_argument("--output", required=True,
@@ -116,7 +118,9 @@ def format_summary(s: dict) -> str:
     check = s["check"]
     rows = [
         ("model", f"{s.get('registry_name', s['model'])} (weights {s.get('weights', '?')}, "
-                  f"{'x'.join(map(str, s['input_shape']))}, {s['classes']} classes, {s['params']:,} params)"),
+                  f"{'x'.join(map(str, s['input_shape']))}, {s['classes']} classes"
+                  f"{', logits' if 'classifier_activation' in s and s['classifier_activation'] is None else ''}, "
+                  f"{s['params']:,} params)"),
         ("format", f"{kind}, batch {s['batch_size']}" + (f", opset {s['opset']}" if "opset" in s else "")),
         ("output", f"{s['output']} ({_mb(s['size_bytes'])} on disk)"),
     ]
@@ -126,17 +130,25 @@ def format_summary(s: dict) -> str:
         rows.append(("signature", f"{name}: {ins} -> {outs}"))
     if "calibration" in s:
         c = s["calibration"]
-        rows.append(("calibration", f"{c['images']} images from {c['folder']} ({c['steps']} steps of batch {c['batch']})"))
+        rows.append(("calibration",
+                     f"{c['images']} images from {c['folder']} ({c['steps']} steps of batch {c['batch']})"))
     rows += [
         ("export time", f"{s['export_seconds']:.1f} s (check {s['check_seconds']:.1f} s)"),
-        ("check inputs", check["source"] + (f"; {len(check['skipped'])} unreadable skipped" if check.get("skipped") else "")),
+        ("check inputs", check["source"]
+         + (f"; {len(check['skipped'])} unreadable skipped" if check.get("skipped") else "")),
         ("max |diff|", f"{check['max_abs_diff']:.3g} vs Keras float32 ({check['relative_diff']:.3g} of the largest "
                        f"output {check['output_scale']:.3g})"),
         ("top-1 agree", f"{check['top1_agree']}/{check['count']} ({check['top1_agreement']:.1%})"),
     ]
+    if check.get("constant_outputs"):
+        rows.append(("warning", f"{check['constant_outputs']} of {check['count']} exported outputs are constant "
+                                "(all classes equal), so their top-1 is meaningless; with int8 a softmax over "
+                                "near-equal probabilities (e.g. random weights) rounds to one level: "
+                                "--classifier-activation none exports the logits"))
     if "preprocessing_check" in s:
         p = s["preprocessing_check"]
-        rows.append(("encoded in", f"max |diff| {p['max_abs_diff']:.3g}, top-1 {p['top1_agree']}/{p['count']}: {p['source']}"))
+        rows.append(("encoded in",
+                     f"max |diff| {p['max_abs_diff']:.3g}, top-1 {p['top1_agree']}/{p['count']}: {p['source']}"))
     if check["tolerance"] is not None:
         verdict = f"passed (float export: relative difference <= {check['tolerance']:g})"
     elif check["min_agreement"]:
@@ -180,10 +192,11 @@ def main(argv=None) -> int:
             list_image_files(args.calibration_data)
         path = artefact_path(args.output, args.format)
         prepare_output(path, args.format)
+        activation = None if args.classifier_activation == "none" else args.classifier_activation
         model = create_model(args.model, weights=weights, classes=args.classes,
-                             input_shape=(args.input_size, args.input_size, 3))
-        summary = export_model(model, path, args.format, preprocessing=preprocessing,
-                               info={"registry_name": args.model, "weights": args.weights}, **options)
+                             input_shape=(args.input_size, args.input_size, 3), classifier_activation=activation)
+        info = {"registry_name": args.model, "weights": args.weights, "classifier_activation": activation}
+        summary = export_model(model, path, args.format, preprocessing=preprocessing, info=info, **options)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
