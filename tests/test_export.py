@@ -295,7 +295,7 @@ def test_onnx(small_model, tmp_path):
 # The command line, and failures that must leave nothing behind
 # --------------------------------------------------------------------------- #
 def test_cli_fails_an_export_that_differs_and_writes_nothing(tmp_path, capsys):
-    """tflite float32 differs from Keras by ~1e-6 (other kernels): a tolerance below that fails it."""
+    """TFLite float32 differs from Keras by about 1e-7 relative (other kernels): a tolerance below that fails."""
     out = tmp_path / "out"
     code = export_cli.main([*CLI_SMALL, "--format", "tflite", "--output", str(out / "m"), "--tolerance", "1e-12",
                             "--check-samples", "2"])
