@@ -397,3 +397,25 @@ def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
         labels = np.asarray([index[r] for r in raw], "int64")
     return ImageSet("flat", path, vocab, display, files=files, labels=labels,
                     label_source=f"{os.path.basename(labels_file)} ({source})")
+
+
+# --------------------------------------------------------------------------- #
+# Unlabelled image folders
+# --------------------------------------------------------------------------- #
+def list_image_files(folder, limit: int | None = None) -> list[str]:
+    """The image files under ``folder`` (sub-folders included), sorted by path; the first
+    ``limit`` of them. For unlabelled folders, e.g. calibration images for quantization."""
+    folder = os.fspath(folder)
+    if not os.path.exists(folder):
+        raise DataError(f"image folder not found: {folder!r}; give a folder of images (JPEG, PNG, ...)")
+    if not os.path.isdir(folder):
+        raise DataError(f"{folder!r} is not a folder; give a folder of images (JPEG, PNG, ...)")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if _is_image(f))
+    if not files:
+        raise DataError(f"no images in {folder!r} (looked for {', '.join(IMAGE_EXTENSIONS)} files, "
+                        "sub-folders included)")
+    files.sort()
+    return files if limit is None else files[:limit]

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_save(save, path, suffix: str = "") -> str:
@@ -20,6 +27,7 @@ def atomic_save(save, path, suffix: str = "") -> str:
     os.close(fd)
     try:
         save(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -51,3 +59,34 @@ def write_bytes(path, data: bytes) -> str:
 def write_text(path, text: str) -> str:
     """Write ``text`` (UTF-8) to ``path``, atomically."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_dir(save, path) -> str:
+    """Call ``save(tmp_dir)`` and rename the folder it wrote to ``path``; nothing is left on failure.
+
+    ``tmp_dir`` does not exist yet and lies in a hidden temporary folder next to ``path``, so
+    the rename stays on one file system. An existing folder at ``path`` is moved aside first and
+    deleted once the new one is in place (the caller decides whether it may be replaced).
+    """
+    path = os.fspath(path).rstrip(os.sep) or os.sep
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".tmp-", dir=directory)
+    try:
+        tmp = os.path.join(work, "new")
+        save(tmp)
+        if not os.path.isdir(tmp):
+            raise RuntimeError(f"the writer did not create the folder {tmp}")
+        old = None
+        if os.path.isdir(path):
+            old = os.path.join(work, "old")
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old is not None:
+                os.replace(old, path)  # put the previous folder back
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path

@@ -5,10 +5,17 @@ Layer names follow TF-slim's variable scopes with ``__`` in place of ``/`` (Kera
 forbids ``/`` in names; slim scopes never contain ``__``), so
 ``keras_name.replace("__", "/")`` is the slim scope and converting a checkpoint is a
 rule, not a table.
+
+BatchNorm has no learned scale (gamma) by default, as in the TF-slim graphs. Builds that
+need one (weights trained with it, such as PyTorch files whose gammas cannot be folded
+into the moving variance) run inside ``with batchnorm_scale(True):``; the constructors'
+``batchnorm_scale=True`` does exactly that.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 
 import keras
@@ -17,6 +24,21 @@ from keras import layers
 SEP = "__"
 BN_EPSILON = 1e-3
 _KERNEL_IN_NAME = re.compile(r"_(\d+)x(\d+)$")
+# Whether conv_bn's BatchNorm learns a scale (gamma); set for one build by batchnorm_scale().
+_BATCHNORM_SCALE = contextvars.ContextVar("inception_keras_batchnorm_scale", default=False)
+
+
+@contextlib.contextmanager
+def batchnorm_scale(enabled: bool = True):
+    """Inside this block, :func:`conv_bn` builds BatchNorm with a gamma (``scale=True``).
+
+    The layer names do not change; the extra variable is ``{name}__BatchNorm/gamma``.
+    """
+    token = _BATCHNORM_SCALE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _BATCHNORM_SCALE.reset(token)
 
 
 def join(*parts: str) -> str:
@@ -41,12 +63,14 @@ def conv_bn(x, filters: int, name: str, kernel_size=None, strides=1, padding="sa
 
     The layers are named ``name``, ``name__BatchNorm`` and ``name__relu``; the kernel
     size defaults to the one in the name (``Conv2d_0b_1x7`` -> 1x7). The default
-    padding is 'same', as in slim's arg_scope; stride-2 convs pass 'valid'.
+    padding is 'same', as in slim's arg_scope; stride-2 convs pass 'valid'. Inside
+    ``with batchnorm_scale(True):`` the BatchNorm also has a gamma (``scale=True``).
     """
     if kernel_size is None:
         kernel_size = kernel_from_name(name.rsplit(SEP, 1)[-1])
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(axis=channel_axis(), scale=False, epsilon=BN_EPSILON, name=join(name, "BatchNorm"))(x)
+    x = layers.BatchNormalization(axis=channel_axis(), scale=_BATCHNORM_SCALE.get(), epsilon=BN_EPSILON,
+                                  name=join(name, "BatchNorm"))(x)
     if activation:
         x = layers.Activation("relu", name=join(name, "relu"))(x)
     return x

@@ -15,6 +15,7 @@ import keras
 from keras import layers
 
 from . import blocks
+from .layers import batchnorm_scale as _batchnorm_scale
 from .layers import conv_bn
 from .specs import (
     AUX_MIN_INPUT_SIZE,
@@ -86,7 +87,8 @@ def _check_arguments(*, weights, input_shape, channels, include_top, pooling, cl
                      dropout_rate, aux_logits, features_only):
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
-            f"weights must be None, 'imagenet', or the path to a Keras weights file or TF-slim checkpoint, got {weights!r}"
+            f"weights must be None, 'imagenet', or the path to a Keras weights file, TF-slim checkpoint or PyTorch "
+            f"(timm) weights file, got {weights!r}"
         )
     if weights is not None and channels != 3:
         raise ValueError(
@@ -184,8 +186,10 @@ def _body_resnet(x, spec: ResNetSpec, scales, endpoints):
 
 def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
           classes=1000, classifier_activation="softmax", name=None, dropout_rate=0.2, aux_logits=False,
-          features_only=False, scale=True):
+          features_only=False, scale=True, batchnorm_scale=False):
     """Build the graph described by ``spec``; the public constructors call this."""
+    if not isinstance(batchnorm_scale, bool):
+        raise ValueError(f"batchnorm_scale must be True or False, got {batchnorm_scale!r}")
     input_shape, channels = _resolve_input_shape(input_shape, input_tensor)
     _check_arguments(weights=weights, input_shape=input_shape, channels=channels, include_top=include_top,
                      pooling=pooling, classes=classes, classifier_activation=classifier_activation,
@@ -201,16 +205,23 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
     else:
         inputs = img_input = layers.Input(tensor=input_tensor, shape=input_shape, name="input")
 
-    body = _body_resnet if is_resnet else _body_v4
+    with _batchnorm_scale(batchnorm_scale):
+        outputs = _graph(img_input, spec, scales, include_top=include_top, pooling=pooling, classes=classes,
+                         classifier_activation=classifier_activation, dropout_rate=dropout_rate,
+                         aux_logits=aux_logits, features_only=features_only)
+    model = keras.Model(inputs, outputs, name=name or spec.name)
+    _load_weights(model, weights, spec)
+    return model
+
+
+def _graph(img_input, spec, scales, *, include_top, pooling, classes, classifier_activation, dropout_rate,
+           aux_logits, features_only):
+    """The body and the head; returns the model's outputs."""
+    body = _body_resnet if isinstance(spec, ResNetSpec) else _body_v4
     endpoints = {}  # block name -> feature map at strides 4, 8, 16, 32, in that order
     x = body(img_input, spec, scales, endpoints)
-    model_name = name or spec.name
-
     if features_only:
-        model = keras.Model(inputs, endpoints, name=model_name)
-        _load_weights(model, weights, spec)
-        return model
-
+        return endpoints
     if include_top:
         # === Logits === 8x8xC -> C -> classes
         x = layers.GlobalAveragePooling2D(name="Logits__AvgPool_1a")(x)
@@ -229,9 +240,7 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
         outputs = layers.GlobalMaxPooling2D(name="global_max_pool")(x)
     else:
         outputs = x
-    model = keras.Model(inputs, outputs, name=model_name)
-    _load_weights(model, weights, spec)
-    return model
+    return outputs
 
 
 # =========================================================================== #
@@ -239,15 +248,20 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
 # =========================================================================== #
 def _load_weights(model: keras.Model, weights, spec) -> None:
     """Load ``weights`` into ``model``: None, a published name ('imagenet', ...), a Keras
-    weights file, or a TF-slim checkpoint (prefix, directory or release .tar.gz)."""
+    weights file, PyTorch weights in timm's layout (.safetensors, .pth, ...), or a TF-slim
+    checkpoint (prefix, directory or release .tar.gz)."""
     if weights is None:
         return
     from . import presets  # noqa: PLC0415
+    from .convert.timm import is_pytorch_weights  # noqa: PLC0415
 
     if isinstance(weights, str) and weights in presets.WEIGHT_NAMES:
         presets.load_pretrained(model, spec.name, weights)
         return
     path = os.fspath(weights)
+    if is_pytorch_weights(path):
+        _load_pytorch_weights(model, path, spec)
+        return
     if not path.endswith(_WEIGHT_SUFFIXES):
         _load_slim_checkpoint(model, path, spec)
         return
@@ -260,7 +274,7 @@ def _load_weights(model: keras.Model, weights, spec) -> None:
         raise ValueError(
             f"could not load weights from {path!r} into {model.name!r}: {e}\n"
             f"The file must be saved from the same architecture built with the same include_top, "
-            f"classes, aux_logits and features_only arguments."
+            f"classes, aux_logits, features_only and batchnorm_scale arguments."
         ) from e
 
 
@@ -274,6 +288,19 @@ def _load_slim_checkpoint(model, path: str, spec) -> None:
         )
     with open_slim_checkpoint(path) as ckpt:
         load_slim_weights(model, ckpt, arch=spec.name)
+
+
+def _load_pytorch_weights(model, path: str, spec) -> None:
+    from .convert.timm import TIMM_ARCHS, load_timm_weights, open_timm_checkpoint  # noqa: PLC0415
+
+    if spec.name not in TIMM_ARCHS:
+        hint = " (use create_inception_resnet_v2(variant='slim'))" if spec.name == "inception_resnet_v2" else ""
+        raise ValueError(
+            f"{path!r} is a PyTorch weights file; timm's layouts exist for inception_v4 and "
+            f"inception_resnet_v2_slim, not {spec.name}{hint}"
+        )
+    with open_timm_checkpoint(path) as ckpt:
+        load_timm_weights(model, ckpt, arch=spec.name)
 
 
 def _check_classifier_shape(model: keras.Model, path: str) -> None:
@@ -331,8 +358,12 @@ def _check_classifier_shape(model: keras.Model, path: str) -> None:
 _COMMON_ARGS = """
         include_top: whether to include the classifier (global average pool, dropout,
             dense). False returns the last feature map (8x8x1536 at 299x299).
-        weights: None (random initialisation) or the path to a Keras weights file
-            (``.weights.h5`` or a legacy ``.h5``).
+        weights: None (random initialisation); "imagenet" (or "ens_adv_imagenet") where
+            published TF-slim weights exist; or the path to a Keras weights file
+            (``.weights.h5`` or a legacy ``.h5``), a TF-slim checkpoint, or PyTorch
+            weights in timm's layout (``.safetensors``, ``.pth``, ``.bin``; converted on
+            the fly: build with the file's classes, and with ``batchnorm_scale=True``
+            where its BatchNorm gammas cannot be folded).
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3). Height and width
             can be anything from 75 up, non-square included, or None for any size.
@@ -347,7 +378,10 @@ _COMMON_ARGS = """
         aux_logits: add the auxiliary classifier (needs ``include_top`` and an input of
             at least 299x299); the model then returns ``[predictions, aux_predictions]``.
         features_only: return a model whose outputs are a dict of the feature maps at
-            strides 4, 8, 16 and 32, keyed by the name of the block that makes them."""
+            strides 4, 8, 16 and 32, keyed by the name of the block that makes them.
+        batchnorm_scale: give every BatchNorm a learned scale (gamma), as PyTorch's
+            BatchNorm2d has. False (the default) is TF-slim's graph, BatchNorm(scale=False);
+            the layer names are the same either way."""
 
 
 def _doc(text):
@@ -381,11 +415,11 @@ def _doc(text):
     """)
 def create_inception_v4(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                         classes=1000, classifier_activation="softmax", name=None, dropout_rate=0.2,
-                        aux_logits=False, features_only=False):
+                        aux_logits=False, features_only=False, batchnorm_scale=False):
     return build(INCEPTION_V4, include_top=include_top, weights=weights, input_tensor=input_tensor,
                  input_shape=input_shape, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, name=name, dropout_rate=dropout_rate,
-                 aux_logits=aux_logits, features_only=features_only)
+                 aux_logits=aux_logits, features_only=features_only, batchnorm_scale=batchnorm_scale)
 
 
 @_doc("""Inception-ResNet-v1 (Szegedy et al. 2016, Figures 14, 10, 7, 11, 12, 13, 15).
@@ -412,11 +446,12 @@ def create_inception_v4(include_top=True, weights=None, input_tensor=None, input
     """)
 def create_inception_resnet_v1(include_top=True, weights=None, input_tensor=None, input_shape=None,
                                pooling=None, classes=1000, classifier_activation="softmax", name=None,
-                               dropout_rate=0.2, aux_logits=False, features_only=False, scale=True):
+                               dropout_rate=0.2, aux_logits=False, features_only=False, scale=True,
+                               batchnorm_scale=False):
     return build(INCEPTION_RESNET_V1, include_top=include_top, weights=weights, input_tensor=input_tensor,
                  input_shape=input_shape, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, name=name, dropout_rate=dropout_rate,
-                 aux_logits=aux_logits, features_only=features_only, scale=scale)
+                 aux_logits=aux_logits, features_only=features_only, scale=scale, batchnorm_scale=batchnorm_scale)
 
 
 @_doc("""Inception-ResNet-v2: the paper's graph (``variant="paper"``) or TF-slim's (``"slim"``).
@@ -455,11 +490,11 @@ def create_inception_resnet_v1(include_top=True, weights=None, input_tensor=None
 def create_inception_resnet_v2(include_top=True, weights=None, input_tensor=None, input_shape=None,
                                pooling=None, classes=1000, classifier_activation="softmax", name=None,
                                dropout_rate=0.2, aux_logits=False, features_only=False, scale=True,
-                               variant="paper"):
+                               variant="paper", batchnorm_scale=False):
     variants = {"paper": INCEPTION_RESNET_V2, "slim": INCEPTION_RESNET_V2_SLIM}
     if variant not in variants:
         raise ValueError(f"variant must be 'paper' or 'slim', got {variant!r}")
     return build(variants[variant], include_top=include_top, weights=weights, input_tensor=input_tensor,
                  input_shape=input_shape, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, name=name, dropout_rate=dropout_rate,
-                 aux_logits=aux_logits, features_only=features_only, scale=scale)
+                 aux_logits=aux_logits, features_only=features_only, scale=scale, batchnorm_scale=batchnorm_scale)

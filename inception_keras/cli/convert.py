@@ -13,13 +13,10 @@ The output appears only when it is complete and has been read back and checked.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import time
 
-from inception_keras.fileio import atomic_save, write_json
-
-MODELS = {"inception_v4": "inception_v4", "inception_resnet_v2": "inception_resnet_v2_slim"}
+from inception_keras.cli.conversion import ERRORS, MODELS, check_output, print_summary, save_converted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,46 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def convert(checkpoint: str, model_name: str, output: str, *, keep_background=False, aux=False, ema=False,
             save_model: str | None = None, verify=True) -> dict:
     """Library entry point of the tool; returns the summary it prints."""
-    import keras  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-
     from inception_keras import create_model  # noqa: PLC0415
     from inception_keras.convert import load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
 
-    if not output.endswith(".weights.h5"):
-        raise ValueError(f"--output must end with .weights.h5 (Keras' weights format), got {output!r}")
-    out_dir = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(out_dir):
-        raise ValueError(f"output folder {out_dir} does not exist")
+    check_output(output)
     start = time.perf_counter()
     arch = MODELS[model_name]
     kwargs = dict(classes=1001 if keep_background else 1000, aux_logits=aux)
     model = create_model(arch, **kwargs)
     with open_slim_checkpoint(checkpoint) as ckpt:
         report = load_slim_weights(model, ckpt, arch=arch, drop_background=not keep_background, ema=ema)
-    atomic_save(model.save_weights, output, ".weights.h5")
-    max_diff = None
-    if verify:  # read the file back into a fresh build and compare outputs on a fixed input
-        x = np.random.default_rng(0).uniform(-1, 1, (1, 299, 299, 3)).astype("float32")
-        check = create_model(arch, weights=output, **kwargs)
-        a, b = model(x, training=False), check(x, training=False)
-        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
-        max_diff = max(float(np.max(np.abs(keras.ops.convert_to_numpy(p) - keras.ops.convert_to_numpy(q))))
-                       for p, q in zip(a, b))
-        if max_diff != 0.0:
-            os.remove(output)
-            raise RuntimeError(f"the written weights give different outputs (max |diff| {max_diff}); removed {output}")
+    written = save_converted(model, output, arch=arch, build_kwargs=kwargs, verify=verify, save_model=save_model)
     summary = {
         "checkpoint": os.fspath(checkpoint),
         "model": arch,
@@ -89,16 +60,8 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
         "aux_logits": aux,
         "ema": ema,
         **report.to_json(),
-        "output": output,
-        "output_bytes": os.path.getsize(output),
-        "sha256": _sha256(output),
-        "verified_max_abs_diff": max_diff,
+        **written,
     }
-    if save_model is not None:
-        path = save_model or output[: -len(".weights.h5")] + ".keras"
-        atomic_save(model.save, path, ".keras")
-        summary["saved_model"] = path
-        summary["saved_model_bytes"] = os.path.getsize(path)
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary["report_lines"] = report.summary_lines()
     return summary
@@ -106,32 +69,16 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from inception_keras.convert import ConversionError  # noqa: PLC0415
-
     try:
         summary = convert(args.checkpoint, args.model, args.output, keep_background=args.keep_background,
                           aux=args.aux, ema=args.ema, save_model=args.save_model, verify=not args.no_verify)
-    except (ConversionError, ValueError, FileNotFoundError, RuntimeError) as e:
+    except ERRORS as e:
         print(f"error: {e}")
         return 1
-    rows = [
+    print_summary(summary, [
         ("checkpoint", summary["checkpoint"]),
         ("model", f"{summary['model']} (classes={summary['classes']}, aux={summary['aux_logits']}, ema={summary['ema']})"),
-        *[("", line) for line in summary["report_lines"]],
-        ("time", f"{summary['seconds']:.1f} s"),
-        ("output", f"{summary['output']} ({summary['output_bytes'] / 1e6:.1f} MB)"),
-        ("sha256", summary["sha256"]),
-    ]
-    if summary["verified_max_abs_diff"] is not None:
-        rows.append(("verified", "read back: identical outputs"))
-    if "saved_model" in summary:
-        rows.append(("model file", f"{summary['saved_model']} ({summary['saved_model_bytes'] / 1e6:.1f} MB)"))
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    report_path = summary["output"] + ".json"
-    write_json(report_path, {k: v for k, v in summary.items() if k != "report_lines"})
-    print(f"{'report':<{width}}  {report_path}")
+    ])
     return 0
 
 

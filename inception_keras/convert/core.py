@@ -4,8 +4,9 @@ tensors to Keras variables, with a report of what was used and what was left and
 A converter for a new source (TF-slim, timm, ...) supplies three things:
 ``names`` (Keras variable path -> source name), ``classify_leftover`` (why a source tensor
 may be left unused, or None when it must not be) and optionally ``transform`` (layout
-changes such as OIHW -> HWIO). Everything else - missing and mismatched tensors, the
-background class of 1001-way heads, the report - lives here.
+changes such as OIHW -> HWIO) with ``reads`` (further tensors a value is computed from,
+such as a BatchNorm gamma folded into the variance). Everything else - missing and
+mismatched tensors, the background class of 1001-way heads, the report - lives here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -66,6 +67,10 @@ class ConversionReport:
     ignored: dict[str, str]  # source name -> reason
     background_dropped: list[str]  # source names whose first class (background) was dropped
     seconds: float = 0.0
+    # (keras variable, source name) of tensors read into a variable besides its own (``reads``)
+    read_into: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)  # source-specific lines for the summary
+    details: dict = dataclasses.field(default_factory=dict)  # source-specific facts for the JSON
 
     @property
     def parameters(self) -> int:
@@ -76,20 +81,25 @@ class ConversionReport:
 
     def summary_lines(self) -> list[str]:
         lines = [f"tensors mapped: {len(self.mapped)} ({self.parameters:,} values)"]
+        if self.read_into:
+            lines.append(f"tensors read into others: {len(self.read_into)}")
         for reason, count in sorted(self.ignored_by_reason().items()):
             lines.append(f"ignored: {count:4d} x {reason}")
         for name in self.background_dropped:
             lines.append(f"background class dropped: {name}")
-        return lines
+        return lines + self.notes
 
     def to_json(self) -> dict:
         return {
             "source": self.source,
             "tensors_mapped": len(self.mapped),
             "values_mapped": self.parameters,
+            "tensors_read_into_others": len(self.read_into),
             "ignored": dict(sorted(self.ignored.items())),
             "ignored_by_reason": dict(self.ignored_by_reason()),
             "background_dropped": self.background_dropped,
+            **self.details,
+            "notes": self.notes,
             "seconds": round(self.seconds, 3),
         }
 
@@ -105,10 +115,11 @@ def assign_strict(
     *,
     classify_leftover: Callable[[str], str | None],
     drop_background: bool = True,
-    transform: Callable[[str, np.ndarray], np.ndarray] | None = None,
+    transform: Callable[..., np.ndarray] | None = None,
     source_shape: Callable[[str, tuple], tuple] | None = None,
     guess: Callable[[list[str]], str | None] | None = None,
     use_name: Callable[[str], str] | None = None,
+    reads: Mapping[str, Sequence[str]] | None = None,
 ) -> ConversionReport:
     """Give every variable of ``model`` exactly one tensor of ``source``, or raise.
 
@@ -119,10 +130,14 @@ def assign_strict(
             should have been used (then the conversion fails).
         drop_background: for the classifier heads, a source with one more class than
             the model is sliced ``[..., 1:]`` (TF-slim's background class at index 0).
-        transform: source layout -> Keras layout (identity for TF-slim).
+        transform: ``transform(name, value, *extra)``: source layout -> Keras layout
+            (identity for TF-slim); ``extra`` are the ``reads`` tensors of the variable.
         source_shape: the Keras-layout shape of a source shape (for comparisons).
         guess: given the missing source names, a sentence on the likely cause.
         use_name: the source name to read for a mapped name (EMA shadows).
+        reads: Keras variable path -> further source tensors its value is computed
+            from (a BatchNorm gamma folded into the moving variance), each of the mapped
+            tensor's shape. They must exist, count as used and reach ``transform``.
     """
     start = time.perf_counter()
     source = as_source(source)
@@ -132,15 +147,32 @@ def assign_strict(
     if unmapped:
         raise ConversionError(f"no source name for {len(unmapped)} Keras variables, e.g. {unmapped[:5]}")
 
-    missing, wrong, plan, dropped = [], [], [], []
+    reads = reads or {}
+    missing, missing_names, wrong, plan, dropped = [], [], [], [], []
+    claimed = set()  # every source name the mapping asks for (a wrong shape is not also "unused")
     for path, name in names.items():
         var = variables[path]
         want = tuple(var.shape)
         read = use_name(name) if use_name else name
+        claimed.update((name, read, *reads.get(path, ())))
         if read not in shapes:
             missing.append(f"  {path}  <-  {name}  (expected shape {_fmt(want)})")
+            missing_names.append(name)
             continue
         have = tuple(shapes[read])
+        extras = tuple(reads.get(path, ()))
+        bad_extras = False
+        for extra in extras:
+            if extra not in shapes:
+                missing.append(f"  {path}  <-  {extra}  (read with {name}, expected shape {_fmt(have)})")
+                missing_names.append(extra)
+                bad_extras = True
+            elif tuple(shapes[extra]) != have:
+                wrong.append(f"  {path} <- {read} {_fmt(have)}  with  {extra} {_fmt(shapes[extra])}  "
+                             f"[read together, they must have the same shape]")
+                bad_extras = True
+        if bad_extras:
+            continue
         have_keras = source_shape(name, have) if source_shape else have
         drop = False
         if have_keras != want:
@@ -157,22 +189,21 @@ def assign_strict(
                             f"class): build the model with classes={have_keras[-1]}]")
                 wrong.append(f"  {path} {_fmt(want)}  <-  {read} {_fmt(have_keras)}{hint}")
                 continue
-        plan.append((var, path, name, read, drop))
+        plan.append((var, path, name, read, drop, extras))
 
     problems = []
     if missing:
         problems.append(f"{len(missing)} Keras variables have no tensor in the {source.description}:\n"
                         + "\n".join(missing[:20]) + ("\n  ..." if len(missing) > 20 else ""))
-        cause = guess(sorted(n for n in names.values() if (use_name(n) if use_name else n) not in shapes)) if guess else None
+        cause = guess(sorted(missing_names)) if guess else None
         if cause:
             problems.append(f"likely cause: {cause}")
     if wrong:
         problems.append(f"{len(wrong)} tensors have the wrong shape (Keras variable shape <- source tensor shape):\n"
                         + "\n".join(wrong[:20]) + ("\n  ..." if len(wrong) > 20 else ""))
 
-    used = {read for _, _, _, read, _ in plan} | {name for _, _, name, _, _ in plan}
     ignored, unexpected = {}, []
-    for name in sorted(set(shapes) - used):
+    for name in sorted(set(shapes) - claimed):
         reason = classify_leftover(name)
         if reason is None:
             unexpected.append(f"  {name} {_fmt(shapes[name])}")
@@ -184,11 +215,12 @@ def assign_strict(
     if problems:
         raise ConversionError("checkpoint does not match the model:\n" + "\n".join(problems))
 
-    mapped = []
-    for var, path, name, read, drop in plan:
+    mapped, read_into = [], []
+    for var, path, name, read, drop, extras in plan:
         value = source.get(read)
         if transform is not None:
-            value = transform(name, value)
+            value = transform(name, value, *(source.get(e) for e in extras))
+        read_into.extend((path, e) for e in extras)
         if drop:
             value = value[..., 1:]
             dropped.append(read)
@@ -196,5 +228,5 @@ def assign_strict(
         mapped.append((path, read, tuple(value.shape)))
     return ConversionReport(
         source=source.description, mapped=mapped, ignored=ignored, background_dropped=dropped,
-        seconds=time.perf_counter() - start,
+        read_into=read_into, seconds=time.perf_counter() - start,
     )

@@ -32,11 +32,12 @@ from ..layers import SEP
 from ..specs import SPECS
 from .core import ConversionError, TensorSource, as_source, assign_strict
 
-# Keras variable name -> slim variable name below the layer's scope. No gamma:
-# the released graphs use BatchNorm(scale=False).
+# Keras variable name -> slim variable name below the layer's scope. The released
+# graphs use BatchNorm(scale=False): gamma only exists with batchnorm_scale=True.
 VAR_SUFFIXES = {
     "kernel": "weights",
     "bias": "biases",
+    "gamma": "gamma",
     "beta": "beta",
     "moving_mean": "moving_mean",
     "moving_variance": "moving_variance",
@@ -118,6 +119,8 @@ def _guesser(shapes, scope: str):
                     f"{', '.join(sorted(scopes)[:5]) or 'none'}); it is not a TF-slim {scope} checkpoint")
         if all("/AuxLogits/" in n for n in missing):
             return "the checkpoint has no auxiliary head; convert without --aux (aux_logits=False)"
+        if all(n.endswith("/BatchNorm/gamma") for n in missing):
+            return "the checkpoint's BatchNorm has no gamma (TF-slim's scale=False); build the model with batchnorm_scale=False"
         return None
 
     return guess

@@ -1,0 +1,211 @@
+"""Export a model of the zoo to SavedModel, TFLite or ONNX, and check it against the Keras model.
+
+    python tools/export.py --model inception_v4 --weights imagenet --format saved_model --output exported/v4
+    python tools/export.py --model inception_v4 --weights imagenet --format saved_model --output exported/v4_jpeg \\
+        --include-preprocessing
+    python tools/export.py --model inception_v4 --weights imagenet --format tflite --output exported/v4 \\
+        --quantize int8 --calibration-data calibration_images/ --calibration-steps 100
+    python tools/export.py --model inception_resnet_v2_slim --weights imagenet --format onnx --output exported/irv2 \\
+        --batch-size dynamic
+
+Outputs: saved_model -> the folder OUTPUT; tflite -> OUTPUT.tflite; onnx -> OUTPUT.onnx (the
+extension is added when missing), and a JSON summary next to it (OUTPUT[.ext].json).
+
+The export is run by its own runtime (TensorFlow, the LiteRT interpreter, ONNX Runtime) on
+the same inputs as the Keras model before it is renamed into place: the calibration images
+when --calibration-data is given, otherwise deterministic random inputs. A float export
+whose max |difference| exceeds --tolerance (1e-4) times the largest Keras output fails
+(exit 1) and writes nothing. Quantized TFLite exports report their top-1 agreement with the
+float model (--min-agreement turns that into a check).
+
+--include-preprocessing (SavedModel): serving_default takes image_bytes, a string tensor of
+encoded images (JPEG, PNG, GIF, BMP), and runs the eval preprocessing in the graph; the float
+signature stays available as serving_images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from inception_keras.export import (
+    DEFAULT_CALIBRATION_STEPS,
+    DEFAULT_CHECK_SAMPLES,
+    DEFAULT_LATENCY_RUNS,
+    DEFAULT_ONNX_OPSET,
+    DEFAULT_TOLERANCE,
+    FORMATS,
+    QUANTIZATIONS,
+)
+
+
+def _batch_size(text: str):
+    if text in ("dynamic", "auto"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'dynamic', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'dynamic', got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from inception_keras.registry import list_models  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="export", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="inception_v4", choices=list_models(),
+                       help="registry name (default inception_v4)")
+    model.add_argument("--weights", default="imagenet",
+                       help="'imagenet', a Keras weights file, a TF-slim checkpoint, or 'none' for random weights")
+    model.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    model.add_argument("--input-size", type=int, default=299, help="input height and width (default 299)")
+    model.add_argument("--classifier-activation", choices=("softmax", "none"), default="softmax",
+                       help="'none' exports the logits (default softmax)")
+    out = parser.add_argument_group("export")
+    out.add_argument("--format", required=True, choices=FORMATS, help="saved_model, tflite or onnx")
+    out.add_argument("--output", required=True,
+                     help="SavedModel folder, or .tflite/.onnx file (the extension is added when missing)")
+    out.add_argument("--quantize", choices=QUANTIZATIONS,
+                     help="tflite only: float16 weights, dynamic (int8 weights), or int8 (full integer, "
+                          "needs --calibration-data); default float32")
+    out.add_argument("--batch-size", type=_batch_size, default="auto", metavar="N|dynamic",
+                     help="fixed batch size of the exported signature, or 'dynamic' "
+                          "(default: 1 for tflite, dynamic otherwise)")
+    out.add_argument("--include-preprocessing", action="store_true",
+                     help="saved_model only: serving_default takes encoded images (string tensor) and "
+                          "decodes, crops, resizes and scales them in the graph")
+    out.add_argument("--opset", type=int, default=DEFAULT_ONNX_OPSET,
+                     help=f"ONNX opset (default {DEFAULT_ONNX_OPSET})")
+    data = parser.add_argument_group("calibration and check inputs")
+    data.add_argument("--calibration-data", metavar="DIR",
+                      help="a folder of images (sub-folders included): calibrates int8 and is the check input "
+                           "of every format; without it the check uses random inputs")
+    data.add_argument("--calibration-steps", type=int, default=DEFAULT_CALIBRATION_STEPS,
+                      help=f"calibration (and check) images to use, one per step at batch 1 "
+                           f"(default {DEFAULT_CALIBRATION_STEPS})")
+    data.add_argument("--preprocessing", choices=("slim", "resize-crop"), default="slim",
+                      help="eval preprocessing of images (default slim, as the published weights expect)")
+    data.add_argument("--crop-fraction", type=float, default=0.875, help="central crop fraction (default 0.875)")
+    data.add_argument("--check-samples", type=int, default=DEFAULT_CHECK_SAMPLES,
+                      help=f"random check inputs without --calibration-data (default {DEFAULT_CHECK_SAMPLES})")
+    check = parser.add_argument_group("checks")
+    check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                       help=f"float exports: largest |export - keras| allowed, relative to the largest output "
+                            f"(default {DEFAULT_TOLERANCE:g})")
+    check.add_argument("--min-agreement", type=float, default=0.0,
+                       help="quantized exports: fail below this top-1 agreement with the float model "
+                            "(a fraction; default 0: report only)")
+    check.add_argument("--latency-runs", type=int, default=DEFAULT_LATENCY_RUNS,
+                       help=f"timed runs of the export for the latency (median; default {DEFAULT_LATENCY_RUNS})")
+    check.add_argument("--json", action="store_true", help="print the summary as JSON instead of the table")
+    return parser
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def format_summary(s: dict) -> str:
+    """The summary as a two-column table."""
+    kind = s["format"] + (f" {s['quantize']}" if s["quantize"] else (" float32" if s["format"] == "tflite" else ""))
+    check = s["check"]
+    rows = [
+        ("model", f"{s.get('registry_name', s['model'])} (weights {s.get('weights', '?')}, "
+                  f"{'x'.join(map(str, s['input_shape']))}, {s['classes']} classes"
+                  f"{', logits' if 'classifier_activation' in s and s['classifier_activation'] is None else ''}, "
+                  f"{s['params']:,} params)"),
+        ("format", f"{kind}, batch {s['batch_size']}" + (f", opset {s['opset']}" if "opset" in s else "")),
+        ("output", f"{s['output']} ({_mb(s['size_bytes'])} on disk)"),
+    ]
+    for name, sig in s["signatures"].items():
+        ins = ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in sig["inputs"].items())
+        outs = ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in sig["outputs"].items())
+        rows.append(("signature", f"{name}: {ins} -> {outs}"))
+    if "calibration" in s:
+        c = s["calibration"]
+        rows.append(("calibration",
+                     f"{c['images']} images from {c['folder']} ({c['steps']} steps of batch {c['batch']})"))
+    rows += [
+        ("export time", f"{s['export_seconds']:.1f} s (check {s['check_seconds']:.1f} s)"),
+        ("check inputs", check["source"]
+         + (f"; {len(check['skipped'])} unreadable skipped" if check.get("skipped") else "")),
+        ("max |diff|", f"{check['max_abs_diff']:.3g} vs Keras float32 ({check['relative_diff']:.3g} of the largest "
+                       f"output {check['output_scale']:.3g})"),
+        ("top-1 agree", f"{check['top1_agree']}/{check['count']} ({check['top1_agreement']:.1%})"),
+    ]
+    if check.get("constant_outputs"):
+        rows.append(("warning", f"{check['constant_outputs']} of {check['count']} exported outputs are constant "
+                                "(all classes equal), so their top-1 is meaningless; with int8 a softmax over "
+                                "near-equal probabilities (e.g. random weights) rounds to one level: "
+                                "--classifier-activation none exports the logits"))
+    if "preprocessing_check" in s:
+        p = s["preprocessing_check"]
+        rows.append(("encoded in",
+                     f"max |diff| {p['max_abs_diff']:.3g}, top-1 {p['top1_agree']}/{p['count']}: {p['source']}"))
+    if check["tolerance"] is not None:
+        verdict = f"passed (float export: relative difference <= {check['tolerance']:g})"
+    elif check["min_agreement"]:
+        verdict = f"passed (quantized: top-1 agreement >= {check['min_agreement']:.1%})"
+    else:
+        verdict = "reported (quantized: differences are expected; --min-agreement makes it a check)"
+    rows += [
+        ("check", verdict),
+        ("latency", f"{s['latency_ms_per_image']:.2f} ms/image ({s['runtime']}, batch {s['latency']['batch']}, "
+                    f"median of {s['latency']['runs']})"),
+    ]
+    if "report" in s:
+        rows.append(("report", s["report"]))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    from inception_keras import create_model  # noqa: PLC0415
+    from inception_keras.datasets import Preprocessing, list_image_files  # noqa: PLC0415
+    from inception_keras.export import (  # noqa: PLC0415
+        ExportCheckError,
+        artefact_path,
+        check_options,
+        export_model,
+        prepare_output,
+    )
+
+    options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
+                   calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,
+                   batch_size=args.batch_size, check_samples=args.check_samples, tolerance=args.tolerance,
+                   min_agreement=args.min_agreement, opset=args.opset, latency_runs=args.latency_runs)
+    weights = None if args.weights.lower() == "none" else args.weights
+    try:
+        # Everything that can be checked cheaply, before the model is built (or downloaded).
+        check_options(args.format, **options)
+        preprocessing = Preprocessing(args.preprocessing, args.input_size, args.crop_fraction)
+        if args.calibration_data is not None:
+            list_image_files(args.calibration_data)
+        path = artefact_path(args.output, args.format)
+        prepare_output(path, args.format)
+        activation = None if args.classifier_activation == "none" else args.classifier_activation
+        model = create_model(args.model, weights=weights, classes=args.classes,
+                             input_shape=(args.input_size, args.input_size, 3), classifier_activation=activation)
+        info = {"registry_name": args.model, "weights": args.weights, "classifier_activation": activation}
+        summary = export_model(model, path, args.format, preprocessing=preprocessing, info=info, **options)
+    except ExportCheckError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,369 @@
+"""tools/export.py and inception_keras.export: SavedModel, TFLite and ONNX exports, each
+checked by the tool and then run again here, independently, against model.predict.
+
+Small exports use Inception-ResNet-v1 (the smallest graph of the zoo, with the residual
+scaling ops) at 75x75 with random weights and a 10-way logits head, so that differences are
+not hidden by a softmax; one full-size Inception-v4 goes to SavedModel.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from inception_keras import create_model
+from inception_keras.cli import export as export_cli
+from inception_keras.datasets import DataError, Preprocessing, decode_image, list_image_files, preprocess_for_eval
+from inception_keras.export import ExportError, compare, export_model
+
+SIZE = 75
+SMALL = dict(weights=None, input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
+CLI_SMALL = ["--model", "inception_resnet_v1", "--weights", "none", "--input-size", str(SIZE), "--classes", "10",
+             "--classifier-activation", "none"]
+
+
+# --------------------------------------------------------------------------- #
+# Fixtures
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def small_model():
+    return create_model("inception_resnet_v1", **SMALL)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Nine JPEGs and PNGs of assorted sizes (one in a sub-folder) and one unreadable file."""
+    root = tmp_path_factory.mktemp("calibration")
+    (root / "sub").mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(9):
+        h, w = int(rng.integers(60, 200)), int(rng.integers(60, 200))
+        yy, xx = np.mgrid[0:h, 0:w]
+        ramp = np.stack([xx / w, yy / h, (xx * yy) / (h * w)], -1) * rng.uniform(60, 255, 3)
+        pixels = np.clip(ramp + rng.normal(0, 30, (h, w, 3)), 0, 255).astype("uint8")
+        folder = root / "sub" if i == 4 else root
+        Image.fromarray(pixels).save(folder / f"img{i}.{'png' if i % 3 == 0 else 'jpg'}", quality=92)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def _preprocessed(files, size=SIZE):
+    prep = Preprocessing("slim", size)
+    return np.stack([preprocess_for_eval(decode_image(tf.io.read_file(str(f))), prep).numpy() for f in files])
+
+
+def _readable(folder):
+    return [f for f in list_image_files(folder) if not f.endswith("broken.jpg")]
+
+
+def _tflite_run(path, x):
+    """Run a .tflite file with the plain interpreter API (tensor indices, no signature runner)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    batch = int(inp["shape"][0])
+    results = []
+    for i in range(0, len(x), batch):
+        part = x[i : i + batch]
+        if inp["dtype"] == np.int8:
+            scale, zero = inp["quantization"]
+            part = np.clip(np.round(part / scale + zero), -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], part)
+        interpreter.invoke()
+        y = interpreter.get_tensor(out["index"])
+        if out["dtype"] == np.int8:
+            scale, zero = out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        results.append(y.copy())
+    return np.concatenate(results), interpreter
+
+
+def _only_outputs(folder, *names):
+    """The folder holds exactly ``names``: no temporary files were left behind."""
+    assert sorted(os.listdir(folder)) == sorted(names)
+
+
+def _assert_report(summary):
+    with open(summary["report"]) as f:
+        assert json.load(f) == json.loads(json.dumps(summary))
+    path = summary["output"]
+    size = os.path.getsize(path) if os.path.isfile(path) else sum(
+        os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    assert summary["size_bytes"] == size
+    assert summary["latency_ms_per_image"] > 0 and summary["export_seconds"] > 0
+
+
+@pytest.fixture(scope="module")
+def tflite_float(small_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tflite")
+    return export_model(small_model, out / "irv1", "tflite", latency_runs=2), out
+
+
+# --------------------------------------------------------------------------- #
+# SavedModel
+# --------------------------------------------------------------------------- #
+def test_saved_model_with_preprocessing_on_calibration_images(small_model, image_folder, tmp_path):
+    summary = export_model(small_model, tmp_path / "sm", "saved_model", include_preprocessing=True,
+                           calibration_data=image_folder, latency_runs=2)
+    _only_outputs(tmp_path, "sm", "sm.json")
+    _assert_report(summary)
+    readable = _readable(image_folder)
+    check = summary["check"]
+    assert check["inputs"] == "images" and check["count"] == len(readable) == 9
+    assert check["skipped"] == [str(image_folder / "broken.jpg")]
+    assert check["passed"] and check["relative_diff"] <= 1e-4 and check["top1_agreement"] == 1.0
+    assert summary["preprocessing_check"]["relative_diff"] <= 1e-4
+    assert summary["batch_size"] == "dynamic"
+    sigs = summary["signatures"]
+    assert sigs["serving_default"]["inputs"] == {"image_bytes": {"shape": [None], "dtype": "string"}}
+    assert sigs["serving_images"]["inputs"] == {"images": {"shape": [None, SIZE, SIZE, 3], "dtype": "float32"}}
+
+    # Independently: encoded bytes through serving_default == Keras on preprocess_for_eval of the same bytes.
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    encoded = [open(f, "rb").read() for f in readable[:5]]
+    got = loaded.signatures["serving_default"](image_bytes=tf.constant(encoded))["predictions"].numpy()
+    want = small_model.predict(_preprocessed(readable[:5]), verbose=0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * np.abs(want).max())
+    assert np.array_equal(got.argmax(1), want.argmax(1))
+    # ... and the float signature on inputs the tool never saw, at another batch size.
+    x = np.random.default_rng(99).uniform(-1, 1, (3, SIZE, SIZE, 3)).astype("float32")
+    got = loaded.signatures["serving_images"](images=tf.constant(x))["predictions"].numpy()
+    np.testing.assert_allclose(got, small_model.predict(x, verbose=0), rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_saved_model_full_size_inception_v4_fixed_batch(zoo, tmp_path):
+    model = zoo.get("inception_v4")  # 299x299, 1000-way softmax, random weights
+    summary = export_model(model, tmp_path / "v4", "saved_model", batch_size=2, check_samples=3, latency_runs=1)
+    _only_outputs(tmp_path, "v4", "v4.json")
+    _assert_report(summary)
+    assert summary["check"]["inputs"] == "random" and summary["check"]["count"] == 3  # padded to 2 + 2
+    assert summary["check"]["relative_diff"] <= 1e-4
+    assert summary["signatures"]["serving_default"]["inputs"]["images"]["shape"] == [2, 299, 299, 3]
+    assert summary["signatures"]["serving_default"]["outputs"]["predictions"]["shape"] == [2, 1000]
+    # The variables are saved once: the folder is about the size of the float32 weights.
+    assert summary["size_bytes"] < 1.1 * 4 * model.count_params()
+
+    loaded = tf.saved_model.load(str(tmp_path / "v4"))
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 299, 299, 3)).astype("float32")
+    got = loaded.signatures["serving_default"](images=tf.constant(x))["predictions"].numpy()
+    want = model.predict(x, verbose=0)
+    assert np.max(np.abs(got - want)) <= 1e-4 * np.abs(want).max()
+    assert loaded.signatures["serving_default"].structured_input_signature[1]["images"].shape == (2, 299, 299, 3)
+
+
+def _tiny_model():
+    """A few layers: file handling does not need a whole Inception graph."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3), name="tiny_input")
+    x = keras.layers.Conv2D(4, 3, name="tiny_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="tiny_pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="tiny_dense")(x), name="tiny")
+
+
+def test_saved_model_replaces_an_older_export_but_not_other_folders(tmp_path):
+    model = _tiny_model()
+    target = tmp_path / "deep" / "er" / "sm"
+    export_model(model, target, "saved_model", check_samples=2, latency_runs=1)
+    (target / "stale.txt").write_text("left from an older export")
+    export_model(model, target, "saved_model", check_samples=2, latency_runs=1)
+    assert not (target / "stale.txt").exists() and (target / "saved_model.pb").is_file()
+    _only_outputs(target.parent, "sm", "sm.json")
+
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(ExportError, match="does not hold a SavedModel"):
+        export_model(model, other, "saved_model")
+    assert os.listdir(other) == ["holiday.jpg"]
+    (tmp_path / "x.onnx").mkdir()
+    with pytest.raises(ExportError, match="is a folder; give a file path for the onnx export"):
+        export_model(model, tmp_path / "x.onnx", "onnx")
+
+
+# --------------------------------------------------------------------------- #
+# TFLite
+# --------------------------------------------------------------------------- #
+def test_tflite_float32(small_model, tflite_float):
+    summary, out = tflite_float
+    _only_outputs(out, "irv1.tflite", "irv1.tflite.json")
+    _assert_report(summary)
+    assert summary["output"].endswith("irv1.tflite") and summary["batch_size"] == 1
+    assert summary["check"]["tolerance"] == 1e-4 and summary["check"]["relative_diff"] <= 1e-4
+    sig = summary["signatures"]["serving_default"]
+    assert sig["inputs"]["images"] == {"shape": [1, SIZE, SIZE, 3], "dtype": "float32"}
+
+    x = np.random.default_rng(3).uniform(-1, 1, (3, SIZE, SIZE, 3)).astype("float32")
+    got, _ = _tflite_run(out / "irv1.tflite", x)
+    want = small_model.predict(x, verbose=0)
+    assert np.max(np.abs(got - want)) <= 1e-4 * np.abs(want).max()
+    assert np.array_equal(got.argmax(1), want.argmax(1))
+
+
+def test_compare_and_the_constant_output_warning(tflite_float):
+    reference = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
+    exported = np.array([[0.1, 0.6, 0.3], [0.25, 0.25, 0.25]])  # row 2 collapsed to one level
+    c = compare(reference, exported)
+    assert c["max_abs_diff"] == pytest.approx(0.25) and c["relative_diff"] == pytest.approx(0.25 / 0.7)
+    assert (c["top1_agree"], c["count"], c["constant_outputs"]) == (2, 2, 1)  # the tie "agrees" by argmax
+    assert "warning" not in export_cli.format_summary(tflite_float[0])
+    summary = {**tflite_float[0], "check": {**tflite_float[0]["check"], "constant_outputs": 1}}
+    lines = export_cli.format_summary(summary).splitlines()
+    assert any(line.startswith("warning ") and "1 of 8 exported outputs are constant" in line for line in lines)
+
+
+@pytest.mark.parametrize("quantize, weight_dtype, max_ratio",
+                         [("float16", np.float16, 0.55), ("dynamic", np.int8, 0.3)])
+def test_tflite_float16_and_dynamic_range(small_model, tflite_float, tmp_path, quantize, weight_dtype, max_ratio):
+    summary = export_model(small_model, tmp_path / "q", "tflite", quantize=quantize, check_samples=6, latency_runs=2)
+    _only_outputs(tmp_path, "q.tflite", "q.tflite.json")
+    _assert_report(summary)
+    check = summary["check"]
+    assert check["tolerance"] is None and check["inputs"] == "random" and check["count"] == 6
+    assert summary["size_bytes"] < max_ratio * tflite_float[0]["size_bytes"]
+
+    x = np.random.default_rng(0).uniform(-1, 1, (6, SIZE, SIZE, 3)).astype("float32")  # the tool's inputs (seed 0)
+    got, interpreter = _tflite_run(tmp_path / "q.tflite", x)
+    want = small_model.predict(x, verbose=0)
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    assert any(d["dtype"] == weight_dtype for d in interpreter.get_tensor_details())
+    diff = np.max(np.abs(got - want))
+    assert diff == pytest.approx(check["max_abs_diff"], rel=1e-5, abs=1e-9)
+    assert check["top1_agree"] == int(np.sum(got.argmax(1) == want.argmax(1)))
+    assert 0 < diff < 0.2 * np.abs(want).max()  # quantized: close, not equal
+
+
+def test_tflite_int8_calibrated_on_an_image_folder(small_model, tflite_float, image_folder, tmp_path):
+    summary = export_model(small_model, tmp_path / "int8.tflite", "tflite", quantize="int8",
+                           calibration_data=image_folder, calibration_steps=8, latency_runs=2)
+    _only_outputs(tmp_path, "int8.tflite", "int8.tflite.json")
+    _assert_report(summary)
+    assert summary["calibration"] == {"folder": str(image_folder), "images": 8, "steps": 8, "batch": 1}
+    check = summary["check"]
+    assert check["inputs"] == "images" and check["count"] == 8 and "8 images from" in check["source"]
+    sig = summary["signatures"]["serving_default"]
+    assert sig["inputs"]["images"]["dtype"] == "int8" and sig["outputs"]["predictions"]["dtype"] == "int8"
+    assert summary["size_bytes"] < 0.3 * tflite_float[0]["size_bytes"]
+
+    files = _readable(image_folder)[:8]
+    x = _preprocessed(files)
+    got, interpreter = _tflite_run(tmp_path / "int8.tflite", x)
+    want = small_model.predict(x, verbose=0)
+    assert all(d["dtype"] == np.int8 for d in interpreter.get_tensor_details() if len(d["shape"]) == 4)
+    agree = int(np.sum(got.argmax(1) == want.argmax(1)))
+    assert check["top1_agree"] == agree and check["top1_agreement"] == agree / 8
+    assert np.max(np.abs(got - want)) == pytest.approx(check["max_abs_diff"], rel=1e-5)
+    # Calibrated ranges: the int8 model follows the float one (a missing or random
+    # calibration saturates or flattens the activations and this bound fails).
+    assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9
+
+
+# --------------------------------------------------------------------------- #
+# ONNX
+# --------------------------------------------------------------------------- #
+def test_onnx(small_model, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    summary = export_model(small_model, tmp_path / "m", "onnx", latency_runs=2)
+    _only_outputs(tmp_path, "m.onnx", "m.onnx.json")
+    _assert_report(summary)
+    assert summary["opset"] == 18 and summary["check"]["relative_diff"] <= 1e-4
+    assert summary["signatures"]["graph"]["inputs"] == {"images": {"shape": [None, SIZE, SIZE, 3], "dtype": "float32"}}
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    assert {i.domain: i.version for i in proto.opset_import}[""] == 18
+    onnx.checker.check_model(proto)
+
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.shape) == ("images", ["batch", SIZE, SIZE, 3])
+    assert (out.name, out.shape) == ("predictions", ["batch", 10])
+    x = np.random.default_rng(4).uniform(-1, 1, (3, SIZE, SIZE, 3)).astype("float32")
+    got = session.run(None, {"images": x})[0]
+    want = small_model.predict(x, verbose=0)
+    assert np.max(np.abs(got - want)) <= 1e-4 * np.abs(want).max()
+
+
+# --------------------------------------------------------------------------- #
+# The command line, and failures that must leave nothing behind
+# --------------------------------------------------------------------------- #
+def test_cli_fails_an_export_that_differs_and_writes_nothing(tmp_path, capsys):
+    """TFLite float32 differs from Keras by about 1e-7 relative (other kernels): a tolerance below that fails."""
+    out = tmp_path / "out"
+    code = export_cli.main([*CLI_SMALL, "--format", "tflite", "--output", str(out / "m"), "--tolerance", "1e-12",
+                            "--check-samples", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "does not match the Keras model" in err and "above the tolerance 1e-12" in err
+    assert "Nothing was written" in err
+    assert not out.exists()  # not even the folder the export would have gone into
+
+
+def test_cli_table_and_json(tmp_path, capsys):
+    out = tmp_path / "exported"
+    assert export_cli.main([*CLI_SMALL, "--format", "saved_model", "--output", str(out / "v1"),
+                            "--check-samples", "2", "--latency-runs", "1"]) == 0
+    table = capsys.readouterr().out
+    for key in ("model", "format", "output", "signature", "export time", "check inputs", "max |diff|",
+                "top-1 agree", "check", "latency", "report"):
+        assert any(line.startswith(key + " ") for line in table.splitlines()), key
+    assert "2 deterministic random inputs" in table and "passed" in table and "MB on disk" in table
+    with open(out / "v1.json") as f:
+        report = json.load(f)
+    assert report["registry_name"] == "inception_resnet_v1" and report["weights"] == "none"
+    assert report["classifier_activation"] is None and "10 classes, logits" in table
+    assert report["check"]["passed"] and report["classes"] == 10
+
+
+def test_cli_wrong_format(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        export_cli.main([*CLI_SMALL, "--format", "pb", "--output", str(tmp_path / "m")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--format: invalid choice: 'pb'" in err and "saved_model" in err and "onnx" in err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--format", "tflite", "--quantize", "int8", "--calibration-data", "{tmp}/nowhere"],
+     "image folder not found: '{tmp}/nowhere'"),
+    (["--format", "tflite", "--quantize", "int8", "--calibration-data", "{tmp}/empty"], "no images in '{tmp}/empty'"),
+    (["--format", "tflite", "--quantize", "int8"], "--quantize int8 needs --calibration-data DIR"),
+    (["--format", "onnx", "--quantize", "dynamic"], "applies to --format tflite only"),
+    (["--format", "tflite", "--include-preprocessing"], "--include-preprocessing needs --format saved_model"),
+    (["--format", "onnx", "--output", "{tmp}/out/m.tflite"], "has the extension of tflite but the format is onnx"),
+    (["--format", "tflite", "--output", "{tmp}/a_file/m"],
+     "cannot write to the output folder '{tmp}/a_file': '{tmp}/a_file' is a file, not a folder"),
+    (["--format", "saved_model", "--output", "{tmp}/a_file"], "is a file; a SavedModel is a folder"),
+    (["--format", "tflite", "--batch-size", "0"], "argument --batch-size: expected a positive integer or 'dynamic'"),
+])
+def test_cli_errors_name_the_problem_and_write_nothing(tmp_path, capsys, extra, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("I am a file")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    if "--output" not in argv:
+        argv += ["--output", str(tmp_path / "out" / "m")]
+    try:
+        code = export_cli.main([*CLI_SMALL, *argv])
+    except SystemExit as e:  # argparse
+        code = e.code
+    assert code == 2
+    assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "empty"]
+    assert (tmp_path / "a_file").read_text() == "I am a file"
+
+
+def test_list_image_files(image_folder, tmp_path):
+    files = list_image_files(image_folder)
+    assert len(files) == 10 and files == sorted(files)  # nine images and broken.jpg; notes.txt left out
+    assert str(image_folder / "sub" / "img4.jpg") in files
+    assert list_image_files(image_folder, limit=3) == files[:3]
+    with pytest.raises(DataError, match="is not a folder"):
+        list_image_files(image_folder / "img1.jpg")
