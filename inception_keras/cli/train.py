@@ -1,0 +1,179 @@
+"""Train or fine-tune a model with keras fit (the paper's / TF-slim's recipe), resumably.
+
+    python tools/train.py --model inception_resnet_v2 --variant slim --weights imagenet --data /data/flowers \\
+        --classes 5 --epochs 10 --output runs/flowers
+    python tools/train.py --resume runs/flowers                  # continue after a crash or a kill
+    python tools/train.py --resume runs/flowers --epochs 20      # train further
+    python tools/train.py --model inception_v4 --data /data/imagenet-tfrecords --epochs 100 --batch-size 256 \\
+        --strategy mirrored --mixed-precision --aux-logits --output runs/v4
+    python tools/train.py --model inception_resnet_v2_slim --weights imagenet --data /data/flowers --classes 5 \\
+        --freeze-backbone-epochs 2 --no-bn-trainable --lr 0.01 --output runs/flowers-ft
+
+--data is a folder with one sub-folder per class, a folder of images with a label file
+(--labels), or TF-slim/TPU TFRecord shards (train-* and validation-*). Validation: --val-data,
+or a stratified, seeded --val-fraction of --data. The output folder receives config.json,
+classes.txt, checkpoint.weights.h5 (every epoch), best.weights.h5 (best validation top-1),
+history.csv, logs/ (TensorBoard) and report.json/report.md (final evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from inception_keras.training import AUGMENTATIONS, OPTIMIZERS, STRATEGIES, TrainConfig
+
+_D = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    run = parser.add_argument_group("run")
+    run.add_argument("--output", help="folder of the run (checkpoints, logs, report); must not hold another run")
+    run.add_argument("--resume", metavar="DIR",
+                     help="continue the run in DIR from its last complete epoch, with its saved options "
+                          "(only --epochs may be given, to extend it)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=_D["model"], help=f"registry name (default {_D['model']})")
+    model.add_argument("--variant", choices=("paper", "slim"),
+                       help="for inception_resnet_v2: 'slim' is the graph with published weights")
+    model.add_argument("--weights", default="none",
+                       help="'none' (from scratch, default), 'imagenet', a Keras weights file or a TF-slim checkpoint; "
+                            "the backbone is copied, the head is new when --classes differs")
+    model.add_argument("--classes", type=int, help="classifier outputs (default: the classes of the data)")
+    model.add_argument("--input-size", type=int, default=_D["input_size"], help="input height and width (default 299)")
+    model.add_argument("--aux-logits", action="store_true",
+                       help=f"train the auxiliary head too, its loss weighted --aux-weight ({_D['aux_weight']})")
+    model.add_argument("--dropout", type=float, default=_D["dropout"], help="before the classifier (default 0.2)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="training images: class folders, folder + label file, or TFRecord shards")
+    data.add_argument("--labels", help="label file for a flat --data folder")
+    data.add_argument("--val-data", help="validation images (any layout, the same class names)")
+    data.add_argument("--val-labels", help="label file for a flat --val-data folder")
+    data.add_argument("--val-fraction", type=float, default=_D["val_fraction"],
+                      help="without --val-data: this stratified fraction of --data, drawn with --seed (default 0.1)")
+    data.add_argument("--augment", default=_D["augment"], choices=AUGMENTATIONS,
+                      help="inception: TF-slim's preprocess_for_train (random crop 5-100%% of the area, random "
+                           "resize method, flip, colour distortion in random order; default); inception-fast: "
+                           "slim's fast_mode; none: the evaluation crop")
+    data.add_argument("--crop-fraction", type=float, default=_D["crop_fraction"],
+                      help="central crop of the validation (and --augment none) images (default 0.875)")
+    data.add_argument("--no-image-check", dest="image_check", action="store_false",
+                      help="skip decoding every training image once at the start (unreadable ones are then "
+                           "skipped silently)")
+    data.add_argument("--shuffle-buffer", type=int, default=_D["shuffle_buffer"],
+                      help="TFRecords only: shuffle buffer (image folders are fully permuted every epoch)")
+    data.add_argument("--steps-per-epoch", type=int, help="default: training images // batch size")
+    recipe = parser.add_argument_group("recipe (defaults: the paper and TF-slim)")
+    recipe.add_argument("--epochs", type=int, help=f"default {_D['epochs']}")
+    recipe.add_argument("--batch-size", type=int, default=_D["batch_size"],
+                        help="global batch, split over the replicas (default 32)")
+    recipe.add_argument("--optimizer", default=_D["optimizer"], choices=OPTIMIZERS, help="default rmsprop")
+    recipe.add_argument("--lr", type=float, default=_D["lr"],
+                        help="learning rate for a batch of --lr-reference-batch (default 0.045)")
+    recipe.add_argument("--lr-scaling", default=_D["lr_scaling"], choices=("linear", "none"),
+                        help="linear: lr * batch-size / lr-reference-batch (default)")
+    recipe.add_argument("--lr-reference-batch", type=int, default=_D["lr_reference_batch"], help="default 32")
+    recipe.add_argument("--lr-decay", type=float, default=_D["lr_decay"],
+                        help="factor applied every --lr-decay-epochs, staircase (default 0.94; 1: constant)")
+    recipe.add_argument("--lr-decay-epochs", type=float, default=_D["lr_decay_epochs"], help="default 2")
+    recipe.add_argument("--momentum", type=float, default=_D["momentum"], help="RMSProp/SGD momentum (default 0.9)")
+    recipe.add_argument("--rmsprop-rho", type=float, default=_D["rmsprop_rho"],
+                        help="RMSProp decay of the squared-gradient average (default 0.9)")
+    recipe.add_argument("--epsilon", type=float, help="optimizer epsilon (default 1.0 for RMSProp, Keras' for Adam)")
+    recipe.add_argument("--clip-norm", type=float, help="clip the global gradient norm (default: off)")
+    recipe.add_argument("--weight-decay", type=float, default=_D["weight_decay"],
+                        help="TF-slim l2_regularizer factor on conv and dense kernels (default 4e-5)")
+    recipe.add_argument("--label-smoothing", type=float, default=_D["label_smoothing"], help="default 0.1")
+    recipe.add_argument("--aux-weight", type=float, default=_D["aux_weight"],
+                        help="weight of the auxiliary loss with --aux-logits (default 0.4)")
+    recipe.add_argument("--bn-momentum", type=float, default=_D["bn_momentum"],
+                        help="BatchNorm moving-average momentum (default 0.9997, TF-slim's decay)")
+    tune = parser.add_argument_group("fine-tuning")
+    tune.add_argument("--freeze-backbone-epochs", type=int, default=_D["freeze_backbone_epochs"],
+                      help="train only the head for this many epochs first (default 0)")
+    tune.add_argument("--bn-trainable", action=argparse.BooleanOptionalAction, default=_D["bn_trainable"],
+                      help="--no-bn-trainable keeps the backbone's BatchNorm layers frozen (statistics and beta)")
+    dev = parser.add_argument_group("devices")
+    dev.add_argument("--strategy", default=_D["strategy"], choices=STRATEGIES,
+                     help="mirrored: every local GPU; multiworker: the machines in TF_CONFIG; tpu (default none)")
+    dev.add_argument("--tpu", help="TPU name or grpc:// address for --strategy tpu (default: the local TPU VM)")
+    dev.add_argument("--sync-bn", default=_D["sync_bn"], choices=("auto", "on", "off"),
+                     help="BatchNorm statistics over the global batch (auto: with several replicas)")
+    dev.add_argument("--mixed-precision", nargs="?", const="auto", choices=("auto", "bfloat16", "float16"),
+                     help="compute in bfloat16 or float16 (auto: bfloat16, float16 on GPUs without bf16)")
+    dev.add_argument("--jit-compile", default=_D["jit_compile"], choices=("auto", "on", "off"),
+                     help="XLA (auto: Keras' choice, on GPUs without tf.distribute)")
+    dev.add_argument("--run-eagerly", action="store_true", help="no tf.function (debugging; slow)")
+    dev.add_argument("--deterministic", action="store_true",
+                     help="tf.config.experimental.enable_op_determinism (bit-exact reruns on GPUs, slower)")
+    dev.add_argument("--seed", type=int, default=_D["seed"], help="data order, augmentation, initialisation, split")
+    out = parser.add_argument_group("output")
+    out.add_argument("--save-every-epoch", action="store_true", help="also keep epochs/epoch-NNN.weights.h5")
+    out.add_argument("--no-final-eval", dest="final_eval", action="store_false",
+                     help="skip the final evaluation (report.json / report.md)")
+    out.add_argument("--eval-batch-size", type=int, help="validation batch (default --batch-size)")
+    out.add_argument("--verbose", type=int, default=_D["verbose"], choices=(0, 1, 2),
+                     help="1: progress bar (default), 2: one line per epoch, 0: silent")
+    return parser
+
+
+_NOT_CONFIG = {"resume", "variant"}
+
+
+def config_from_args(args) -> TrainConfig:
+    from inception_keras.cli.evaluate import resolve_model_name  # noqa: PLC0415
+
+    values = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
+    values["model"] = resolve_model_name(args.model, args.variant)
+    values["weights"] = None if args.weights.lower() == "none" else args.weights
+    if values["epochs"] is None:
+        values["epochs"] = _D["epochs"]
+    return TrainConfig(**values)
+
+
+def _changed_options(parser, args) -> list[str]:
+    """Options given together with --resume (other than --epochs), as --flag names."""
+    changed = []
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public list of arguments
+        if action.dest in ("help", "resume", "epochs") or not action.option_strings:
+            continue
+        if getattr(args, action.dest) != action.default:
+            changed.append(action.option_strings[0])
+    return changed
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = shlex.join(["python", "tools/train.py", *(sys.argv[1:] if argv is None else argv)])
+    from inception_keras.datasets import DataError  # noqa: PLC0415
+    from inception_keras.training import TrainingError, resume, train  # noqa: PLC0415
+
+    try:
+        if args.resume:
+            changed = _changed_options(parser, args)
+            if changed:
+                raise TrainingError(f"--resume continues a run with its saved options; drop {', '.join(changed)} "
+                                    f"(only --epochs may be given, to extend the run), or start a new run with --output")
+            result = resume(args.resume, epochs=args.epochs, command=command)
+        else:
+            if args.output is None:
+                raise TrainingError("pass --output DIR for a new run (or --resume DIR to continue one)")
+            result = train(config_from_args(args), command=command)
+    except (DataError, TrainingError, ValueError, FileNotFoundError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    best = result["best_val_top1"]
+    print(f"done: {result['epochs']} epochs, {result['iterations']} optimizer steps; best validation top-1 "
+          f"{'n/a' if best is None else f'{best:.4f}'} (epoch {result['best_epoch']}); run in {result['output']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
