@@ -217,9 +217,11 @@ class ImageSet:
             ds = ds.take(limit)
         return ds
 
-    def dataset(self, prep: Preprocessing, batch_size: int, limit: int | None = None, *, label_shift: int = 0):
+    def dataset(self, prep: Preprocessing, batch_size: int, limit: int | None = None, *, label_shift: int = 0,
+                drop_remainder: bool = False):
         """Batches of (images, labels, indices), preprocessed; undecodable examples are left
-        out (their indices are missing from the batches)."""
+        out (their indices are missing from the batches), and so is a last partial batch
+        with ``drop_remainder``."""
         import tensorflow as tf  # noqa: PLC0415
 
         def load(encoded, label, index):
@@ -227,27 +229,38 @@ class ImageSet:
 
         ds = self.encoded(limit).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
-    def example(self, index: int) -> tuple[str, bytes, int]:
-        """(path or ``shard#record``, encoded bytes, label) of one example, for error reports."""
+    def examples(self, indices):
+        """(index, path or ``shard#record (filename)``, encoded bytes, label) of the given
+        examples, in index order; TFRecord shards are read once, up to the last one."""
+        wanted = sorted(set(int(i) for i in indices))
+        if not wanted:
+            return
         if self.layout != "tfrecord":
-            with open(self.files[index], "rb") as f:
-                return self.files[index], f.read(), int(self.labels[index])
+            for i in wanted:
+                try:
+                    with open(self.files[i], "rb") as f:
+                        encoded = f.read()
+                except OSError as e:
+                    encoded = f"unreadable file: {e}".encode()
+                yield i, self.files[i], encoded, int(self.labels[i])
+            return
         import tensorflow as tf  # noqa: PLC0415
 
-        count = 0
+        pending, count = list(reversed(wanted)), 0
         for shard in self.shards:
             for j, record in enumerate(tf.data.TFRecordDataset(shard)):
-                if count == index:
-                    ex = tf.train.Example.FromString(record.numpy())
-                    feats = ex.features.feature
+                if count == pending[-1]:
+                    feats = tf.train.Example.FromString(record.numpy()).features.feature
                     name = feats["image/filename"].bytes_list.value[0].decode() if "image/filename" in feats else ""
                     where = f"{shard}#{j}" + (f" ({name})" if name else "")
-                    return where, feats["image/encoded"].bytes_list.value[0], \
-                        int(feats["image/class/label"].int64_list.value[0]) - self.label_offset
+                    label = int(feats["image/class/label"].int64_list.value[0]) - self.label_offset
+                    yield pending.pop(), where, feats["image/encoded"].bytes_list.value[0], label
+                    if not pending:
+                        return
                 count += 1
-        raise IndexError(index)
+        raise IndexError(f"examples {sorted(pending)} are past the end of the shards")
 
 
 def _imagenet_index() -> dict[str, int]:

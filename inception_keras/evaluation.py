@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .datasets import DataError, ImageSet, Preprocessing, decode_fallback, preprocess_for_eval
+from .datasets import DataError, ImageSet, Preprocessing, decode_fallback, decode_image, preprocess_for_eval
 from .fileio import write_json, write_text
 from .profile import MACS_COUNTED, count_macs, device_description, percentile_ms
 from .tables import format_table, markdown_table
@@ -97,8 +97,11 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     tally = _Tally(k)
     bar = keras.utils.Progbar(total, stateful_metrics=["top1", "top5"], unit_name="image") if progress else None
     latencies, seen = [], 0
-    step, batches = _distributed_predict(model, image_set.dataset(prep, batch_size, limit=total, label_shift=shift),
-                                         strategy, jit_compile)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    # Several replicas: whole batches only (a replica given no images fails on some
+    # backends); the remainder is evaluated after the loop with the undecodable files.
+    dataset = image_set.dataset(prep, batch_size, limit=total, label_shift=shift, drop_remainder=replicas > 1)
+    step, batches = _distributed_predict(model, dataset, strategy, jit_compile)
     start = time.perf_counter()
     warm = None  # the clock restarts after the first batch (tracing, compilation, autotuning)
     for batch in batches:
@@ -114,17 +117,17 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
             bar.update(seen, values=[("top1", top1), ("top5", top5)])
     end = time.perf_counter()
 
-    # Examples TensorFlow could not decode: try Pillow, else list them as unreadable.
+    # Examples the batches left out: a distributed run's last partial batch (decoded by
+    # TensorFlow here), and files TensorFlow cannot decode (Pillow's turn, else unreadable).
     _, _, done = tally.arrays()
     missing = sorted(set(range(total)) - set(done.tolist()))
     unreadable = []
-    for index, where, encoded, label in _examples(image_set, missing):
+    for index, where, encoded, label in image_set.examples(missing):
         try:
-            pixels = decode_fallback(encoded)
+            x = _decode_one(encoded, prep)
         except ValueError as e:
             unreadable.append({"index": int(index), "path": where, "error": str(e)})
             continue
-        x = np.asarray(preprocess_for_eval(pixels, prep))[None]
         tally.add(_first_output(model(x, training=False)), np.asarray([label + shift]), np.asarray([index]))
     if bar is not None and missing:
         top1, top5 = tally.running()
@@ -218,6 +221,17 @@ def _distributed_predict(model, dataset, strategy, jit_compile):
     return step, dataset
 
 
+def _decode_one(encoded: bytes, prep: Preprocessing) -> np.ndarray:
+    """One example as a batch of one: TensorFlow's decoder, else Pillow's, else ValueError."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    try:
+        pixels = decode_image(tf.constant(encoded))
+    except (tf.errors.InvalidArgumentError, tf.errors.OpError):
+        pixels = decode_fallback(encoded)
+    return np.asarray(preprocess_for_eval(pixels, prep))[None]
+
+
 def _first_output_tensor(out):
     if isinstance(out, dict):
         out = next(iter(out.values()))
@@ -231,25 +245,6 @@ def _macs(model):
         return count_macs(model)
     except ValueError:
         return None
-
-
-def _examples(image_set: ImageSet, indices):
-    """(index, where, encoded bytes, label) for the given example indices."""
-    if not indices:
-        return
-    if image_set.layout != "tfrecord":
-        for i in indices:
-            where = image_set.files[i]
-            try:
-                with open(where, "rb") as f:
-                    encoded = f.read()
-            except OSError as e:
-                encoded = str(e).encode()
-            yield i, where, encoded, int(image_set.labels[i])
-        return
-    for i in indices:
-        where, encoded, label = image_set.example(i)
-        yield i, where, encoded, label
 
 
 def measure_pipeline(image_set: ImageSet, prep: Preprocessing, batch_size: int, total: int, batches: int):

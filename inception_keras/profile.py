@@ -70,6 +70,22 @@ def device_description() -> str:
     return f"CPU: {cpu} ({os.cpu_count()} cores)"
 
 
+def mixed_precision_policy(choice: str | None) -> str:
+    """Keras dtype policy for ``--mixed-precision``."""
+    if choice is None:
+        return "float32"
+    if choice == "auto":
+        import tensorflow as tf  # noqa: PLC0415
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            cc = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (8, 0))
+            choice = "bfloat16" if cc >= (8, 0) else "float16"
+        else:
+            choice = "bfloat16"
+    return f"mixed_{choice}"
+
+
 def percentile_ms(seconds: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(seconds) * 1000.0, q)) if seconds else float("nan")
 

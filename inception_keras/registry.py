@@ -33,3 +33,14 @@ def create_model(name: str, /, **kwargs):
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}") from None
     return constructor(**kwargs)
+
+
+def resolve_model_name(name: str, variant: str | None) -> str:
+    """Registry name for ``--model``/``--variant`` (inception_resnet_v2 + slim = inception_resnet_v2_slim)."""
+    if variant == "slim" and name == "inception_resnet_v2":
+        name = "inception_resnet_v2_slim"
+    elif variant == "paper" and name == "inception_resnet_v2_slim":
+        raise ValueError("--model inception_resnet_v2_slim is the slim variant; drop --variant paper")
+    if name not in list_models():
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
+    return name

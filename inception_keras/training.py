@@ -504,9 +504,7 @@ def find_unreadable(image_set: ImageSet) -> list[dict]:
     for _, idx in ds.batch(1024):
         seen[idx.numpy()] = True
     bad = []
-    for i in np.flatnonzero(~seen):
-        where, encoded, _ = image_set.example(int(i)) if image_set.layout == "tfrecord" else \
-            (image_set.files[i], _read_bytes(image_set.files[i]), None)
+    for i, where, encoded, _ in image_set.examples(np.flatnonzero(~seen)):
         try:
             decode_fallback(encoded)
             reason = "TensorFlow cannot decode this file (Pillow can: re-save it as JPEG or PNG to train on it)"
@@ -514,14 +512,6 @@ def find_unreadable(image_set: ImageSet) -> list[dict]:
             reason = str(e)
         bad.append({"index": int(i), "path": where, "error": reason})
     return bad
-
-
-def _read_bytes(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        return str(e).encode()
 
 
 def _one_hot(num_classes, aux):
@@ -1163,7 +1153,7 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
                 f"each epoch is one batch, images repeating")
 
     # ---- precision, model, optimizer --------------------------------------
-    from .cli.evaluate import mixed_precision_policy  # noqa: PLC0415 (one definition of --mixed-precision)
+    from .profile import mixed_precision_policy  # noqa: PLC0415
 
     policy = mixed_precision_policy(config.mixed_precision)
     previous_policy = keras.mixed_precision.dtype_policy().name

@@ -312,7 +312,7 @@ def test_mirrored_strategy_on_two_logical_cpus(noise_set, flowers_weights, tmp_p
         "raise SystemExit(main(sys.argv[1:]))\n"
     )
     common = ["--model", "inception_resnet_v1", "--weights", weights, "--data", noise_set, "--image-size", str(SIZE),
-              "--batch-size", "6", "--no-progress", "--pipeline-batches", "0"]
+              "--batch-size", "4", "--no-progress", "--pipeline-batches", "0"]  # 21 images: a last batch of 1
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     results = {}

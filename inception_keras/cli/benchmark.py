@@ -64,7 +64,7 @@ def format_records(records: list[dict]) -> str:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from inception_keras.cli.evaluate import mixed_precision_policy  # noqa: PLC0415
+    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
     from inception_keras.fileio import write_json  # noqa: PLC0415
     from inception_keras.profile import MACS_COUNTED, benchmark_model, device_description  # noqa: PLC0415
     from inception_keras.registry import list_models  # noqa: PLC0415

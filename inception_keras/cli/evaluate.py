@@ -63,35 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_model_name(name: str, variant: str | None) -> str:
-    """Registry name for ``--model``/``--variant`` (inception_resnet_v2 + slim = inception_resnet_v2_slim)."""
-    from inception_keras.registry import list_models  # noqa: PLC0415
-
-    if variant == "slim" and name == "inception_resnet_v2":
-        name = "inception_resnet_v2_slim"
-    elif variant == "paper" and name == "inception_resnet_v2_slim":
-        raise ValueError("--model inception_resnet_v2_slim is the slim variant; drop --variant paper")
-    if name not in list_models():
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
-    return name
-
-
-def mixed_precision_policy(choice: str | None) -> str:
-    """Keras dtype policy for ``--mixed-precision``."""
-    if choice is None:
-        return "float32"
-    if choice == "auto":
-        import tensorflow as tf  # noqa: PLC0415
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            cc = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (8, 0))
-            choice = "bfloat16" if cc >= (8, 0) else "float16"
-        else:
-            choice = "bfloat16"
-    return f"mixed_{choice}"
-
-
 def make_strategy(name: str):
     import tensorflow as tf  # noqa: PLC0415
 
@@ -106,6 +77,8 @@ def run(args, command: str | None = None) -> dict:
 
     from inception_keras import create_model  # noqa: PLC0415
     from inception_keras.datasets import Preprocessing, find_image_set  # noqa: PLC0415
+    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+    from inception_keras.registry import resolve_model_name  # noqa: PLC0415
     from inception_keras.evaluation import evaluate_model, format_text, write_report  # noqa: PLC0415
 
     name = resolve_model_name(args.model, args.variant)

@@ -126,7 +126,7 @@ _NOT_CONFIG = {"resume", "variant"}
 
 
 def config_from_args(args) -> TrainConfig:
-    from inception_keras.cli.evaluate import resolve_model_name  # noqa: PLC0415
+    from inception_keras.registry import resolve_model_name  # noqa: PLC0415
 
     values = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
     values["model"] = resolve_model_name(args.model, args.variant)
