@@ -22,7 +22,7 @@ import numpy as np
 from .datasets import DataError, ImageSet, Preprocessing, decode_fallback, decode_image, preprocess_for_eval
 from .fileio import write_json, write_text
 from .profile import MACS_COUNTED, count_macs, device_description, percentile_ms
-from .tables import format_table, markdown_table
+from .tables import format_table, key_value_table, markdown_table
 
 BOTTOM = 10
 
@@ -43,17 +43,22 @@ def _first_output(out):
 
 
 class _Tally:
-    """Per-example results in evaluation order."""
+    """Per-example results in evaluation order, and running hit counts for the progress bar."""
 
     def __init__(self, k):
         self.k = k
         self.labels, self.topk, self.indices = [], [], []
+        self.count = self.hits1 = self.hits5 = 0
 
     def add(self, logits, labels, indices):
         order = np.argsort(-logits, axis=1, kind="stable")[:, : self.k]
+        labels = np.asarray(labels)
         self.topk.append(order)
-        self.labels.append(np.asarray(labels))
+        self.labels.append(labels)
         self.indices.append(np.asarray(indices))
+        self.count += len(labels)
+        self.hits1 += int(np.sum(order[:, 0] == labels))
+        self.hits5 += int(np.sum((order == labels[:, None]).any(1)))
 
     def arrays(self):
         if not self.labels:
@@ -61,10 +66,9 @@ class _Tally:
         return np.concatenate(self.labels), np.concatenate(self.topk), np.concatenate(self.indices)
 
     def running(self):
-        labels, topk, _ = self.arrays()
-        if not len(labels):
+        if not self.count:
             return 0.0, 0.0
-        return float(np.mean(topk[:, 0] == labels)), float(np.mean((topk == labels[:, None]).any(1)))
+        return self.hits1 / self.count, self.hits5 / self.count
 
 
 def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_size: int = 64, limit: int | None = None,
@@ -300,7 +304,7 @@ def _bottom_rows(rows):
 
 def format_text(report: dict) -> str:
     """The report as printed by the tool."""
-    out = [format_table(("", ""), summary_rows(report)).split("\n", 1)[1]]  # no header row
+    out = [key_value_table(summary_rows(report))]
     for key, title in (("bottom_top1", "top-1"), ("bottom_top5", f"top-{report['top5']['k']}")):
         out += ["", f"bottom {len(report[key])} classes by {title} accuracy",
                 format_table(("class", "name", "images", "accuracy"), _bottom_rows(report[key]), right=(2, 3))]

@@ -46,6 +46,7 @@ import numpy as np
 
 from .datasets import DataError, Preprocessing, decode_image, list_image_files, preprocess_for_eval
 from .fileio import atomic_save, atomic_save_dir, write_json
+from .profile import time_calls
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("dynamic", "float16", "int8")
@@ -273,12 +274,8 @@ def compare(reference: np.ndarray, exported: np.ndarray) -> dict:
 
 
 def _latency_ms(run, x_batch: np.ndarray, runs: int) -> float:
-    run(x_batch)  # warm-up: allocation, first-run optimizations
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run(x_batch)
-        times.append(time.perf_counter() - start)
+    """Median milliseconds per image of ``run(x_batch)``, after one warm-up call."""
+    times = time_calls(lambda: run(x_batch), runs=runs, warmup=1)
     return 1000.0 * statistics.median(times) / len(x_batch)
 
 

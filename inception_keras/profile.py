@@ -90,18 +90,24 @@ def percentile_ms(seconds: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(seconds) * 1000.0, q)) if seconds else float("nan")
 
 
+def time_calls(call, *, runs: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``runs`` calls of ``call()``, after ``warmup`` untimed ones. ``call``
+    must return only when its work is done (numpy results, not pending device work)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def time_batches(model, batch_size: int, input_size: int, *, runs: int = 20, warmup: int = 3, seed: int = 0):
     """Seconds per ``predict_on_batch`` call on random inputs, after ``warmup`` untimed calls."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (batch_size, input_size, input_size, 3)).astype("float32")
-    for _ in range(warmup):
-        model.predict_on_batch(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model.predict_on_batch(x)  # returns numpy: the call has finished on the device
-        times.append(time.perf_counter() - start)
-    return times
+    return time_calls(lambda: model.predict_on_batch(x), runs=runs, warmup=warmup)  # numpy out: finished
 
 
 def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32), runs: int = 20, warmup: int = 3,

@@ -27,3 +27,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence], right: Seque
     out = ["| " + " | ".join(esc(h) for h in header) + " |", "| " + " | ".join(rule) + " |"]
     out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def key_value_table(rows: Sequence[tuple[str, object]]) -> str:
+    """Two columns, no header: the name of each row, padded, then its value."""
+    width = max((len(k) for k, _ in rows), default=0)
+    return "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in rows)

@@ -7,13 +7,33 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 from inception_keras.fileio import atomic_save, write_json
+from inception_keras.tables import key_value_table
 
 # Tool --model names -> registry names (Inception-ResNet-v2's weights are for TF-slim's graph).
 MODELS = {"inception_v4": "inception_v4", "inception_resnet_v2": "inception_resnet_v2_slim"}
 # What a tool reports as "error: ..." with exit code 1 instead of a traceback.
 ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # ConversionError is a ValueError
+
+
+def add_output_arguments(parser):
+    """The output options every converter tool has; returns the group for the tool's own."""
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", required=True, help="Keras weights file to write (.weights.h5)")
+    out.add_argument("--save-model", nargs="?", const="", metavar="PATH",
+                     help="also write the whole model as .keras (default: the output name with .keras)")
+    out.add_argument("--no-verify", action="store_true", help="skip reading the output back and comparing outputs")
+    return out
+
+
+def finish_summary(summary: dict, report, start: float) -> dict:
+    """Add the conversion report, the elapsed time and the report's lines to ``summary``."""
+    summary.update(report.to_json())
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    summary["report_lines"] = report.summary_lines()
+    return summary
 
 
 def check_output(output: str) -> None:
@@ -83,11 +103,8 @@ def print_summary(summary: dict, rows: list[tuple[str, str]], tail: list[tuple[s
         rows.append(("verified", "read back: identical outputs"))
     if "saved_model" in summary:
         rows.append(("model file", f"{summary['saved_model']} ({summary['saved_model_bytes'] / 1e6:.1f} MB)"))
-    rows += tail
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
     report_path = summary["output"] + ".json"
+    rows += [*tail, ("report", report_path)]
     write_json(report_path, {k: v for k, v in summary.items() if k != "report_lines"})
-    print(f"{'report':<{width}}  {report_path}")
+    print(key_value_table(rows))
     return report_path

@@ -16,7 +16,8 @@ import argparse
 import os
 import time
 
-from inception_keras.cli.conversion import ERRORS, MODELS, check_output, print_summary, save_converted
+from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output, finish_summary,
+                                            print_summary, save_converted)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,14 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", required=True, choices=sorted(MODELS),
                      help="graph of the checkpoint (inception_resnet_v2 = TF-slim's variant)")
     src.add_argument("--ema", action="store_true", help="use ExponentialMovingAverage shadows where present")
-    out = parser.add_argument_group("output")
-    out.add_argument("--output", required=True, help="Keras weights file to write (.weights.h5)")
+    out = add_output_arguments(parser)
     out.add_argument("--keep-background", action="store_true",
                      help="keep slim's 1001 outputs (index 0 = background) instead of 1000")
     out.add_argument("--aux", action="store_true", help="also port the auxiliary head (aux_logits=True)")
-    out.add_argument("--save-model", nargs="?", const="", metavar="PATH",
-                     help="also write the whole model as .keras (default: the output name with .keras)")
-    out.add_argument("--no-verify", action="store_true", help="skip reading the output back and comparing outputs")
     return parser
 
 
@@ -59,12 +56,9 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
         "classes": kwargs["classes"],
         "aux_logits": aux,
         "ema": ema,
-        **report.to_json(),
         **written,
     }
-    summary["seconds"] = round(time.perf_counter() - start, 2)
-    summary["report_lines"] = report.summary_lines()
-    return summary
+    return finish_summary(summary, report, start)
 
 
 def main(argv=None) -> int:

@@ -21,7 +21,8 @@ import argparse
 import os
 import time
 
-from inception_keras.cli.conversion import ERRORS, MODELS, check_output, print_summary, save_converted
+from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output, finish_summary,
+                                            print_summary, save_converted)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,14 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--batchnorm-eps", type=float, metavar="EPS",
                      help="BatchNorm epsilon the weights were trained with (default: read from a pickled model, "
                           "else timm's 0.001)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--output", required=True, help="Keras weights file to write (.weights.h5)")
+    out = add_output_arguments(parser)
     out.add_argument("--classes", type=int, help="expected number of classes; an error if the classifier differs")
     out.add_argument("--batchnorm-scale", action="store_true",
                      help="keep gamma (batchnorm_scale=True) even where it could be folded")
-    out.add_argument("--save-model", nargs="?", const="", metavar="PATH",
-                     help="also write the whole model as .keras (default: the output name with .keras)")
-    out.add_argument("--no-verify", action="store_true", help="skip reading the output back and comparing outputs")
     return parser
 
 
@@ -80,12 +77,9 @@ def convert(checkpoint: str, model_name: str, output: str, *, classes: int | Non
         "classes": found,
         "batchnorm_scale": kwargs["batchnorm_scale"],
         "build_kwargs": kwargs,
-        **report.to_json(),
         **written,
     }
-    summary["seconds"] = round(time.perf_counter() - start, 2)
-    summary["report_lines"] = report.summary_lines()
-    return summary
+    return finish_summary(summary, report, start)
 
 
 def main(argv=None) -> int:
