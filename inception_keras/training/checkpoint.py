@@ -1,0 +1,167 @@
+"""Checkpoints that make a run resumable exactly: model, optimizer and dropout seed states in
+one atomically written file, the per-epoch callbacks, and the history kept consistent."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import os
+import time
+
+import numpy as np
+
+from ..fileio import atomic_save, write_json
+from .config import RUN_FILES, STATE_ATTR, TrainConfig, TrainingError
+from .recipe import monitor_key
+
+
+def _seed_states(model) -> dict[str, list[int]]:
+    """The dropout layers' seed-generator states (not part of Keras' weights files)."""
+    out = {}
+    for layer in model.layers:
+        for i, v in enumerate(x for x in layer.variables if "seed_generator" in x.path):
+            out[f"{layer.name}/{i}"] = [int(s) for s in np.asarray(v.numpy()).ravel()]
+    return out
+
+
+def _restore_seed_states(model, states: dict) -> None:
+    for layer in model.layers:
+        for i, v in enumerate(x for x in layer.variables if "seed_generator" in x.path):
+            key = f"{layer.name}/{i}"
+            if key in states:
+                v.assign(np.asarray(states[key], dtype=v.dtype))
+
+
+def save_checkpoint(model, path: str, state: dict) -> str:
+    """Model weights + optimizer state (Keras' ``save_weights`` of a compiled model holds both)
+    + ``state`` as a JSON attribute, in one file that appears only when complete."""
+    import h5py  # noqa: PLC0415
+
+    def save(tmp):
+        model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs[STATE_ATTR] = json.dumps(state)
+
+    return atomic_save(save, path, ".weights.h5")
+
+
+def read_checkpoint_state(path: str) -> dict:
+    """The run state stored in a checkpoint (epoch, iterations, best top-1, seed states...)."""
+    import h5py  # noqa: PLC0415
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get(STATE_ATTR)
+    except OSError as e:
+        raise TrainingError(f"checkpoint {path!r} cannot be read ({e}); delete it to restart the run from scratch") from e
+    if raw is None:
+        raise TrainingError(f"{path!r} is not a checkpoint written by the training tool (no run state in it)")
+    return json.loads(raw)
+
+
+def load_checkpoint(model, path: str) -> dict:
+    """Restore model, optimizer and seed states; check the optimizer really got its state back."""
+    state = read_checkpoint_state(path)
+    model.load_weights(path)
+    _restore_seed_states(model, state.get("seed_states", {}))
+    got = int(model.optimizer.iterations.numpy())
+    if got != state["iterations"]:
+        raise TrainingError(f"the optimizer state in {path!r} did not load (iteration {got}, expected "
+                            f"{state['iterations']}): was the run started with another --optimizer or Keras version?")
+    return state
+
+
+def _callback_base():
+    import keras  # noqa: PLC0415
+
+    return keras.callbacks.Callback
+
+
+class _EpochLogs(_callback_base()):
+    """Adds to each epoch's logs: the learning rate (of the epoch's last step), the optimizer's
+    iteration count, and training images/s (the epoch's steps up to its validation; the first
+    epoch of a process includes tracing)."""
+
+    def __init__(self, schedule, images_per_epoch: int):
+        super().__init__()
+        self.schedule, self.images = schedule, images_per_epoch
+        self.start = self.train_seconds = None
+
+    def on_train_begin(self, logs=None):
+        self.batches = 0  # steps run by this fit() call
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.train_seconds = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):
+        if self.start is not None and self.train_seconds is None:
+            self.train_seconds = time.perf_counter() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        done = int(self.model.optimizer.iterations.numpy())
+        lr = self.schedule(max(done - 1, 0)) if callable(self.schedule) else self.schedule
+        logs["lr"] = float(np.asarray(lr))
+        logs["iterations"] = done
+        seconds = self.train_seconds if self.train_seconds is not None else time.perf_counter() - self.start
+        logs["images_per_second"] = round(self.images / seconds, 3) if seconds > 0 else 0.0
+
+
+class RunCheckpoint(_callback_base()):
+    """After every epoch: ``best.weights.h5`` when validation top-1 improved, then the
+    checkpoint (model + optimizer + run state), each written atomically; optionally a copy of
+    the epoch's weights. A kill at any point leaves the previous complete epoch resumable."""
+
+    def __init__(self, output: str, config: TrainConfig, view, state: dict, write: bool = True):
+        super().__init__()
+        self.output, self.config, self.view, self.state, self.write = output, config, view, state, write
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        done = epoch + 1
+        top1 = logs.get(monitor_key(self.config))
+        if top1 is not None and (self.state.get("best_val_top1") is None or top1 > self.state["best_val_top1"]):
+            if self.write:
+                atomic_save(lambda tmp: self.view.save_weights(tmp), os.path.join(self.output, RUN_FILES["best"]),
+                            ".weights.h5")
+            self.state["best_val_top1"] = float(top1)
+            self.state["best_epoch"] = done
+        if self.write and self.config.save_every_epoch:
+            atomic_save(lambda tmp: self.view.save_weights(tmp),
+                        os.path.join(self.output, RUN_FILES["epochs"], f"epoch-{done:03d}.weights.h5"), ".weights.h5")
+        self.state.update({
+            "epoch": done,
+            "iterations": int(self.model.optimizer.iterations.numpy()),
+            "seed_states": _seed_states(self.model),
+            "logs": {k: float(v) for k, v in logs.items() if np.ndim(v) == 0},
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        })
+        if self.write:
+            save_checkpoint(self.model, os.path.join(self.output, RUN_FILES["checkpoint"]), self.state)
+            info = {k: v for k, v in self.state.items() if k != "seed_states"}
+            write_json(os.path.join(self.output, RUN_FILES["checkpoint_info"]), info)
+
+
+def _truncate_history(path: str, first_epoch: int) -> None:
+    """Drop CSV rows of epochs that will be run again (written before a kill, after the checkpoint)."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or "epoch" not in rows[0]:
+        return
+    col = rows[0].index("epoch")
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[col])) < first_epoch]
+    if len(keep) == len(rows):
+        return
+
+    def save(tmp):
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
+
+    atomic_save(save, path, ".csv")
