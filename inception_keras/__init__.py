@@ -1,10 +1,22 @@
-"""Inception-v4, Inception-ResNet-v1 and Inception-ResNet-v2 for Keras 3 (arXiv 1602.07261)."""
+"""Inception-v4, Inception-ResNet-v1 and Inception-ResNet-v2 for Keras 3 (arXiv 1602.07261).
 
-from .models import create_inception_resnet_v1, create_inception_resnet_v2, create_inception_v4
-from .preprocessing import decode_predictions, preprocess_input
-from .registry import create_model, list_models
+The public names are imported on first use, so that ``import inception_keras`` (and every
+tool's ``--help``) does not load Keras and its backend until a model is needed.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "create_inception_v4": ".models",
+    "create_inception_resnet_v1": ".models",
+    "create_inception_resnet_v2": ".models",
+    "create_model": ".registry",
+    "list_models": ".registry",
+    "preprocess_input": ".preprocessing",
+    "decode_predictions": ".preprocessing",
+}
 
 __all__ = [
     "create_inception_v4",
@@ -16,3 +28,15 @@ __all__ = [
     "decode_predictions",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

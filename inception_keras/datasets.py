@@ -137,6 +137,26 @@ def decode_fallback(encoded: bytes) -> np.ndarray:
         raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
 
 
+def load_for_eval(path, prep: Preprocessing) -> np.ndarray:
+    """One image file as the evaluation pipeline sees it: decoded by TensorFlow (Pillow for what
+    TensorFlow cannot read), then :func:`preprocess_for_eval`. Raises ValueError naming the file."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    try:
+        with open(path, "rb") as f:
+            encoded = f.read()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        image = decode_image(tf.constant(encoded))
+    except (tf.errors.OpError, ValueError):
+        try:
+            image = decode_fallback(encoded)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    return np.asarray(preprocess_for_eval(image, prep), dtype=np.float32)
+
+
 # --------------------------------------------------------------------------- #
 # Image sets
 # --------------------------------------------------------------------------- #

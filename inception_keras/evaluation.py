@@ -172,7 +172,8 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
             "evaluated": evaluated, "unreadable": unreadable,
         },
         "top1": {"correct": int(hit1.sum()), "total": evaluated, "accuracy": float(hit1.mean())},
-        "top5": {"correct": int(hit5.sum()), "total": evaluated, "accuracy": float(hit5.mean()), "k": k},
+        "top5": {"correct": int(hit5.sum()), "total": evaluated, "accuracy": float(hit5.mean()), "k": k,
+                 "outputs": int(model_classes)},
         "per_class": per_class,
         "bottom_top1": bottom("top1"),
         "bottom_top5": bottom("top5"),
@@ -269,6 +270,18 @@ def measure_pipeline(image_set: ImageSet, prep: Preprocessing, batch_size: int, 
 # --------------------------------------------------------------------------- #
 # Report
 # --------------------------------------------------------------------------- #
+def shows_topk(report: dict) -> bool:
+    """Top-k is shown only where it can miss: k below the model's number of outputs."""
+    top = report["top5"]
+    return top["k"] < top.get("outputs", top["k"] + 1)
+
+
+def _bottom_sections(report: dict):
+    yield "bottom_top1", "top-1"
+    if shows_topk(report):
+        yield "bottom_top5", f"top-{report['top5']['k']}"
+
+
 def _fraction(part):
     return f"{part['correct']} / {part['total']} = {part['accuracy']:.4f}"
 
@@ -282,7 +295,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                    f"({len(data['unreadable'])} unreadable"
                    + (f", {data['images_found']} in the set)" if data["images_found"] is not None else ")")),
         ("top-1", _fraction(report["top1"])),
-        (f"top-{report['top5']['k']}", _fraction(report["top5"])),
+        *([(f"top-{report['top5']['k']}", _fraction(report["top5"]))] if shows_topk(report) else []),
         ("parameters", f"{report['params']:,}"),
         ("multiply-adds", f"{report['macs'] / 1e9:.2f} G" if report["macs"] else "n/a (dynamic input size)"),
         ("images/s", f"{speed['images_per_second']} end-to-end, {speed['pipeline_images_per_second']} input pipeline only"),
@@ -305,7 +318,7 @@ def _bottom_rows(rows):
 def format_text(report: dict) -> str:
     """The report as printed by the tool."""
     out = [key_value_table(summary_rows(report))]
-    for key, title in (("bottom_top1", "top-1"), ("bottom_top5", f"top-{report['top5']['k']}")):
+    for key, title in _bottom_sections(report):
         out += ["", f"bottom {len(report[key])} classes by {title} accuracy",
                 format_table(("class", "name", "images", "accuracy"), _bottom_rows(report[key]), right=(2, 3))]
     if report["data"]["unreadable"]:
@@ -316,16 +329,18 @@ def format_text(report: dict) -> str:
 
 def format_markdown(report: dict) -> str:
     out = [f"# Evaluation of {report['model']}", "", markdown_table(("", ""), summary_rows(report))]
-    for key, title in (("bottom_top1", "top-1"), ("bottom_top5", f"top-{report['top5']['k']}")):
+    for key, title in _bottom_sections(report):
         out += ["", f"## Bottom {len(report[key])} classes by {title} accuracy", "",
                 markdown_table(("class", "name", "images", "accuracy"), _bottom_rows(report[key]), right=(2, 3))]
     unreadable = report["data"]["unreadable"]
     out += ["", f"## Unreadable files ({len(unreadable)})", ""]
     out += [f"- `{u['path']}`: {u['error']}" for u in unreadable] or ["None."]
+    topk = shows_topk(report)
     out += ["", "## Per-class accuracy", "",
-            markdown_table(("class", "name", "images", "top-1", "top-5"),
-                           [(r["class"], r["name"], r["images"], f"{r['top1']:.4f}", f"{r['top5']:.4f}")
-                            for r in report["per_class"]], right=(2, 3, 4))]
+            markdown_table(("class", "name", "images", "top-1", *((f"top-{report['top5']['k']}",) if topk else ())),
+                           [(r["class"], r["name"], r["images"], f"{r['top1']:.4f}",
+                             *((f"{r['top5']:.4f}",) if topk else ())) for r in report["per_class"]],
+                           right=(2, 3, 4) if topk else (2, 3))]
     out += ["", f"Multiply-adds: {report['macs_counted']}.", "", f"Speed: {report['speed']['note']}.", ""]
     return "\n".join(out)
 

@@ -20,10 +20,10 @@ def test_models_table_and_json(tmp_path, capsys):
 
 
 def test_models_unknown_name(capsys):
-    assert models_cli.main(["--models", "resnet50"]) == 2
-    assert "unknown model" in capsys.readouterr().out
+    assert models_cli.main(["--model", "resnet50"]) == 2
+    assert "unknown model" in capsys.readouterr().err  # errors go to stderr
 
 
 def test_models_bad_size(capsys):
-    assert models_cli.main(["--models", "inception_v4", "--input-size", "64"]) == 2
-    assert "at least 75" in capsys.readouterr().out
+    assert models_cli.main(["--model", "inception_v4", "--input-size", "64"]) == 2
+    assert "at least 75" in capsys.readouterr().err

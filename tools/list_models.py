@@ -1,8 +1,4 @@
 """Print the zoo's table of models (see inception_keras/cli/models.py)."""
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-
-from inception_keras.cli.models import main  # noqa: E402
+from inception_keras.cli.models import main
 
 raise SystemExit(main())

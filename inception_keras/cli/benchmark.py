@@ -12,8 +12,9 @@ batch size over the median latency. Multiply-adds count the Conv2D and Dense lay
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from inception_keras.cli import options
 
 
 def _batch_sizes(text: str) -> list[int]:
@@ -27,20 +28,22 @@ def _batch_sizes(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
-    parser.add_argument("--model", default="all", nargs="+",
-                        help="registry names, or 'all' (default)")
-    parser.add_argument("--input-size", type=int, default=299, help="input height and width (default 299)")
-    parser.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 8, 32], help="comma-separated (default 1,8,32)")
-    parser.add_argument("--runs", type=int, default=20, help="timed calls per batch size (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
-    parser.add_argument("--jit-compile", action="store_true", help="compile with XLA")
-    parser.add_argument("--mixed-precision", nargs="?", const="auto", choices=("auto", "bfloat16", "float16"),
-                        help="compute in bfloat16 or float16 (auto: bfloat16, float16 on GPUs without bf16)")
-    parser.add_argument("--macs-only", action="store_true", help="parameters and multiply-adds only, no timing")
-    parser.add_argument("--json", metavar="PATH", help="also write the records as a JSON list")
+    parser = options.make_parser("benchmark", __doc__)
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=["all"], nargs="+", help="registry names, or 'all' (default)")
+    model.add_argument("--variant", choices=("paper", "slim"),
+                       help="for inception_resnet_v2: 'slim' is TF-slim's graph, the one with published weights")
+    options.add_input_size(model)
+    timing = parser.add_argument_group("timing")
+    timing.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 8, 32],
+                        help="comma-separated (default 1,8,32)")
+    timing.add_argument("--batch-size", dest="batch_sizes", type=_batch_sizes, default=argparse.SUPPRESS,
+                        help="one batch size (the same as --batch-sizes N)")
+    timing.add_argument("--runs", type=int, default=20, help="timed calls per batch size (default 20)")
+    timing.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    timing.add_argument("--macs-only", action="store_true", help="parameters and multiply-adds only, no timing")
+    options.add_run_options(parser, strategies=())
+    options.add_output_options(parser, progress=False)
     return parser
 
 
@@ -62,18 +65,21 @@ def format_records(records: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
-    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
-    from inception_keras.fileio import write_json  # noqa: PLC0415
+    args = options.parse_args(build_parser(), argv)
     from inception_keras.profile import MACS_COUNTED, benchmark_model, device_description  # noqa: PLC0415
-    from inception_keras.registry import list_models  # noqa: PLC0415
+    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+    from inception_keras.registry import list_models, resolve_model_name  # noqa: PLC0415
 
     names = list_models() if args.model in ("all", ["all"]) else list(args.model)
-    unknown = [n for n in names if n not in list_models()]
+    unknown = [n for n in names if n not in list_models() and not (n == "inception_resnet_v2" and args.variant)]
     if unknown:
         print(f"error: unknown model(s) {', '.join(unknown)}; choose from {', '.join(list_models())} or all",
               file=sys.stderr)
+        return 2
+    try:
+        names = [resolve_model_name(n, args.variant) if n.startswith("inception_resnet_v2") else n for n in names]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if args.runs < 1 or args.warmup < 0 or args.input_size < 75:
         print("error: --runs must be >= 1, --warmup >= 0 and --input-size >= 75", file=sys.stderr)
@@ -83,18 +89,17 @@ def main(argv=None) -> int:
     records = []
     for name in names:
         records += benchmark_model(name, input_size=args.input_size, batch_sizes=args.batch_sizes, runs=args.runs,
-                                   warmup=args.warmup, jit_compile=args.jit_compile, mixed_precision=mixed,
+                                   warmup=args.warmup, jit_compile=options.jit_value(args.jit_compile) is True,
+                                   mixed_precision=mixed,
                                    macs_only=args.macs_only, progress=lambda m: print(m, file=sys.stderr))
     device = device_description()
     for r in records:
         r["device"] = device
-    print(format_records(records))
-    print(f"\ndevice: {device}\nmultiply-adds: {MACS_COUNTED}")
+    lines = [format_records(records), "", f"device: {device}", f"multiply-adds: {MACS_COUNTED}"]
     if not args.macs_only:
-        print(f"latency: one predict_on_batch call, median and p90 of {args.runs} after {args.warmup} warm-up calls")
-    if args.json:
-        write_json(args.json, records)
-        print(f"wrote {args.json}")
+        lines.append(f"latency: one predict_on_batch call, median and p90 of {args.runs} after {args.warmup} "
+                     f"warm-up calls")
+    options.emit(args, records, "\n".join(lines))
     return 0
 
 

@@ -16,20 +16,20 @@ import argparse
 import os
 import time
 
+from inception_keras.cli import options
 from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output, finish_summary,
                                             print_summary, save_converted)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convert_slim_checkpoint", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = options.make_parser("convert_slim_checkpoint", __doc__)
     src = parser.add_argument_group("source")
     src.add_argument("--checkpoint", required=True, help="checkpoint prefix (V1/V2), directory or .tar.gz")
     src.add_argument("--model", required=True, choices=sorted(MODELS),
                      help="graph of the checkpoint (inception_resnet_v2 = TF-slim's variant)")
     src.add_argument("--ema", action="store_true", help="use ExponentialMovingAverage shadows where present")
     out = add_output_arguments(parser)
+    options.add_verbose(out)
     out.add_argument("--keep-background", action="store_true",
                      help="keep slim's 1001 outputs (index 0 = background) instead of 1000")
     out.add_argument("--aux", action="store_true", help="also port the auxiliary head (aux_logits=True)")
@@ -62,7 +62,7 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = options.parse_args(build_parser(), argv)
     try:
         summary = convert(args.checkpoint, args.model, args.output, keep_background=args.keep_background,
                           aux=args.aux, ema=args.ema, save_model=args.save_model, verify=not args.no_verify)

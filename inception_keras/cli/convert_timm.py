@@ -21,14 +21,13 @@ import argparse
 import os
 import time
 
+from inception_keras.cli import options
 from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output, finish_summary,
                                             print_summary, save_converted)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convert_timm_checkpoint", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = options.make_parser("convert_timm_checkpoint", __doc__)
     src = parser.add_argument_group("source")
     src.add_argument("--checkpoint", required=True, help=".safetensors, .pth, .pth.tar, .pt or .bin file")
     src.add_argument("--model", required=True, choices=sorted(MODELS),
@@ -41,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="BatchNorm epsilon the weights were trained with (default: read from a pickled model, "
                           "else timm's 0.001)")
     out = add_output_arguments(parser)
+    options.add_verbose(out)
     out.add_argument("--classes", type=int, help="expected number of classes; an error if the classifier differs")
     out.add_argument("--batchnorm-scale", action="store_true",
                      help="keep gamma (batchnorm_scale=True) even where it could be folded")
@@ -83,7 +83,7 @@ def convert(checkpoint: str, model_name: str, output: str, *, classes: int | Non
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = options.parse_args(build_parser(), argv)
     try:
         summary = convert(args.checkpoint, args.model, args.output, classes=args.classes, ema=args.ema,
                           allow_pickle=args.allow_pickle, batchnorm_eps=args.batchnorm_eps,

@@ -26,10 +26,9 @@ signature stays available as serving_images.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
+from inception_keras.cli import options
 from inception_keras.export import (
     DEFAULT_CALIBRATION_STEPS,
     DEFAULT_CHECK_SAMPLES,
@@ -54,18 +53,8 @@ def _batch_size(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from inception_keras.registry import list_models  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="export", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", default="inception_v4", choices=list_models(),
-                       help="registry name (default inception_v4)")
-    model.add_argument("--weights", default="imagenet",
-                       help="'imagenet', a Keras weights file, a TF-slim checkpoint, or 'none' for random weights")
-    model.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
-    model.add_argument("--input-size", type=int, default=299, help="input height and width (default 299)")
+    parser = options.make_parser("export", __doc__)
+    model = options.add_model_options(parser, labels=False, choices=None)
     model.add_argument("--classifier-activation", choices=("softmax", "none"), default="softmax",
                        help="'none' exports the logits (default softmax)")
     out = parser.add_argument_group("export")
@@ -90,9 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--calibration-steps", type=int, default=DEFAULT_CALIBRATION_STEPS,
                       help=f"calibration (and check) images to use, one per step at batch 1 "
                            f"(default {DEFAULT_CALIBRATION_STEPS})")
-    data.add_argument("--preprocessing", choices=("slim", "resize-crop"), default="slim",
-                      help="eval preprocessing of images (default slim, as the published weights expect)")
-    data.add_argument("--crop-fraction", type=float, default=0.875, help="central crop fraction (default 0.875)")
     data.add_argument("--check-samples", type=int, default=DEFAULT_CHECK_SAMPLES,
                       help=f"random check inputs without --calibration-data (default {DEFAULT_CHECK_SAMPLES})")
     check = parser.add_argument_group("checks")
@@ -104,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(a fraction; default 0: report only)")
     check.add_argument("--latency-runs", type=int, default=DEFAULT_LATENCY_RUNS,
                        help=f"timed runs of the export for the latency (median; default {DEFAULT_LATENCY_RUNS})")
-    check.add_argument("--json", action="store_true", help="print the summary as JSON instead of the table")
+    options.add_preprocessing_options(parser)
+    options.add_output_options(parser, progress=False, json_help="--json alone prints the summary as JSON instead "
+                               "of the table (the summary is always written next to the export too)")
     return parser
 
 
@@ -167,8 +155,7 @@ def format_summary(s: dict) -> str:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    args = options.parse_args(build_parser(), argv)
     from inception_keras import create_model  # noqa: PLC0415
     from inception_keras.datasets import Preprocessing, list_image_files  # noqa: PLC0415
     from inception_keras.export import (  # noqa: PLC0415
@@ -179,31 +166,32 @@ def main(argv=None) -> int:
         prepare_output,
     )
 
-    options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
+    export_options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
                    calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,
                    batch_size=args.batch_size, check_samples=args.check_samples, tolerance=args.tolerance,
                    min_agreement=args.min_agreement, opset=args.opset, latency_runs=args.latency_runs)
-    weights = None if args.weights.lower() == "none" else args.weights
+    weights = options.weights_value(args.weights)
     try:
         # Everything that can be checked cheaply, before the model is built (or downloaded).
-        check_options(args.format, **options)
+        check_options(args.format, **export_options)
         preprocessing = Preprocessing(args.preprocessing, args.input_size, args.crop_fraction)
         if args.calibration_data is not None:
             list_image_files(args.calibration_data)
         path = artefact_path(args.output, args.format)
         prepare_output(path, args.format)
         activation = None if args.classifier_activation == "none" else args.classifier_activation
-        model = create_model(args.model, weights=weights, classes=args.classes,
+        name = options.resolved_model(args)
+        model = create_model(name, weights=weights, classes=args.classes,
                              input_shape=(args.input_size, args.input_size, 3), classifier_activation=activation)
-        info = {"registry_name": args.model, "weights": args.weights, "classifier_activation": activation}
-        summary = export_model(model, path, args.format, preprocessing=preprocessing, info=info, **options)
+        info = {"registry_name": name, "weights": args.weights, "classifier_activation": activation}
+        summary = export_model(model, path, args.format, preprocessing=preprocessing, info=info, **export_options)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    options.emit(args, summary, format_summary(summary))
     return 0
 
 

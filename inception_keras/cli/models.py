@@ -2,7 +2,7 @@
 
     python tools/list_models.py
     python tools/list_models.py --input-size 224 --classes 10 --json models.json
-    inception-keras-models --models inception_v4 inception_resnet_v2_slim
+    inception-keras-models --model inception_v4 inception_resnet_v2_slim
 
 Runs offline: the models are built with random weights; nothing is downloaded.
 """
@@ -10,18 +10,20 @@ Runs offline: the models are built with random weights; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 import time
 
-from inception_keras.fileio import write_json
+from inception_keras.cli import options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inception-keras-models", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", metavar="NAME", help="models to build (default: all)")
-    parser.add_argument("--input-size", type=int, default=299, help="input height and width (default 299)")
-    parser.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
-    parser.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    parser = options.make_parser("inception-keras-models", __doc__)
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", nargs="+", metavar="NAME", help="models to build (default: all)")
+    model.add_argument("--models", dest="model", nargs="+", action=options.Renamed, new="--model")
+    model.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    options.add_input_size(model)
+    options.add_output_options(parser, progress=False)
     return parser
 
 
@@ -65,24 +67,21 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    args = options.parse_args(build_parser(), argv)
     from inception_keras import list_models  # noqa: PLC0415
 
-    names = args.models or list_models()
+    names = args.model or list_models()
     unknown = [n for n in names if n not in list_models()]
     if unknown:
-        print(f"error: unknown model(s) {', '.join(unknown)}; choose from {', '.join(list_models())}")
+        print(f"error: unknown model(s) {', '.join(unknown)}; choose from {', '.join(list_models())}",
+              file=sys.stderr)
         return 2
     try:
         rows = [describe(n, args.input_size, args.classes) for n in names]
     except ValueError as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    print(format_table(rows))
-    if args.json:
-        write_json(args.json, rows)
-        print(f"wrote {args.json}")
+    options.emit(args, rows, format_table(rows))
     return 0
 
 

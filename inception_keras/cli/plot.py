@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+
+from inception_keras.cli import options
 from pathlib import Path
 
 from inception_keras.fileio import write_text
@@ -43,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", nargs="+", metavar="NAME", help="models to draw (default: all)")
     what.add_argument("--block", nargs="+", metavar="NAME",
                       help=f"drawings of each model: '{FULL}' and/or block types (default: all)")
-    what.add_argument("--input-size", type=int, default=299,
-                      help="input height and width of the full graphs (default 299; blocks always use "
-                           "the shapes of the 299x299 network)")
+    options.add_input_size(what)
     how = parser.add_argument_group("how to draw it")
     how.add_argument("--format", nargs="+", choices=FORMATS, metavar="FORMAT",
                      help=f"any of {', '.join(FORMATS)} (default: dot svg png for full graphs, png svg for blocks)")
@@ -54,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--show-shapes", action=argparse.BooleanOptionalAction, default=True,
                      help="show each layer's input and output shapes (default: yes)")
     parser.add_argument("--output-dir", default="architectures", help="folder to write into (default: architectures)")
+    options.add_verbose(parser)
     return parser
 
 
@@ -213,8 +213,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    args = options.parse_args(build_parser(), argv)
     from inception_keras import visualize  # noqa: PLC0415
     from inception_keras.specs import MIN_INPUT_SIZE  # noqa: PLC0415
 

@@ -19,33 +19,25 @@ history.csv, logs/ (TensorBoard) and report.json/report.md (final evaluation).
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
+from inception_keras.cli import options
 from inception_keras.training import AUGMENTATIONS, OPTIMIZERS, STRATEGIES, TrainConfig
 
 _D = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = options.make_parser("train", __doc__)
     run = parser.add_argument_group("run")
     run.add_argument("--output", help="folder of the run (checkpoints, logs, report); must not hold another run")
     run.add_argument("--resume", metavar="DIR",
                      help="continue the run in DIR from its last complete epoch, with its saved options "
                           "(only --epochs may be given, to extend it)")
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", default=_D["model"], help=f"registry name (default {_D['model']})")
-    model.add_argument("--variant", choices=("paper", "slim"),
-                       help="for inception_resnet_v2: 'slim' is the graph with published weights")
-    model.add_argument("--weights", default="none",
-                       help="'none' (from scratch, default), 'imagenet', a Keras weights file or a TF-slim checkpoint; "
-                            "the backbone is copied, the head is new when --classes differs")
-    model.add_argument("--classes", type=int, help="classifier outputs (default: the classes of the data)")
-    model.add_argument("--input-size", type=int, default=_D["input_size"], help="input height and width (default 299)")
+    model = options.add_model_options(
+        parser, weights="none", classes=None, labels=False,
+        classes_help="classifier outputs (default: the classes of the data)")
     model.add_argument("--aux-logits", action="store_true",
                        help=f"train the auxiliary head too, its loss weighted --aux-weight ({_D['aux_weight']})")
     model.add_argument("--dropout", type=float, default=_D["dropout"], help="before the classifier (default 0.2)")
@@ -70,14 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--steps-per-epoch", type=int, help="default: training images // batch size")
     recipe = parser.add_argument_group("recipe (defaults: the paper and TF-slim)")
     recipe.add_argument("--epochs", type=int, help=f"default {_D['epochs']}")
-    recipe.add_argument("--batch-size", type=int, default=_D["batch_size"],
-                        help="global batch, split over the replicas (default 32)")
+    options.add_batch_size(recipe, _D["batch_size"], "global batch, split over the replicas (default 32)")
     recipe.add_argument("--optimizer", default=_D["optimizer"], choices=OPTIMIZERS, help="default rmsprop")
     recipe.add_argument("--lr", type=float, default=_D["lr"],
-                        help="learning rate for a batch of --lr-reference-batch (default 0.045)")
-    recipe.add_argument("--lr-scaling", default=_D["lr_scaling"], choices=("linear", "none"),
-                        help="linear: lr * batch-size / lr-reference-batch (default)")
-    recipe.add_argument("--lr-reference-batch", type=int, default=_D["lr_reference_batch"], help="default 32")
+                        help="the initial learning rate, used as given (default 0.045, the paper's)")
+    recipe.add_argument("--scale-lr", dest="lr_scaling", action="store_const", const="linear",
+                        default=_D["lr_scaling"],
+                        help="scale --lr linearly with the batch: lr * batch-size / lr-reference-batch")
+    recipe.add_argument("--lr-scaling", dest="lr_scaling", choices=("linear", "none"), action=options.Renamed,
+                        new="--scale-lr")
+    recipe.add_argument("--lr-reference-batch", type=int, default=_D["lr_reference_batch"],
+                        help="the batch --lr is meant for, with --scale-lr (default 32)")
     recipe.add_argument("--lr-decay", type=float, default=_D["lr_decay"],
                         help="factor applied every --lr-decay-epochs, staircase (default 0.94; 1: constant)")
     recipe.add_argument("--lr-decay-epochs", type=float, default=_D["lr_decay_epochs"], help="default 2")
@@ -98,31 +93,29 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train only the head for this many epochs first (default 0)")
     tune.add_argument("--bn-trainable", action=argparse.BooleanOptionalAction, default=_D["bn_trainable"],
                       help="--no-bn-trainable keeps the backbone's BatchNorm layers frozen (statistics and beta)")
-    dev = parser.add_argument_group("devices")
-    dev.add_argument("--strategy", default=_D["strategy"], choices=STRATEGIES,
-                     help="mirrored: every local GPU; multiworker: the machines in TF_CONFIG; tpu (default none)")
+    dev = options.add_run_options(
+        parser, strategies=STRATEGIES, jit_default=_D["jit_compile"],
+        strategy_help="mirrored: every local GPU; multiworker: the machines in TF_CONFIG; tpu (default none)")
     dev.add_argument("--tpu", help="TPU name or grpc:// address for --strategy tpu (default: the local TPU VM)")
     dev.add_argument("--sync-bn", default=_D["sync_bn"], choices=("auto", "on", "off"),
                      help="BatchNorm statistics over the global batch (auto: with several replicas)")
-    dev.add_argument("--mixed-precision", nargs="?", const="auto", choices=("auto", "bfloat16", "float16"),
-                     help="compute in bfloat16 or float16 (auto: bfloat16, float16 on GPUs without bf16)")
-    dev.add_argument("--jit-compile", default=_D["jit_compile"], choices=("auto", "on", "off"),
-                     help="XLA (auto: Keras' choice, on GPUs without tf.distribute)")
     dev.add_argument("--run-eagerly", action="store_true", help="no tf.function (debugging; slow)")
     dev.add_argument("--deterministic", action="store_true",
                      help="tf.config.experimental.enable_op_determinism (bit-exact reruns on GPUs, slower)")
     dev.add_argument("--seed", type=int, default=_D["seed"], help="data order, augmentation, initialisation, split")
-    out = parser.add_argument_group("output")
+    out = options.add_output_options(parser, json_help="--json alone prints the run's summary as JSON at the "
+                                     "end; --json PATH.json writes it to PATH")
     out.add_argument("--save-every-epoch", action="store_true", help="also keep epochs/epoch-NNN.weights.h5")
     out.add_argument("--no-final-eval", dest="final_eval", action="store_false",
                      help="skip the final evaluation (report.json / report.md)")
     out.add_argument("--eval-batch-size", type=int, help="validation batch (default --batch-size)")
-    out.add_argument("--verbose", type=int, default=_D["verbose"], choices=(0, 1, 2),
-                     help="1: progress bar (default), 2: one line per epoch, 0: silent")
+    out.add_argument("--keras-verbose", type=int, choices=(0, 1, 2), help=argparse.SUPPRESS)  # old --verbose N
     return parser
 
 
-_NOT_CONFIG = {"resume", "variant"}
+_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose"}
+# Options that say how to show a run, not what it computes: allowed with --resume.
+_DISPLAY = {"help", "resume", "epochs", "json", "no_progress", "verbose", "keras_verbose"}
 
 
 def config_from_args(args) -> TrainConfig:
@@ -130,7 +123,8 @@ def config_from_args(args) -> TrainConfig:
 
     values = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
     values["model"] = resolve_model_name(args.model, args.variant)
-    values["weights"] = None if args.weights.lower() == "none" else args.weights
+    values["weights"] = options.weights_value(args.weights)
+    values["verbose"] = _fit_verbosity(args)
     if values["epochs"] is None:
         values["epochs"] = _D["epochs"]
     return TrainConfig(**values)
@@ -140,20 +134,50 @@ def _changed_options(parser, args) -> list[str]:
     """Options given together with --resume (other than --epochs), as --flag names."""
     changed = []
     for action in parser._actions:  # noqa: SLF001 - argparse has no public list of arguments
-        if action.dest in ("help", "resume", "epochs") or not action.option_strings:
+        if action.dest in _DISPLAY or isinstance(action, options.Renamed) or not action.option_strings:
             continue
         if getattr(args, action.dest) != action.default:
             changed.append(action.option_strings[0])
     return changed
 
 
+def _fit_verbosity(args) -> int:
+    """Keras fit's verbose: 1 (progress bar), 2 (a line per epoch: --no-progress), or the old --verbose N."""
+    if args.keras_verbose is not None:
+        return args.keras_verbose
+    return 2 if args.no_progress else 1
+
+
+def _old_verbose(argv: list[str]) -> list[str]:
+    """``--verbose N`` (Keras' fit verbosity before --verbose meant TensorFlow's logs) -> --keras-verbose N."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--verbose" and i + 1 < len(argv) and argv[i + 1] in ("0", "1", "2"):
+            out += ["--keras-verbose", argv[i + 1]]
+            i += 2
+        elif a.startswith("--verbose=") and a.split("=", 1)[1] in ("0", "1", "2"):
+            out += ["--keras-verbose", a.split("=", 1)[1]]
+            i += 1
+        else:
+            out.append(a)
+            i += 1
+            continue
+        print("note: --verbose N is now --no-progress (N = 2) or --verbose (TensorFlow's logs); the old form goes "
+              "in the next release", file=sys.stderr)
+    return out
+
+
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    command = shlex.join(["python", "tools/train.py", *(sys.argv[1:] if argv is None else argv)])
+    args = options.parse_args(parser, _old_verbose(argv))
+    command = shlex.join(["python", "tools/train.py", *argv])
     from inception_keras.datasets import DataError  # noqa: PLC0415
     from inception_keras.training import TrainingError, resume, train  # noqa: PLC0415
+
+    def log(message):
+        options.info(args, message)
 
     try:
         if args.resume:
@@ -161,16 +185,23 @@ def main(argv=None) -> int:
             if changed:
                 raise TrainingError(f"--resume continues a run with its saved options; drop {', '.join(changed)} "
                                     f"(only --epochs may be given, to extend the run), or start a new run with --output")
-            result = resume(args.resume, epochs=args.epochs, command=command)
+            verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
+            with options.progress_to_stderr():
+                result = resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
         else:
             if args.output is None:
                 raise TrainingError("pass --output DIR for a new run (or --resume DIR to continue one)")
-            result = train(config_from_args(args), command=command)
+            config = config_from_args(args)
+            with options.progress_to_stderr():
+                result = train(config, command=command, log=log)
     except (DataError, TrainingError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     best = result["best_val_top1"]
-    print(f"done: {result['epochs']} epochs, {result['iterations']} optimizer steps; best validation top-1 "
+    if args.json:
+        summary = {k: v for k, v in result.items() if k != "report"}
+        options.emit(args, summary, None)
+    options.info(args, f"done: {result['epochs']} epochs, {result['iterations']} optimizer steps; best validation top-1 "
           f"{'n/a' if best is None else f'{best:.4f}'} (epoch {result['best_epoch']}); run in {result['output']}")
     return 0
 

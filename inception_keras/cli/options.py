@@ -1,0 +1,326 @@
+"""The options every tool shares, defined once: one spelling, one meaning, one default rule.
+
+Each tool builds its parser with :func:`make_parser` and adds the groups it needs:
+
+* :func:`add_model_options`: ``--model``, ``--variant``, ``--weights``, ``--classes``, ``--labels``,
+  ``--input-size`` (old spelling ``--image-size`` kept as a hidden alias for one release);
+* :func:`add_batch_size`: ``--batch-size``;
+* :func:`add_preprocessing_options`: ``--preprocessing``, ``--crop-fraction``;
+* :func:`add_run_options`: ``--mixed-precision``, ``--jit-compile``, ``--strategy``;
+* :func:`add_output_options`: ``--json [PATH]``, ``--no-progress``, ``--verbose``.
+
+and parses with :func:`parse_args`, which also silences TensorFlow's start-up chatter (absl,
+oneDNN, cuInit) unless ``--verbose``. Long work reports progress on stderr through
+:func:`progress_to_stderr`, without ANSI codes when stderr is not a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+import time
+
+MIXED_PRECISION = ("auto", "bfloat16", "float16")
+JIT = ("auto", "on", "off")
+PREPROCESSING = ("slim", "resize-crop")
+# Hidden aliases kept for one release: old spelling -> new spelling.
+RENAMED = {"--image-size": "--input-size", "--lr-scaling": "--scale-lr"}
+
+
+def make_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A parser whose description is the first line of ``doc`` and whose epilog is the rest."""
+    lines = doc.splitlines()
+    return argparse.ArgumentParser(prog=prog, description=lines[0], epilog="\n".join(lines[1:]),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+class Renamed(argparse.Action):
+    """An old option name: sets the new option's value and says the name changed (on stderr)."""
+
+    def __init__(self, option_strings, dest, new: str = "", convert=None, **kwargs):
+        kwargs["help"] = argparse.SUPPRESS
+        kwargs["default"] = argparse.SUPPRESS
+        super().__init__(option_strings, dest, **kwargs)
+        self.new, self.convert = new, convert
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} is now {self.new}; the old name goes in the next release", file=sys.stderr)
+        setattr(namespace, self.dest, self.convert(values) if self.convert else values)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
+def _json_path(text: str) -> str:
+    if text != "-" and not text.endswith(".json"):
+        raise argparse.ArgumentTypeError(f"expected a path ending in .json (or '-' for stdout), got {text!r}; "
+                                         f"to print JSON instead of the table, put --json last")
+    return text
+
+
+def add_model_options(parser, *, weights: str = "imagenet", classes: str | int | None = 1000,
+                      classes_help: str | None = None, labels: bool = True, input_size: bool = True,
+                      model_help: str | None = None, choices=None):
+    """``--model --variant --weights --classes [--labels] [--input-size]``; returns the group.
+
+    ``classes=None`` means "from the data" (evaluate, train); ``input_size=False`` leaves the
+    input size to the tool (train keeps its own default)."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default="inception_v4", choices=choices,
+                       help=model_help or "registry name (default inception_v4; tools/list_models.py lists them)")
+    group.add_argument("--variant", choices=("paper", "slim"),
+                       help="for inception_resnet_v2: 'slim' is TF-slim's graph, the one with published weights")
+    group.add_argument("--weights", default=weights,
+                       help=f"'imagenet', 'ens_adv_imagenet', a Keras weights file, a TF-slim checkpoint, or 'none' "
+                            f"for random weights (default {weights})")
+    group.add_argument("--classes", type=int, default=classes,
+                       help=classes_help or f"classifier outputs (default {classes})")
+    if labels:
+        group.add_argument("--labels", help="class names, one per line, in output order")
+    if input_size:
+        add_input_size(group)
+    return group
+
+
+def add_input_size(group, default: int = 299):
+    group.add_argument("--input-size", type=int, default=default,
+                       help=f"model input height and width (default {default}, at least 75)")
+    group.add_argument("--image-size", dest="input_size", type=int, action=Renamed, new="--input-size")
+
+
+def add_batch_size(group, default: int, help: str | None = None):
+    group.add_argument("--batch-size", type=int, default=default,
+                       help=help or f"images per batch (default {default})")
+
+
+def add_preprocessing_options(parser, *, crop_help: str | None = None):
+    """``--preprocessing --crop-fraction``; returns the group."""
+    group = parser.add_argument_group("preprocessing")
+    group.add_argument("--preprocessing", default="slim", choices=PREPROCESSING,
+                       help="slim (default: central crop, bilinear resize, [-1, 1], as the published weights "
+                            "expect) or resize-crop (shorter side to size / crop fraction, centre crop)")
+    group.add_argument("--crop-fraction", type=_fraction, default=0.875,
+                       help=crop_help or "kept fraction of each side (default 0.875)")
+    return group
+
+
+def _strategy(text: str) -> str:
+    return "none" if text == "default" else text  # evaluate's old name for no strategy
+
+
+def add_run_options(parser, *, strategies=("none", "mirrored"), jit_default: str = "off", strategy_help=None):
+    """``--mixed-precision [auto|bfloat16|float16] --jit-compile [auto|on|off] --strategy``."""
+    group = parser.add_argument_group("devices")
+    group.add_argument("--mixed-precision", nargs="?", const="auto", choices=MIXED_PRECISION,
+                       help="compute in bfloat16 or float16 (auto: bfloat16, float16 on GPUs without bf16)")
+    group.add_argument("--jit-compile", nargs="?", const="on", default=jit_default, choices=JIT,
+                       help=f"compile with XLA: --jit-compile alone is 'on'; auto is Keras' choice "
+                            f"(default {jit_default})")
+    if strategies:
+        group.add_argument("--strategy", type=_strategy, default="none", choices=strategies,
+                           help=strategy_help or "mirrored: spread each batch over every local GPU (default none)")
+    return group
+
+
+def jit_value(value: str):
+    """``--jit-compile`` as Keras takes it: True, False or "auto"."""
+    return {"on": True, "off": False, "auto": "auto"}[value]
+
+
+def add_output_options(parser, *, json_help: str | None = None, progress: bool = True):
+    """``--json [PATH] [--no-progress] --verbose``; returns the group."""
+    group = parser.add_argument_group("output")
+    group.add_argument("--json", nargs="?", const="-", type=_json_path, metavar="PATH",
+                       help=json_help or "--json alone prints JSON instead of the table; --json PATH.json also "
+                                         "writes it to PATH")
+    if progress:
+        group.add_argument("--no-progress", action="store_true", help="no progress bar (progress goes to stderr)")
+    add_verbose(group)
+    return group
+
+
+def add_verbose(group) -> None:
+    group.add_argument("--verbose", action="store_true",
+                       help="show TensorFlow's start-up and runtime logs (absl, oneDNN, CUDA)")
+
+
+def weights_value(text: str | None):
+    """``--weights none`` -> None."""
+    return None if text is None or text.lower() == "none" else text
+
+
+def resolved_model(args) -> str:
+    """The registry name of ``--model`` / ``--variant``."""
+    from inception_keras.registry import resolve_model_name  # noqa: PLC0415
+
+    return resolve_model_name(args.model, getattr(args, "variant", None))
+
+
+def info(args, message: str) -> None:
+    """A line for the reader: on stdout (also inside :func:`progress_to_stderr`), or on stderr
+    when stdout carries ``--json``."""
+    out = sys.stderr if getattr(args, "json", None) == "-" else (_STDOUT[-1] if _STDOUT else sys.stdout)
+    print(message, file=out, flush=True)
+
+
+def parse_args(parser, argv=None):
+    """Parse, then quiet TensorFlow unless ``--verbose``."""
+    args = parser.parse_args(argv)
+    quiet_startup(getattr(args, "verbose", False) is True)
+    return args
+
+
+# --------------------------------------------------------------------------- #
+# Quiet start-up
+# --------------------------------------------------------------------------- #
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null (C++ logs written before absl is initialised)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_startup(verbose: bool = False) -> None:
+    """No TensorFlow, absl or oneDNN chatter unless ``verbose``.
+
+    TensorFlow's C++ logging honours ``TF_CPP_MIN_LOG_LEVEL`` (3: errors are raised as Python
+    exceptions anyway) except for the lines written while its shared libraries load, before absl
+    is initialised; those are dropped by importing TensorFlow with the process' stderr pointed
+    at /dev/null. Python-side TensorFlow and absl loggers are set to errors only."""
+    if verbose:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" not in sys.modules:
+        try:
+            with _native_stderr_silenced():
+                import tensorflow  # noqa: F401, PLC0415
+        except ImportError:
+            return
+    import logging  # noqa: PLC0415
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    try:
+        import absl.logging  # noqa: PLC0415
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+# --------------------------------------------------------------------------- #
+# Progress on stderr
+# --------------------------------------------------------------------------- #
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class _ProgressStream:
+    """What Keras' progress bars write to ``sys.stdout``, sent to stderr instead.
+
+    On a terminal the bar is passed through as it is. Elsewhere (a log file, a pipe) the ANSI
+    colour codes and the backspace/carriage-return redraws are removed: a bar update becomes a
+    line, written at most every ``interval`` seconds, and the final state of each bar is kept."""
+
+    def __init__(self, target, interval: float = 10.0):
+        self.target, self.interval = target, interval
+        self.tty = bool(getattr(target, "isatty", lambda: False)())
+        self.pending = ""  # the latest redraw not yet written
+        self.last = 0.0
+
+    def write(self, text: str) -> int:
+        if self.tty:
+            return self.target.write(text)
+        text = _ANSI.sub("", text).replace("\b", "")
+        parts = re.split(r"(\r|\n)", text)
+        for part in parts:
+            if part == "\r":
+                continue
+            if part == "\n":
+                self._emit(force=True)
+                continue
+            if part:
+                # After a "\r" a redraw replaces the line; text without it continues the line.
+                self.pending = part if "\r" in text else self.pending + part
+        if self.pending and time.monotonic() - self.last >= self.interval:
+            self._emit(force=True)
+        return len(text)
+
+    def _emit(self, force: bool) -> None:
+        if self.pending.strip():
+            self.target.write(self.pending.rstrip() + "\n")
+            self.target.flush()
+            self.last = time.monotonic()
+        self.pending = ""
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def close_line(self) -> None:
+        self._emit(force=True)
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    @property
+    def encoding(self):
+        return getattr(self.target, "encoding", "utf-8")
+
+
+_STDOUT: list = []  # the real stdout while progress_to_stderr() has replaced it
+
+
+@contextlib.contextmanager
+def progress_to_stderr():
+    """Within the block, ``sys.stdout`` (where Keras writes its progress bars) goes to stderr;
+    :func:`info` still writes to the real stdout."""
+    stream = _ProgressStream(sys.stderr)
+    saved = sys.stdout
+    _STDOUT.append(saved)
+    sys.stdout = stream
+    try:
+        yield stream
+    finally:
+        stream.close_line()
+        sys.stdout = saved
+        _STDOUT.pop()
+
+
+# --------------------------------------------------------------------------- #
+# Results: a table, or JSON
+# --------------------------------------------------------------------------- #
+def emit(args, data, table: str | None) -> None:
+    """Print ``table``, or JSON with ``--json``; with ``--json PATH`` also write ``data`` to PATH."""
+    from inception_keras.fileio import write_json  # noqa: PLC0415
+
+    target = getattr(args, "json", None)
+    if target == "-":
+        print(json.dumps(data, indent=2))
+        return
+    if table is not None:
+        print(table)
+    if target:
+        write_json(target, data)
+        print(f"wrote {target}")
