@@ -48,7 +48,7 @@ MODEL, SIZE, BATCH = "inception_resnet_v1", 75, 8
 CLASSES = ("horizontal", "plain", "vertical")
 # 12 images a class, a quarter for validation: 27 training images (+1 broken) = 3 steps of 8.
 COMMON = ["--model", MODEL, "--input-size", str(SIZE), "--batch-size", str(BATCH), "--val-fraction", "0.25",
-          "--run-eagerly", "--verbose", "2", "--seed", "3"]
+          "--run-eagerly", "--no-progress", "--seed", "3"]
 ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
@@ -117,7 +117,7 @@ def data(tmp_path_factory):
 def reference(data, tmp_path_factory):
     """An uninterrupted 3-epoch run with the default recipe (lr lowered for batch 8), through the CLI."""
     out = str(tmp_path_factory.mktemp("runs") / "reference")
-    argv = COMMON + ["--data", data, "--epochs", "3", "--lr", "0.002", "--output", out]
+    argv = COMMON + ["--data", data, "--epochs", "3", "--lr", "0.002", "--scale-lr", "--output", out]
     assert train_cli.main(argv) == 0
     return {"argv": argv, "out": out}
 
@@ -126,7 +126,7 @@ def reference(data, tmp_path_factory):
 # Recipe pieces
 # --------------------------------------------------------------------------- #
 def test_learning_rate_schedule_and_optimizer_are_the_papers():
-    config = TrainConfig(batch_size=64)
+    config = TrainConfig(batch_size=64, lr_scaling="linear")  # --scale-lr
     opt = make_optimizer(config, steps_per_epoch=10)
     assert isinstance(opt, keras.optimizers.RMSprop)
     assert (opt.rho, opt.momentum, opt.epsilon) == (0.9, 0.9, 1.0)
@@ -135,7 +135,7 @@ def test_learning_rate_schedule_and_optimizer_are_the_papers():
     schedule = learning_rate_schedule(config, steps_per_epoch=10)
     for step, expected in [(0, lr), (19, lr), (20, lr * 0.94), (39, lr * 0.94), (40, lr * 0.94**2)]:
         assert float(schedule(step)) == pytest.approx(expected, rel=1e-6), step
-    flat = make_optimizer(TrainConfig(batch_size=64, lr_scaling="none", lr_decay=1.0), 10)
+    flat = make_optimizer(TrainConfig(batch_size=64, lr_decay=1.0), 10)  # --lr as given (the default)
     assert float(flat.learning_rate) == pytest.approx(0.045)
     assert isinstance(make_optimizer(TrainConfig(optimizer="momentum"), 10), keras.optimizers.SGD)
 
@@ -357,7 +357,7 @@ def test_loss_goes_down_on_a_learnable_task(data, tmp_path):
     out = str(tmp_path / "learn")
     """From scratch, without augmentation and weight decay (whose term dominates the loss of a
     random network): 9 steps of 8 images take the cross-entropy from about 1.8 to below 1."""
-    assert train_cli.main(COMMON + ["--data", data, "--epochs", "3", "--lr", "0.002", "--augment", "none",
+    assert train_cli.main(COMMON + ["--data", data, "--epochs", "3", "--lr", "0.002", "--scale-lr", "--augment", "none",
                                     "--weight-decay", "0", "--bn-momentum", "0.9", "--no-final-eval",
                                     "--output", out]) == 0
     rows = read_csv(os.path.join(out, "history.csv"))
@@ -449,7 +449,7 @@ def test_fine_tuning_swaps_the_head_and_keeps_the_backbone(reference, tmp_path):
 # TF 2.21's oneDNN Conv2D, which returns its input's shape for an empty batch on CPU:
 # tf.nn.conv2d of a (0, 8, 8, 3) input gives (0, 8, 8, 3)). No dropout: replicas draw their
 # own masks.
-DISTRIBUTED = COMMON + ["--epochs", "1", "--steps-per-epoch", "1", "--lr", "0.002", "--dropout", "0",
+DISTRIBUTED = COMMON + ["--epochs", "1", "--steps-per-epoch", "1", "--lr", "0.002", "--scale-lr", "--dropout", "0",
                         "--val-fraction", "0.34", "--eval-batch-size", "4", "--no-final-eval"]
 
 
@@ -587,6 +587,21 @@ def test_resume_refuses_new_options_and_fewer_epochs(reference, capsys):
         resume(reference["out"], epochs=2)
     after = read_h5(os.path.join(reference["out"], "checkpoint.weights.h5"))
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_resume_of_a_finished_run_says_so_and_does_nothing(reference, capsys):
+    report = os.path.join(reference["out"], "report.json")
+    files = {name: os.path.getmtime(os.path.join(reference["out"], name))
+             for name in ("report.json", "report.md", "checkpoint.weights.h5", "history.csv")}
+    assert train_cli.main(["--resume", reference["out"], "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)  # stdout is the JSON summary alone
+    assert summary["epochs"] == 3 and summary["initial_epoch"] == 3 and summary["history"] == {}
+    assert summary["best_val_top1"] == read_json(os.path.join(reference["out"], "checkpoint.json"))["best_val_top1"]
+    assert "already finished its 3 epochs" in captured.err
+    assert "evaluating" not in captured.out + captured.err
+    assert {name: os.path.getmtime(os.path.join(reference["out"], name)) for name in files} == files
+    assert os.path.isfile(report)
 
 
 def test_other_keras_backends_are_refused(monkeypatch):

@@ -52,7 +52,7 @@ class Renamed(argparse.Action):
         setattr(namespace, self.dest, self.convert(values) if self.convert else values)
 
 
-def _fraction(text: str) -> float:
+def fraction(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -110,7 +110,7 @@ def add_preprocessing_options(parser, *, crop_help: str | None = None):
     group.add_argument("--preprocessing", default="slim", choices=PREPROCESSING,
                        help="slim (default: central crop, bilinear resize, [-1, 1], as the published weights "
                             "expect) or resize-crop (shorter side to size / crop fraction, centre crop)")
-    group.add_argument("--crop-fraction", type=_fraction, default=0.875,
+    group.add_argument("--crop-fraction", type=fraction, default=0.875,
                        help=crop_help or "kept fraction of each side (default 0.875)")
     return group
 

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="inception: TF-slim's preprocess_for_train (random crop 5-100%% of the area, random "
                            "resize method, flip, colour distortion in random order; default); inception-fast: "
                            "slim's fast_mode; none: the evaluation crop")
-    data.add_argument("--crop-fraction", type=float, default=_D["crop_fraction"],
+    data.add_argument("--crop-fraction", type=options.fraction, default=_D["crop_fraction"],
                       help="central crop of the validation (and --augment none) images (default 0.875)")
     data.add_argument("--no-image-check", dest="image_check", action="store_false",
                       help="skip decoding every training image once at the start (unreadable ones are then "

@@ -43,7 +43,7 @@ The package, one module per concern:
 * ``run``: :func:`train`, :func:`resume` and the final evaluation.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 # Imported on first use: the checkpoint callbacks subclass a Keras class, and the tool's --help
 # should not wait for Keras.
@@ -124,14 +124,4 @@ __all__ = [
     "transfer_weights",
 ]
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
