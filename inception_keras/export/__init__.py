@@ -1,0 +1,90 @@
+"""Export a Keras model to SavedModel, TFLite or ONNX, and check the export against the model.
+
+Tool side: imports TensorFlow (and, per format, LiteRT, tf2onnx and ONNX Runtime); the model
+code of the package stays pure Keras.
+
+    from inception_keras import create_model
+    from inception_keras.export import export_model
+
+    model = create_model("inception_v4", weights="imagenet")
+    export_model(model, "exported/v4", "saved_model", include_preprocessing=True)
+    export_model(model, "exported/v4", "tflite", quantize="int8", calibration_data="calibration/")
+    export_model(model, "exported/v4", "onnx")
+
+Every export is written under a temporary name next to the output, run by its own runtime
+(TensorFlow for the SavedModel, the LiteRT interpreter, ONNX Runtime) on the same inputs as
+the Keras model, and only then renamed into place. A float export whose largest difference
+exceeds ``tolerance`` times the largest Keras output (1e-4 by default) raises
+:class:`ExportCheckError` and leaves nothing behind. Quantized TFLite exports report their
+top-1 agreement with the float Keras model (``min_agreement`` makes that a check too).
+
+The check inputs are the calibration images when ``calibration_data`` is given (eval
+preprocessing of :mod:`inception_keras.datasets`), otherwise deterministic random inputs.
+
+Signatures:
+
+* SavedModel: ``serving_default`` takes ``images`` (float32 ``[batch, size, size, 3]`` in
+  [-1, 1]) and returns ``predictions``. With ``include_preprocessing=True``,
+  ``serving_default`` takes ``image_bytes`` (string ``[batch]``: encoded JPEG/PNG/GIF/BMP)
+  and runs the eval preprocessing in the graph; the float signature is kept as
+  ``serving_images``.
+* TFLite: one signature, ``serving_default``: ``images`` -> ``predictions`` (int8 tensors
+  with their scale and zero point for ``quantize="int8"``).
+* ONNX: input ``images``, output ``predictions``; a dynamic batch dimension is named ``batch``.
+"""
+
+from __future__ import annotations
+
+from .check import compare
+from .inputs import load_images, random_encoded_images, random_inputs
+from .options import (
+    BYTES_INPUT_NAME,
+    DEFAULT_CALIBRATION_STEPS,
+    DEFAULT_CHECK_SAMPLES,
+    DEFAULT_LATENCY_RUNS,
+    DEFAULT_ONNX_OPSET,
+    DEFAULT_TOLERANCE,
+    EXTENSIONS,
+    FORMATS,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    QUANTIZATIONS,
+    SERVING,
+    SERVING_IMAGES,
+    ExportCheckError,
+    ExportError,
+    artefact_path,
+    check_options,
+    prepare_output,
+    report_path,
+    resolve_batch_size,
+)
+from .writers import export_model
+
+__all__ = [
+    "FORMATS",
+    "QUANTIZATIONS",
+    "EXTENSIONS",
+    "DEFAULT_TOLERANCE",
+    "DEFAULT_ONNX_OPSET",
+    "DEFAULT_CALIBRATION_STEPS",
+    "DEFAULT_CHECK_SAMPLES",
+    "DEFAULT_LATENCY_RUNS",
+    "INPUT_NAME",
+    "BYTES_INPUT_NAME",
+    "OUTPUT_NAME",
+    "SERVING",
+    "SERVING_IMAGES",
+    "ExportError",
+    "ExportCheckError",
+    "resolve_batch_size",
+    "artefact_path",
+    "report_path",
+    "check_options",
+    "prepare_output",
+    "load_images",
+    "random_inputs",
+    "random_encoded_images",
+    "compare",
+    "export_model",
+]

@@ -1,0 +1,88 @@
+"""Building the artefacts: the Keras ExportArchive (SavedModel), the TFLite flatbuffer, the ONNX model."""
+
+from __future__ import annotations
+
+import warnings
+
+from ..datasets import Preprocessing, decode_image, preprocess_for_eval
+from .options import (
+    _EXPORT_EXTRA,
+    BYTES_INPUT_NAME,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SERVING,
+    SERVING_IMAGES,
+    ExportCheckError,
+    ExportError,
+)
+
+
+def _archive(model, batch, prep: Preprocessing | None):
+    """A Keras ExportArchive with the float signature and, given ``prep``, the encoded-image one;
+    and the ``tf.function`` of ``serving_default``."""
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    size = tuple(model.input_shape[1:])
+    # No archive.track(model): the endpoints track the variables they use. In Keras 3.15,
+    # track() saves every weight a second time (Keras variable and tf.Variable), which
+    # doubles the SavedModel on disk; TF Serving, TFSMLayer and the TFLite converter need
+    # only what the signatures use.
+    archive = keras.export.ExportArchive()
+
+    def serve_images(images):
+        return {OUTPUT_NAME: model(images, training=False)}
+
+    image_spec = tf.TensorSpec([batch, *size], tf.float32, name=INPUT_NAME)
+    if prep is None:
+        return archive, archive.add_endpoint(SERVING, serve_images, input_signature=[image_spec])
+
+    def serve_bytes(image_bytes):
+        images = tf.map_fn(lambda data: preprocess_for_eval(decode_image(data), prep), image_bytes,
+                           fn_output_signature=tf.TensorSpec(size, tf.float32))
+        return {OUTPUT_NAME: model(images, training=False)}
+
+    endpoint = archive.add_endpoint(SERVING, serve_bytes,
+                                    input_signature=[tf.TensorSpec([batch], tf.string, name=BYTES_INPUT_NAME)])
+    archive.add_endpoint(SERVING_IMAGES, serve_images, input_signature=[image_spec])
+    return archive, endpoint
+
+
+def _tflite_bytes(saved_model_dir: str, quantize, representative) -> bytes:
+    import tensorflow as tf  # noqa: PLC0415
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[SERVING])
+    if quantize is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # weights to int8 ("dynamic range")
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":  # every op in int8, int8 input and output tensors
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        with warnings.catch_warnings():  # the calibrator still uses tf.lite.Interpreter, which warns
+            warnings.simplefilter("ignore")
+            return converter.convert()
+    except Exception as e:  # the converter raises ConverterError and assorted others
+        raise ExportCheckError(f"the TFLite converter failed ({type(e).__name__}: {str(e).strip()[:2000]})") from e
+
+
+def _onnx_model(endpoint, batch, size, opset: int):
+    import tensorflow as tf  # noqa: PLC0415
+
+    try:
+        import tf2onnx  # noqa: PLC0415
+    except ImportError as e:
+        raise ExportError(f"ONNX export needs tf2onnx ({e}); {_EXPORT_EXTRA}") from None
+    spec = [tf.TensorSpec([batch, *size], tf.float32, name=INPUT_NAME)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto, _ = tf2onnx.convert.from_function(endpoint, input_signature=spec, opset=opset)
+    # tf2onnx names unknown dimensions unk__N: call the batch dimension what it is.
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].dim_param:
+            dims[0].dim_param = "batch"
+    return proto

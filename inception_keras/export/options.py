@@ -1,0 +1,139 @@
+"""Export options: formats, defaults, signature names, the errors, and the output paths."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZATIONS = ("dynamic", "float16", "int8")
+EXTENSIONS = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
+DEFAULT_TOLERANCE = 1e-4
+# tf2onnx 1.17 writes opsets up to 18; ONNX Runtime runs opset 18 since 1.14 (2023).
+DEFAULT_ONNX_OPSET = 18
+DEFAULT_CALIBRATION_STEPS = 100
+DEFAULT_CHECK_SAMPLES = 8
+DEFAULT_LATENCY_RUNS = 10
+
+INPUT_NAME = "images"
+BYTES_INPUT_NAME = "image_bytes"
+OUTPUT_NAME = "predictions"
+SERVING = "serving_default"
+SERVING_IMAGES = "serving_images"
+
+_EXPORT_EXTRA = "pip install 'inception-keras[export]'"
+
+
+class ExportError(ValueError):
+    """Options, inputs or an output location that cannot be used; the message says what to change."""
+
+
+class ExportCheckError(RuntimeError):
+    """The exported model does not reproduce the Keras model; nothing was written."""
+
+
+def resolve_batch_size(batch_size, fmt: str):
+    """``"auto"`` -> 1 for TFLite (static shapes for mobile delegates), dynamic (None) otherwise."""
+    if batch_size == "auto":
+        return 1 if fmt == "tflite" else None
+    if batch_size is None or batch_size == "dynamic":
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ExportError(f"batch size must be a positive integer or 'dynamic', got {batch_size!r}")
+    return int(batch_size)
+
+
+def artefact_path(output, fmt: str) -> str:
+    """The path written for ``output``: a folder for SavedModel, ``.tflite``/``.onnx`` added when missing."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    path = os.fspath(output).rstrip("/\\")
+    if not path:
+        raise ExportError("the output path is empty")
+    for other, ext in EXTENSIONS.items():
+        if ext and other != fmt and path.lower().endswith(ext):
+            want = f"a path ending in {EXTENSIONS[fmt]} or without an extension" if EXTENSIONS[fmt] \
+                else "a folder name without .tflite/.onnx"
+            raise ExportError(f"--output {path!r} has the extension of {other} but the format is {fmt}; give {want}")
+    ext = EXTENSIONS[fmt]
+    if ext and not path.lower().endswith(ext):
+        path += ext
+    return path
+
+
+def report_path(path: str) -> str:
+    """The JSON summary written next to an export: ``<export path>.json``."""
+    return path + ".json"
+
+
+def check_options(fmt: str, *, quantize=None, include_preprocessing=False, calibration_data=None,
+                  calibration_steps=DEFAULT_CALIBRATION_STEPS, batch_size="auto", check_samples=DEFAULT_CHECK_SAMPLES,
+                  tolerance=DEFAULT_TOLERANCE, min_agreement=0.0, opset=DEFAULT_ONNX_OPSET,
+                  latency_runs=DEFAULT_LATENCY_RUNS):
+    """Reject option combinations that cannot work, before any model is built. Returns the batch size."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if quantize is not None:
+        if quantize not in QUANTIZATIONS:
+            raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+        if fmt != "tflite":
+            raise ExportError(f"--quantize {quantize} applies to --format tflite only (got {fmt}); "
+                              "export a float model or use --format tflite")
+    if quantize == "int8" and calibration_data is None:
+        raise ExportError("--quantize int8 needs --calibration-data DIR: a folder of representative images "
+                          "(a few hundred of the kind the model will see) to calibrate the activation ranges")
+    if include_preprocessing and fmt != "saved_model":
+        raise ExportError(f"--include-preprocessing needs --format saved_model (got {fmt}): TFLite's builtin ops "
+                          "and ONNX have no image decoder; preprocess on the client "
+                          "(inception_keras.datasets.preprocess_for_eval) or export a SavedModel")
+    if not isinstance(calibration_steps, int) or calibration_steps < 1:
+        raise ExportError(f"--calibration-steps must be a positive integer, got {calibration_steps!r}")
+    if not isinstance(check_samples, int) or check_samples < 1:
+        raise ExportError(f"--check-samples must be a positive integer, got {check_samples!r}")
+    if not isinstance(latency_runs, int) or latency_runs < 1:
+        raise ExportError(f"--latency-runs must be a positive integer, got {latency_runs!r}")
+    if not tolerance > 0:
+        raise ExportError(f"--tolerance must be positive, got {tolerance!r}")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ExportError(f"--min-agreement must be a fraction in [0, 1], got {min_agreement!r}")
+    if fmt == "onnx" and not 7 <= opset <= 18:
+        raise ExportError(f"--opset {opset} is outside what tf2onnx writes (7..18); "
+                          f"the default is {DEFAULT_ONNX_OPSET}")
+    return resolve_batch_size(batch_size, fmt)
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """The folders above ``path`` that do not exist yet, deepest first."""
+    missing = []
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return missing
+
+
+def prepare_output(path: str, fmt: str) -> None:
+    """Prove that ``path`` can be written, before the (slow) export starts; creates nothing."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if fmt == "saved_model":
+        if os.path.isfile(path):
+            raise ExportError(f"output {path!r} is a file; a SavedModel is a folder: give a new path")
+        if os.path.isdir(path) and os.listdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ExportError(f"output {path!r} is a folder that does not hold a SavedModel; "
+                              "it would be replaced: give a new path or remove it first")
+    elif os.path.isdir(path):
+        raise ExportError(f"output {path!r} is a folder; give a file path for the {fmt} export")
+    missing = _missing_dirs(path)
+    existing = os.path.dirname(missing[-1]) if missing else parent
+    if not os.path.isdir(existing):
+        raise ExportError(f"cannot write to the output folder {parent!r}: {existing!r} is a file, not a folder; "
+                          "give an --output in a writable folder")
+    try:  # the folder that will hold the new ones (or the output) must take a new file
+        fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=existing)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ExportError(f"cannot write to the output folder {parent!r}: {existing!r} is not writable "
+                          f"({e.strerror or e}); give an --output in a writable folder") from None

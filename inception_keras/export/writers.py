@@ -1,0 +1,235 @@
+"""Writing an export: the writers (convert, write under a temporary name, check, rename into place) and
+:func:`export_model`, which checks the options, makes the check inputs and runs the writer of the format."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from ..datasets import Preprocessing
+from ..fileio import atomic_save, atomic_save_dir, write_json
+from .build import _archive, _onnx_model, _tflite_bytes
+from .check import _Checker
+from .inputs import load_images, random_encoded_images, random_inputs
+from .options import (
+    _EXPORT_EXTRA,
+    DEFAULT_CALIBRATION_STEPS,
+    DEFAULT_CHECK_SAMPLES,
+    DEFAULT_LATENCY_RUNS,
+    DEFAULT_ONNX_OPSET,
+    DEFAULT_TOLERANCE,
+    INPUT_NAME,
+    ExportError,
+    _missing_dirs,
+    artefact_path,
+    check_options,
+    prepare_output,
+    report_path,
+)
+
+
+# =========================================================================== #
+# Writers: convert, write under a temporary name, check, rename into place
+# =========================================================================== #
+def _write_saved_model(archive, path: str, verify) -> float:
+    start = time.perf_counter()
+    seconds = []
+
+    def save(tmp):
+        archive.write_out(tmp, verbose=False)
+        seconds.append(time.perf_counter() - start)
+        verify(tmp)
+
+    atomic_save_dir(save, path)
+    return seconds[0]
+
+
+def _write_tflite(archive, path: str, quantize, representative, verify) -> float:
+    start = time.perf_counter()
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    try:  # through a SavedModel, as Keras' own LiteRT export does: the .tflite keeps the signature
+        saved = os.path.join(work, "saved_model")
+        archive.write_out(saved, verbose=False)
+        flat = _tflite_bytes(saved, quantize, representative)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    seconds = time.perf_counter() - start
+
+    def save(tmp):
+        with open(tmp, "wb") as f:
+            f.write(flat)
+        verify(tmp)
+
+    atomic_save(save, path, ".tflite")
+    return seconds
+
+
+def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify) -> float:
+    try:
+        import onnx  # noqa: PLC0415
+    except ImportError as e:
+        raise ExportError(f"ONNX export needs the onnx package ({e}); {_EXPORT_EXTRA}") from None
+    start = time.perf_counter()
+    proto = _onnx_model(endpoint, batch, shape, opset)
+    seconds = time.perf_counter() - start
+
+    def save(tmp):
+        onnx.save(proto, tmp)
+        verify(tmp)
+
+    atomic_save(save, path, ".onnx")
+    return seconds
+
+
+def _representative(x: np.ndarray, batch: int):
+    """The int8 calibration batches: the check images in order, the last batch topped up from the start."""
+
+    def batches():
+        for i in range(0, len(x), batch):
+            part = x[i : i + batch]
+            if len(part) < batch:
+                part = np.concatenate([part, np.resize(x, (batch - len(part), *x.shape[1:]))])
+            yield {INPUT_NAME: part}
+
+    return batches
+
+
+# =========================================================================== #
+# The export
+# =========================================================================== #
+def export_model(model, output, fmt: str = "saved_model", *, quantize: str | None = None, batch_size="auto",
+                 include_preprocessing: bool = False, preprocessing: Preprocessing | None = None,
+                 calibration_data=None, calibration_steps: int = DEFAULT_CALIBRATION_STEPS,
+                 check_samples: int = DEFAULT_CHECK_SAMPLES, tolerance: float = DEFAULT_TOLERANCE,
+                 min_agreement: float = 0.0, opset: int = DEFAULT_ONNX_OPSET,
+                 latency_runs: int = DEFAULT_LATENCY_RUNS, seed: int = 0, info: dict | None = None,
+                 write_report: bool = True) -> dict:
+    """Export ``model`` as ``fmt`` to ``output``, check it, and return the summary.
+
+    Args:
+        model: a single-input, single-output Keras model with a fixed input size
+            (TensorFlow backend).
+        output: the SavedModel folder, or the ``.tflite`` / ``.onnx`` file (the extension is
+            added when missing).
+        fmt: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
+        quantize: TFLite only: ``None`` (float32), ``"float16"`` (float16 weights),
+            ``"dynamic"`` (int8 weights, float activations) or ``"int8"`` (full integer,
+            int8 input and output, calibrated on ``calibration_data``).
+        batch_size: an integer, ``None`` / ``"dynamic"``, or ``"auto"`` (1 for TFLite,
+            dynamic otherwise).
+        include_preprocessing: SavedModel only: ``serving_default`` takes encoded images.
+        preprocessing: the eval preprocessing (default: slim at the model's input size);
+            used for the calibration images and baked in by ``include_preprocessing``.
+        calibration_data: a folder of images; its first ``calibration_steps`` readable
+            images calibrate int8 and are the check inputs of every format. Without it,
+            ``check_samples`` deterministic random inputs.
+        tolerance: largest allowed difference of a float export, relative to the largest
+            absolute Keras output.
+        min_agreement: quantized exports fail below this top-1 agreement (0: report only).
+        opset: ONNX opset.
+        latency_runs: timed runs (after a warm-up) of the exported model; the median is reported.
+        seed: of the random check inputs.
+        info: extra entries for the summary (the CLI adds the registry name and weights).
+        write_report: also write the summary as JSON to ``<output>.json``.
+
+    Returns:
+        The summary dict (also the content of the JSON report).
+
+    Raises:
+        ExportError: options or paths that cannot be used (nothing is written).
+        ExportCheckError: the export failed or does not match the model (nothing is written).
+    """
+    import keras  # noqa: PLC0415
+
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(f"export runs on the TensorFlow backend, not {keras.backend.backend()!r}: "
+                          "set KERAS_BACKEND=tensorflow")
+    batch = check_options(fmt, quantize=quantize, include_preprocessing=include_preprocessing,
+                          calibration_data=calibration_data, calibration_steps=calibration_steps,
+                          batch_size=batch_size, check_samples=check_samples, tolerance=tolerance,
+                          min_agreement=min_agreement, opset=opset, latency_runs=latency_runs)
+    path = artefact_path(output, fmt)
+    prepare_output(path, fmt)
+
+    if isinstance(model.output, (list, tuple, dict)):
+        raise ExportError("export takes a model with one output; build it without aux_logits / features_only")
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or any(d is None for d in shape):
+        raise ExportError(f"the model's input size must be fixed to export it, got {shape}; "
+                          "build it with input_shape=(size, size, 3)")
+    if preprocessing is None:
+        preprocessing = Preprocessing("slim", shape[0])
+    if (calibration_data is not None or include_preprocessing) and (
+            shape[2] != 3 or shape[0] != shape[1] or preprocessing.image_size != shape[0]):
+        raise ExportError(f"image inputs need a square RGB model of the preprocessing size "
+                          f"({preprocessing.image_size}); the model takes {shape}")
+
+    # ---- check inputs: real images, or deterministic random ones ----------
+    skipped = []
+    if calibration_data is not None:
+        x, encoded, files, skipped = load_images(calibration_data, preprocessing, calibration_steps)
+        source = f"{len(files)} images from {os.fspath(calibration_data)} ({preprocessing.describe()})"
+        kind = "images"
+    else:
+        x = random_inputs(check_samples, shape, seed)
+        encoded = random_encoded_images(check_samples, shape[0], seed) if include_preprocessing else None
+        source = f"{check_samples} deterministic random inputs, uniform in [-1, 1] (seed {seed})"
+        kind = "random"
+    verify = _Checker(model, fmt, x=x, encoded=encoded if include_preprocessing else None, kind=kind, source=source,
+                      preprocessing=preprocessing, batch=batch, quantized=quantize is not None,
+                      tolerance=tolerance, min_agreement=min_agreement, latency_runs=latency_runs, output=path)
+    if skipped:
+        verify.check["skipped"] = skipped
+
+    summary = {
+        "model": model.name,
+        **(info or {}),
+        "input_shape": list(shape),
+        "classes": int(model.output_shape[-1]),
+        "params": int(model.count_params()),
+        "format": fmt,
+        "quantize": quantize,
+        "batch_size": batch if batch is not None else "dynamic",
+        "include_preprocessing": include_preprocessing,
+        "output": path,
+    }
+    if fmt == "onnx":
+        summary["opset"] = opset
+    if include_preprocessing or calibration_data is not None:
+        summary["preprocessing"] = preprocessing.to_json()
+    if quantize == "int8":
+        n = batch or 1
+        summary["calibration"] = {"folder": os.fspath(calibration_data), "images": len(x),
+                                  "steps": -(-len(x) // n), "batch": n}
+
+    created = _missing_dirs(path)  # made by the writers; removed again when the export fails
+    try:
+        archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None)
+        if fmt == "saved_model":
+            seconds = _write_saved_model(archive, path, verify)
+        elif fmt == "tflite":
+            representative = _representative(x, batch or 1) if quantize == "int8" else None
+            seconds = _write_tflite(archive, path, quantize, representative, verify)
+        else:
+            seconds = _write_onnx(endpoint, path, batch, shape, opset, verify)
+    except BaseException:
+        for folder in created:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
+
+    summary["export_seconds"] = round(seconds, 2)
+    summary.update(verify.result)
+    summary["check"] = verify.check
+    if write_report:
+        summary["report"] = report_path(path)
+        write_json(summary["report"], summary)
+    return summary
