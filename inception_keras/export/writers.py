@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ..datasets import Preprocessing
-from ..fileio import atomic_save, atomic_save_dir, write_json
+from ..fileio import atomic_save, atomic_save_dir, write_json, write_text
 from .build import _archive, _onnx_model, _tflite_bytes
 from .check import _Checker
 from .inputs import load_images, random_encoded_images, random_inputs
@@ -70,13 +70,13 @@ def _write_tflite(archive, path: str, quantize, representative, verify) -> float
     return seconds
 
 
-def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify) -> float:
+def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify, metadata: dict | None = None) -> float:
     try:
         import onnx  # noqa: PLC0415
     except ImportError as e:
         raise ExportError(f"ONNX export needs the onnx package ({e}); {_EXPORT_EXTRA}") from None
     start = time.perf_counter()
-    proto = _onnx_model(endpoint, batch, shape, opset)
+    proto = _onnx_model(endpoint, batch, shape, opset, metadata)
     seconds = time.perf_counter() - start
 
     def save(tmp):
@@ -100,6 +100,47 @@ def _representative(x: np.ndarray, batch: int):
     return batches
 
 
+_METADATA_WHERE = {
+    "saved_model": "the 'metadata' signature and assets/class_names.txt, assets/metadata.json",
+    "onnx": "ONNX metadata_props (class_names, preprocessing, ...)",
+    "tflite": "a labels file beside the .tflite (LiteRT has no metadata writer); preprocessing in the summary",
+}
+
+
+def labels_path(tflite_path: str) -> str:
+    """The class-names file written beside a ``.tflite``."""
+    return tflite_path + ".labels.txt"
+
+
+def export_metadata(model, preprocessing: Preprocessing, labels, info: dict | None) -> dict:
+    """What travels with an export: class names (and where they came from), the eval
+    preprocessing, the model and the package version."""
+    from .. import __version__  # noqa: PLC0415
+    from ..preprocessing import default_class_names  # noqa: PLC0415
+
+    classes = int(model.output_shape[-1])
+    if labels is not None:
+        labels = [str(name) for name in labels]
+        if len(labels) != classes:
+            raise ExportError(f"{len(labels)} class names for a model with {classes} outputs")
+        source = "given"
+    else:
+        labels = default_class_names(classes)
+        source = "ImageNet" if classes in (1000, 1001) else "numbered (no class names given)"
+    info = info or {}
+    return {
+        "format_version": 1,
+        "class_names": labels,
+        "class_names_source": source,
+        "preprocessing": {**preprocessing.to_json(), "interpolation": "bilinear",
+                          "scaling": "x / 255, then (x - 0.5) * 2: [-1, 1]"},
+        "model": info.get("registry_name", model.name),
+        "weights": info.get("weights"),
+        "input_shape": list(model.input_shape[1:]),
+        "inception_keras_version": __version__,
+    }
+
+
 # =========================================================================== #
 # The export
 # =========================================================================== #
@@ -109,7 +150,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                  check_samples: int = DEFAULT_CHECK_SAMPLES, tolerance: float = DEFAULT_TOLERANCE,
                  min_agreement: float = 0.0, opset: int = DEFAULT_ONNX_OPSET,
                  latency_runs: int = DEFAULT_LATENCY_RUNS, seed: int = 0, info: dict | None = None,
-                 write_report: bool = True) -> dict:
+                 write_report: bool = True, labels: list[str] | None = None) -> dict:
     """Export ``model`` as ``fmt`` to ``output``, check it, and return the summary.
 
     Args:
@@ -137,6 +178,11 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
         seed: of the random check inputs.
         info: extra entries for the summary (the CLI adds the registry name and weights).
         write_report: also write the summary as JSON to ``<output>.json``.
+        labels: the class names in output order (default: ImageNet's for 1000/1001 outputs,
+            ``class i`` otherwise). They travel with the export, with the preprocessing: the
+            SavedModel's ``metadata`` signature and ``assets/``, ONNX ``metadata_props``, and
+            for TFLite a ``<output>.labels.txt`` file beside the ``.tflite`` (LiteRT has no
+            metadata writer); the summary lists where.
 
     Returns:
         The summary dict (also the content of the JSON report).
@@ -187,6 +233,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
     if skipped:
         verify.check["skipped"] = skipped
 
+    metadata = export_metadata(model, preprocessing, labels, info)
     summary = {
         "model": model.name,
         **(info or {}),
@@ -208,16 +255,25 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
         summary["calibration"] = {"folder": os.fspath(calibration_data), "images": len(x),
                                   "steps": -(-len(x) // n), "batch": n}
 
+    summary["class_names"] = {"count": len(metadata["class_names"]), "source": metadata["class_names_source"],
+                              "stored": _METADATA_WHERE[fmt]}
     created = _missing_dirs(path)  # made by the writers; removed again when the export fails
+    asset_dir = tempfile.mkdtemp(prefix="inception-keras-export-")
     try:
-        archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None)
+        archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None,
+                                     metadata if fmt == "saved_model" else None, asset_dir)
         if fmt == "saved_model":
             seconds = _write_saved_model(archive, path, verify)
         elif fmt == "tflite":
             representative = _representative(x, batch or 1) if quantize == "int8" else None
-            seconds = _write_tflite(archive, path, quantize, representative, verify)
+            write_text(labels_path(path), "".join(f"{name}\n" for name in metadata["class_names"]))
+            try:
+                seconds = _write_tflite(archive, path, quantize, representative, verify)
+            except BaseException:
+                os.remove(labels_path(path))
+                raise
         else:
-            seconds = _write_onnx(endpoint, path, batch, shape, opset, verify)
+            seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata)
     except BaseException:
         for folder in created:
             try:
@@ -225,6 +281,10 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
             except OSError:
                 break
         raise
+    finally:
+        shutil.rmtree(asset_dir, ignore_errors=True)
+    if fmt == "tflite":
+        summary["labels_file"] = labels_path(path)
 
     summary["export_seconds"] = round(seconds, 2)
     summary.update(verify.result)
