@@ -128,15 +128,16 @@ def download(url: str, *, sha256: str | None = None) -> str:
             try:
                 check_hash(url, path, sha256)
                 return path
-            except SourceUnavailable as e:
+            except SourceUnavailable as e:  # the recorded hash stays: the new copy must match it
                 warnings.warn(f"cached download {path} is damaged ({e}); downloading it again", stacklevel=2)
-                forget(url, path)
+                os.remove(path)
         _fetch(url, path)
         try:
             check_hash(url, path, sha256)
-        except SourceUnavailable:
-            forget(url, path)
-            raise
+        except SourceUnavailable as e:
+            os.remove(path)
+            raise SourceUnavailable(f"{e}. If the file was replaced upstream on purpose, delete "
+                                    f"{_record_path(url)} to accept the new one") from None
     return path
 
 

@@ -118,8 +118,9 @@ def load_model(value, *, weights=None, **overrides):
         kwargs = {k: v for k, v in info.arguments.items() if k != "input_shape"} | overrides
         model = registry.create_model(info.model, weights=info.metadata["preset"], **kwargs)
     elif info.path and is_preset_dir(info.path):
+        verify_weights(info)  # before the (seconds-long) build
         model = registry.create_model(info.model, **(info.arguments | overrides))
-        load_folder_weights(model, info.path, info)
+        load_folder_weights(model, info.path, info, verified=True)
     else:  # timm's layout
         model = registry.create_model(info.model, **(info.arguments | overrides))
         _load_timm_folder(model, info.path, info.model)
@@ -201,13 +202,22 @@ def load_weights_into(model, weights, arch: str, load_file) -> None:
         load_file(model, path)
 
 
+def check_folder_arch(folder, arch: str) -> None:
+    """For a local preset or timm folder given as ``weights=``: its graph is ``arch`` (read, not built)."""
+    folder = os.fspath(folder)
+    if is_preset_dir(folder):
+        _check_arch(read_preset(folder), arch, folder)
+    elif is_timm_dir(folder):
+        _check_arch(read_timm_dir(folder), arch, folder)
+
+
 def _check_arch(info: PresetInfo, arch: str, uri: str) -> None:
     if info.model != arch:
         raise PresetError(f"{uri} holds {info.model} weights, not {arch}: build it with create_model({uri!r}) "
                           f"or create_model({info.model!r}, weights={uri!r})")
 
 
-def load_folder_weights(model, folder: str, info: PresetInfo | None = None) -> None:
+def load_folder_weights(model, folder: str, info: PresetInfo | None = None, *, verified: bool = False) -> None:
     """Load a preset folder's weights into ``model`` by layer name, after checking their sha256.
 
     The model may differ from the preset in input size, pooling, BatchNorm scale (gamma 1),
@@ -219,7 +229,7 @@ def load_folder_weights(model, folder: str, info: PresetInfo | None = None) -> N
 
     info = info or read_preset(folder)
     _check_heads(model, info)
-    weights = verify_weights(info)
+    weights = os.path.join(info.path, WEIGHTS_FILE) if verified else verify_weights(info)
     try:
         copy_by_name(h5_layers(weights), model, label_offset=1 if info.background else 0,
                      source_name=f"preset {info.uri or folder}")

@@ -194,6 +194,10 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
     _check_arguments(weights=weights, input_shape=input_shape, channels=channels, include_top=include_top,
                      pooling=pooling, classes=classes, classifier_activation=classifier_activation,
                      dropout_rate=dropout_rate, aux_logits=aux_logits, features_only=features_only)
+    if weights is not None and os.path.isdir(os.fspath(weights)):
+        from .loading import check_folder_arch  # noqa: PLC0415 - a wrong preset fails before the build
+
+        check_folder_arch(weights, spec.name)
     is_resnet = isinstance(spec, ResNetSpec)
     scales = _resolve_scales(scale, spec) if is_resnet else None
 

