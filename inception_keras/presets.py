@@ -307,7 +307,9 @@ def _convert(preset: Preset, kind: str, path: str, sources: list, folder: str) -
 
         with open_timm_checkpoint(path) as ckpt:
             scale = not plan_batchnorm(ckpt, preset.arch).foldable
-            model = create_model(preset.arch, classes=preset.num_classes - preset.label_offset, batchnorm_scale=scale)
+            # Any input size: the weights do not depend on it (and a 299 graph takes longer to build).
+            model = create_model(preset.arch, classes=preset.num_classes - preset.label_offset, batchnorm_scale=scale,
+                                 input_shape=(None, None, 3))
             report = load_timm_weights(model, ckpt, arch=preset.arch)
     save_preset(model, folder, labels="imagenet", preprocessing={"name": "slim", "input_size": preset.input_size,
                                                                  "crop_fraction": preset.crop_pct},

@@ -255,10 +255,24 @@ def test_kaggle_cache(preset_dir, timm_file, expected, x, tmp_path, monkeypatch)
 # --------------------------------------------------------------------------- #
 # A named preset from the Hub copy: converted once, verified, rebuilt once when damaged
 # --------------------------------------------------------------------------- #
-def test_named_preset_from_hub_copy(server, timm_file, expected, x, home, monkeypatch):
+def test_named_preset_from_hub_copy(filled_cache, server, timm_file, expected, x, monkeypatch):
+    """The preset the three processes converted computes what a direct import computes; damaged, it is
+    reported and rebuilt once from its source."""
+    home = filled_cache[0]
+    assert all(rc == 0 for rc, _, _ in filled_cache[1])
+    convert = presets._convert
+
+    def forbidden(*args):
+        raise AssertionError("converted again instead of loading the cache")
+
+    monkeypatch.setattr(presets, "_convert", forbidden)
+    monkeypatch.setenv("KERAS_HOME", str(home / "keras"))
+    monkeypatch.delenv("INCEPTION_KERAS_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("INCEPTION_KERAS_BASE_URL", (home / "no_mirror").as_uri())
     use_hub(monkeypatch, server, home / "hf")
     model = inception_keras.create_model("inception_v4.tf_in1k", input_shape=SMALL, classifier_activation=None)
     np.testing.assert_array_equal(_out(model, x), expected)
+    monkeypatch.setattr(presets, "_convert", convert)
     cached = home / "keras" / "models" / "inception_keras" / "presets" / "inception_v4.tf_in1k" / "timm"
     meta = read_preset(cached).metadata
     assert meta["sources"] == [{"uri": "hf://timm/inception_v4.tf_in1k/model.safetensors",
@@ -355,10 +369,10 @@ print(read_preset(presets.pretrained_folder(presets.NAMED["inception_v4.tf_in1k"
 """
 
 
-@pytest.mark.slow
-def test_three_processes_fill_one_cache(server, home):
-    """Three processes fill one empty cache from the Hub copy at once: one download, one conversion, all
-    get the same verified preset (the in-process tests check what such a preset computes)."""
+@pytest.fixture(scope="module")
+def filled_cache(server, tmp_path_factory):
+    """An empty cache filled by three processes at once from the Hub copy of inception_v4.tf_in1k."""
+    home = tmp_path_factory.mktemp("three")
     seen = len(server.requests)
     env = dict(os.environ, HF_ENDPOINT=server.url, HF_HUB_OFFLINE="0", HF_HOME=str(home / "hf"),
                KERAS_HOME=str(home / "keras"), INCEPTION_KERAS_BASE_URL=(home / "no_mirror").as_uri())
@@ -366,13 +380,18 @@ def test_three_processes_fill_one_cache(server, home):
     procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, results):
-        assert p.returncode == 0, err[-3000:]
+    return home, [(p.returncode, out, err) for p, (out, err) in zip(procs, results)], server.requests[seen:]
+
+
+def test_three_processes_fill_one_cache(filled_cache):
+    """One download, one conversion, and every process gets the same verified preset."""
+    home, results, requests = filled_cache
+    for rc, _, err in results:
+        assert rc == 0, err[-3000:]
     root = home / "keras" / "models" / "inception_keras" / "presets" / "inception_v4.tf_in1k"
     digest = read_preset(root / "timm").metadata["weights"]["sha256"]
-    assert [out.strip().splitlines()[-1] for out, _ in results] == [digest] * 3
-    assert sum(err.count("converted inception_v4.tf_in1k") for _, err in results) == 1
-    gets = [path for method, path in server.requests[seen:] if method == "GET" and path.endswith("/model.safetensors")]
-    assert len(gets) == 1
+    assert [out.strip().splitlines()[-1] for _, out, _ in results] == [digest] * 3
+    assert sum(err.count("converted inception_v4.tf_in1k") for _, _, err in results) == 1
+    assert len([p for method, p in requests if method == "GET" and p.endswith("/model.safetensors")]) == 1
     assert sorted(p for p in os.listdir(root) if not p.endswith(".lock")) == ["timm"]
     verify_weights(read_preset(root / "timm"))
