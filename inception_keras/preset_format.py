@@ -252,8 +252,11 @@ def save_preset(model, path, *, labels=None, preprocessing=None, sources=None, c
             ``datasets.Preprocessing``, a dict, or None (``"slim"``).
         sources: where the weights came from: ``[{"uri": ..., "sha256": ...}, ...]``.
         conversion: the converter's ``ConversionReport`` (or its summary dict).
-        overwrite: an existing folder at ``path`` is refused (PresetError) unless True; it
-            is then replaced atomically (the old folder stays in place if writing fails).
+        overwrite: an existing folder at ``path`` is refused (PresetError) unless True.
+            With True the new folder is written completely beside it first, then the old
+            one is moved aside and the new one renamed in: a failed write leaves the old
+            folder untouched, and a reader never sees a mix (only, for an instant between
+            the two renames, no folder).
 
     Returns:
         ``path``. A failed save leaves nothing behind (no partial folder, no temporary).

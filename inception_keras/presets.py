@@ -1,12 +1,8 @@
 """Named pretrained presets (timm-style tags), their sources, and the converted cache.
 
-==========================================  ==========================  =======================
-preset                                      graph                       weights
-==========================================  ==========================  =======================
-``inception_v4.tf_in1k``                    ``inception_v4``            TF-slim release
-``inception_resnet_v2_slim.tf_in1k``        ``inception_resnet_v2_slim``  TF-slim release
-``inception_resnet_v2_slim.tf_ens_adv_in1k``  ``inception_resnet_v2_slim``  TF-slim release (ens. adv.)
-==========================================  ==========================  =======================
+* ``inception_v4.tf_in1k``: graph ``inception_v4``, TF-slim release;
+* ``inception_resnet_v2_slim.tf_in1k``: graph ``inception_resnet_v2_slim``, TF-slim release;
+* ``inception_resnet_v2_slim.tf_ens_adv_in1k``: the same graph, TF-slim's ensemble-adversarial release.
 
 timm's names (``inception_resnet_v2.tf_in1k``, ...) are aliases, and ``weights="imagenet"``
 / ``"ens_adv_imagenet"`` resolve to these. Each preset's sources are tried in order until
