@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_model_options(parser)
     options.add_preprocessing_options(parser)
     out = options.add_output_options(parser, progress=False)
-    out.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
+    out.add_argument("--top", type=int, help="classes to show per image (default 5, or all when fewer)")
     return parser
 
 
@@ -39,11 +39,12 @@ def main(argv=None) -> int:
     from inception_keras.datasets import load_for_eval  # noqa: PLC0415
 
     try:
-        if args.top < 1 or (args.classes is not None and args.top > args.classes):
+        if args.top is not None and (args.top < 1 or (args.classes is not None and args.top > args.classes)):
             raise ValueError(f"--top must be between 1 and the number of classes, got {args.top}")
         loaded = options.load_model(args)
         model, names, prep = loaded.model, loaded.class_names, loaded.preprocessing
-        if args.top > len(names):
+        top = min(5, len(names)) if args.top is None else args.top
+        if top > len(names):
             raise ValueError(f"--top must be between 1 and {len(names)} (the model's classes), got {args.top}")
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
             failed += 1
             continue
         probs = np.asarray(model(x, training=False))[0]
-        order = np.argsort(-probs, kind="stable")[: args.top]
+        order = np.argsort(-probs, kind="stable")[:top]
         results.append({"image": path, "top": [
             {"index": int(i), "name": names[i], "probability": float(probs[i])} for i in order]})
     lines = []
