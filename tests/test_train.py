@@ -318,6 +318,13 @@ def test_flat_folder_with_label_file_and_imagenet_synsets(tmp_path):
     assert run_data.class_names == synsets and run_data.val.class_names == synsets
     assert sorted(run_data.val.labels.tolist()) == [0, 1, 2]
     assert run_data.display_names[0] == imagenet_classes()[100][1]
+    # best/ of such a run labels its outputs with (synset, name) pairs
+    from inception_keras.preset_format import make_labels
+    from inception_keras.training.run import best_labels
+
+    pairs = best_labels(run_data)
+    assert pairs == [[s, n] for s, n in imagenet_classes()[100:103]]
+    assert make_labels(pairs, 3)[0][0] == {"id": 0, "synset": synsets[0], "name": imagenet_classes()[100][1]}
     assert load_run_data(TrainConfig(data=str(tmp_path / "syn"), val_fraction=0.34, output="x")).num_classes == 1000
 
 
@@ -595,23 +602,13 @@ def test_history_rows_of_epochs_run_again_are_dropped(tmp_path):
 def test_a_kill_while_best_is_replaced_leaves_no_temporary_and_keeps_best(tmp_path):
     """What a resumed run cleans up first: a half-written temporary file or preset folder goes;
     a kill between moving the old best/ aside and renaming the new one in puts the old one back."""
-    from inception_keras.fileio import atomic_save_dir, remove_stale_temporaries
+    from inception_keras.fileio import remove_stale_temporaries
 
-    def write(text):
-        def save(tmp):
-            os.makedirs(tmp)
-            with open(os.path.join(tmp, "model.weights.h5"), "w") as f:
-                f.write(text)
-        return save
-
-    atomic_save_dir(write("epoch 1"), tmp_path / "best")
-    assert os.listdir(tmp_path) == ["best"]
-    half = tmp_path / f"{TMP_PREFIX}half"  # killed while save_preset wrote the new folder
-    (half / "new").mkdir(parents=True)
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "model.weights.h5").write_text("epoch 1")
+    (tmp_path / f"{TMP_PREFIX}half" / "new").mkdir(parents=True)  # killed while save_preset wrote the new folder
     (tmp_path / f"{TMP_PREFIX}file.json").write_text("{")  # killed during write_json
-    removed = remove_stale_temporaries(tmp_path, restore="best")
-    assert len(removed) == 2 and (tmp_path / "best" / "model.weights.h5").read_text() == "epoch 1"
-
+    assert len(remove_stale_temporaries(tmp_path, restore="best")) == 2 and os.listdir(tmp_path) == ["best"]
     between = tmp_path / f"{TMP_PREFIX}between"  # killed between the two renames
     (between / "new").mkdir(parents=True)
     os.replace(tmp_path / "best", between / "old")
