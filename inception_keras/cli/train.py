@@ -12,8 +12,10 @@
 --data is a folder with one sub-folder per class, a folder of images with a label file
 (--labels), or TF-slim/TPU TFRecord shards (train-* and validation-*). Validation: --val-data,
 or a stratified, seeded --val-fraction of --data. The output folder receives config.json,
-classes.txt, checkpoint.weights.h5 (every epoch), best.weights.h5 (best validation top-1),
-history.csv, logs/ (TensorBoard) and report.json/report.md (final evaluation).
+classes.txt, checkpoint.weights.h5 (every epoch), best/ (the best validation top-1 as a preset
+folder: weights, class names, input size, preprocessing), history.csv, logs/ (TensorBoard) and
+report.json/report.md (final evaluation). --weights also takes a preset, such as another run's
+best/ folder, to fine-tune from it.
 """
 
 from __future__ import annotations
