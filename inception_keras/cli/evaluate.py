@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--limit", type=int, help="evaluate only the first N images")
     options.add_batch_size(data, 64, "global batch size (default 64)")
     pre = options.add_preprocessing_options(parser)
-    options.add_input_size(pre)
+    options.add_input_size(pre, default=None)
     run = options.add_run_options(parser, strategies=STRATEGIES)
     run.add_argument("--pipeline-batches", type=int, default=20,
                      help="batches for the pipeline-only throughput figure (0: skip)")

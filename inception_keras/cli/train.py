@@ -127,8 +127,9 @@ def config_from_args(args) -> TrainConfig:
     values["model"] = resolve_model_name(args.model, args.variant)
     values["weights"] = options.weights_value(args.weights)
     values["verbose"] = _fit_verbosity(args)
-    if values["epochs"] is None:
-        values["epochs"] = _D["epochs"]
+    for key, value in values.items():  # options left out take the recipe's default
+        if value is None and _D.get(key) is not None:
+            values[key] = _D[key]
     return TrainConfig(**values)
 
 
