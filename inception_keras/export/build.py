@@ -17,6 +17,7 @@ from .options import (
     ExportCheckError,
     ExportError,
 )
+from .metadata import labels_text, metadata_props
 
 
 def _metadata_endpoint(archive, metadata: dict, asset_dir: str) -> None:
@@ -31,10 +32,19 @@ def _metadata_endpoint(archive, metadata: dict, asset_dir: str) -> None:
     names_path = os.path.join(asset_dir, METADATA_FILES["class_names"])
     meta_path = os.path.join(asset_dir, METADATA_FILES["metadata"])
     with open(names_path, "w", encoding="utf-8") as f:
-        f.write("".join(f"{name}\n" for name in metadata["class_names"]))
+        f.write(labels_text(metadata["class_names"]))
     with open(meta_path, "w", encoding="utf-8") as f:
         json.dump(metadata, f, indent=2)
     names_asset, meta_asset = tf.saved_model.Asset(names_path), tf.saved_model.Asset(meta_path)
+    # The assets must be reachable from the object the archive saves, or the function keeps the
+    # temporary path as a constant and nothing is copied. ExportArchive.track() keeps only
+    # variables and lookup tables, so they hang on the object write_out() saves (Keras 3's
+    # ``_tf_trackable``); tf.saved_model.load then shows them as ``metadata_assets``.
+    root = getattr(archive, "_tf_trackable", None)
+    if root is None:
+        raise ExportError("this Keras version's ExportArchive has no _tf_trackable root to attach "
+                          "the metadata assets to")
+    root.metadata_assets = [names_asset, meta_asset]
     names = tf.constant(metadata["class_names"], tf.string)
     preprocessing = tf.constant(json.dumps(metadata["preprocessing"]), tf.string)
     everything = tf.constant(json.dumps(metadata), tf.string)
@@ -118,9 +128,7 @@ def _onnx_model(endpoint, batch, size, opset: int, metadata: dict | None = None)
         if dims and dims[0].dim_param:
             dims[0].dim_param = "batch"
     if metadata is not None:  # ONNX Runtime: session.get_modelmeta().custom_metadata_map
-        import json  # noqa: PLC0415
-
         import onnx  # noqa: PLC0415
 
-        onnx.helper.set_model_props(proto, {key: json.dumps(value) for key, value in metadata.items()})
+        onnx.helper.set_model_props(proto, metadata_props(metadata))
     return proto

@@ -15,6 +15,7 @@ from ..fileio import atomic_save, atomic_save_dir, write_json, write_text
 from .build import _archive, _onnx_model, _tflite_bytes
 from .check import _Checker
 from .inputs import load_images, random_encoded_images, random_inputs
+from .metadata import STORED, add_tflite_metadata, export_metadata, labels_path, labels_text
 from .options import (
     _EXPORT_EXTRA,
     DEFAULT_CALIBRATION_STEPS,
@@ -48,7 +49,7 @@ def _write_saved_model(archive, path: str, verify) -> float:
     return seconds[0]
 
 
-def _write_tflite(archive, path: str, quantize, representative, verify) -> float:
+def _write_tflite(archive, path: str, quantize, representative, verify, metadata: dict) -> float:
     start = time.perf_counter()
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -56,17 +57,27 @@ def _write_tflite(archive, path: str, quantize, representative, verify) -> float
     try:  # through a SavedModel, as Keras' own LiteRT export does: the .tflite keeps the signature
         saved = os.path.join(work, "saved_model")
         archive.write_out(saved, verbose=False)
-        flat = _tflite_bytes(saved, quantize, representative)
+        flat = add_tflite_metadata(_tflite_bytes(saved, quantize, representative), metadata)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - start
+    labels = labels_path(path)
+    had_labels = os.path.exists(labels)
 
     def save(tmp):
         with open(tmp, "wb") as f:
             f.write(flat)
-        verify(tmp)
+        verify(tmp)  # the interpreter runs the file with its metadata entries
+        # Once the check passed, just before the rename: a failed export keeps an older
+        # export's labels file with its .tflite, and leaves none of its own.
+        write_text(labels, labels_text(metadata["class_names"]))
 
-    atomic_save(save, path, ".tflite")
+    try:
+        atomic_save(save, path, ".tflite")
+    except BaseException:
+        if not had_labels and os.path.exists(labels):  # the rename itself failed
+            os.remove(labels)
+        raise
     return seconds
 
 
@@ -98,47 +109,6 @@ def _representative(x: np.ndarray, batch: int):
             yield {INPUT_NAME: part}
 
     return batches
-
-
-_METADATA_WHERE = {
-    "saved_model": "the 'metadata' signature and assets/class_names.txt, assets/metadata.json",
-    "onnx": "ONNX metadata_props (class_names, preprocessing, ...)",
-    "tflite": "a labels file beside the .tflite (LiteRT has no metadata writer); preprocessing in the summary",
-}
-
-
-def labels_path(tflite_path: str) -> str:
-    """The class-names file written beside a ``.tflite``."""
-    return tflite_path + ".labels.txt"
-
-
-def export_metadata(model, preprocessing: Preprocessing, labels, info: dict | None) -> dict:
-    """What travels with an export: class names (and where they came from), the eval
-    preprocessing, the model and the package version."""
-    from .. import __version__  # noqa: PLC0415
-    from ..preprocessing import default_class_names  # noqa: PLC0415
-
-    classes = int(model.output_shape[-1])
-    if labels is not None:
-        labels = [str(name) for name in labels]
-        if len(labels) != classes:
-            raise ExportError(f"{len(labels)} class names for a model with {classes} outputs")
-        source = "given"
-    else:
-        labels = default_class_names(classes)
-        source = "ImageNet" if classes in (1000, 1001) else "numbered (no class names given)"
-    info = info or {}
-    return {
-        "format_version": 1,
-        "class_names": labels,
-        "class_names_source": source,
-        "preprocessing": {**preprocessing.to_json(), "interpolation": "bilinear",
-                          "scaling": "x / 255, then (x - 0.5) * 2: [-1, 1]"},
-        "model": info.get("registry_name", model.name),
-        "weights": info.get("weights"),
-        "input_shape": list(model.input_shape[1:]),
-        "inception_keras_version": __version__,
-    }
 
 
 # =========================================================================== #
@@ -180,9 +150,9 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
         write_report: also write the summary as JSON to ``<output>.json``.
         labels: the class names in output order (default: ImageNet's for 1000/1001 outputs,
             ``class i`` otherwise). They travel with the export, with the preprocessing: the
-            SavedModel's ``metadata`` signature and ``assets/``, ONNX ``metadata_props``, and
-            for TFLite a ``<output>.labels.txt`` file beside the ``.tflite`` (LiteRT has no
-            metadata writer); the summary lists where.
+            SavedModel's ``metadata`` signature and ``assets/``, ONNX ``metadata_props``, TFLite
+            metadata entries (:func:`read_tflite_metadata`) plus ``<output>.labels.txt`` beside
+            the ``.tflite``; the summary's ``class_names`` says where (and ``labels_file``).
 
     Returns:
         The summary dict (also the content of the JSON report).
@@ -211,6 +181,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                           "build it with input_shape=(size, size, 3)")
     if preprocessing is None:
         preprocessing = Preprocessing("slim", shape[0])
+    metadata = export_metadata(model, preprocessing, labels, info)  # checks the labels: before any work
     if (calibration_data is not None or include_preprocessing) and (
             shape[2] != 3 or shape[0] != shape[1] or preprocessing.image_size != shape[0]):
         raise ExportError(f"image inputs need a square RGB model of the preprocessing size "
@@ -233,7 +204,6 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
     if skipped:
         verify.check["skipped"] = skipped
 
-    metadata = export_metadata(model, preprocessing, labels, info)
     summary = {
         "model": model.name,
         **(info or {}),
@@ -248,17 +218,18 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
     }
     if fmt == "onnx":
         summary["opset"] = opset
-    if include_preprocessing or calibration_data is not None:
-        summary["preprocessing"] = preprocessing.to_json()
+    summary["preprocessing"] = metadata["preprocessing"]  # travels with every export
+    summary["class_names"] = {"count": len(metadata["class_names"]), "source": metadata["class_names_source"],
+                              "stored": STORED[fmt]}
+    if fmt == "tflite":
+        summary["labels_file"] = labels_path(path)
     if quantize == "int8":
         n = batch or 1
         summary["calibration"] = {"folder": os.fspath(calibration_data), "images": len(x),
                                   "steps": -(-len(x) // n), "batch": n}
 
-    summary["class_names"] = {"count": len(metadata["class_names"]), "source": metadata["class_names_source"],
-                              "stored": _METADATA_WHERE[fmt]}
     created = _missing_dirs(path)  # made by the writers; removed again when the export fails
-    asset_dir = tempfile.mkdtemp(prefix="inception-keras-export-")
+    asset_dir = tempfile.mkdtemp(prefix="inception-keras-export-") if fmt == "saved_model" else None
     try:
         archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None,
                                      metadata if fmt == "saved_model" else None, asset_dir)
@@ -266,12 +237,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
             seconds = _write_saved_model(archive, path, verify)
         elif fmt == "tflite":
             representative = _representative(x, batch or 1) if quantize == "int8" else None
-            write_text(labels_path(path), "".join(f"{name}\n" for name in metadata["class_names"]))
-            try:
-                seconds = _write_tflite(archive, path, quantize, representative, verify)
-            except BaseException:
-                os.remove(labels_path(path))
-                raise
+            seconds = _write_tflite(archive, path, quantize, representative, verify, metadata)
         else:
             seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata)
     except BaseException:
@@ -282,9 +248,8 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                 break
         raise
     finally:
-        shutil.rmtree(asset_dir, ignore_errors=True)
-    if fmt == "tflite":
-        summary["labels_file"] = labels_path(path)
+        if asset_dir is not None:  # copied into the SavedModel's assets/ by then
+            shutil.rmtree(asset_dir, ignore_errors=True)
 
     summary["export_seconds"] = round(seconds, 2)
     summary.update(verify.result)
