@@ -29,12 +29,6 @@ STORED = {
     "tflite": "TFLite metadata entries (JSON values: class_names, preprocessing, ...) and the labels file",
 }
 
-_INTERPOLATION = {
-    "slim": "bilinear, TF1 sampling grid (resize_bilinear, align_corners=False, half_pixel_centers=False)",
-    "resize-crop": "bilinear, antialiased",
-}
-
-
 def labels_path(tflite_path: str) -> str:
     """The class-names file written beside a ``.tflite``: ``<path>.labels.txt``, one name per line."""
     return tflite_path + ".labels.txt"
@@ -50,6 +44,7 @@ def export_metadata(model, preprocessing: Preprocessing, labels, info: dict | No
     fit the model (count, or a name with a line break)."""
     from .. import __version__  # noqa: PLC0415
     from ..preprocessing import default_class_names  # noqa: PLC0415
+    from ..preset_format import make_preprocessing  # noqa: PLC0415
 
     classes = int(model.output_shape[-1])
     if labels is not None:
@@ -71,8 +66,10 @@ def export_metadata(model, preprocessing: Preprocessing, labels, info: dict | No
         "format_version": FORMAT_VERSION,
         "class_names": labels,
         "class_names_source": source,
-        "preprocessing": {**preprocessing.to_json(), "interpolation": _INTERPOLATION[preprocessing.name],
-                          "scaling": "RGB / 255, then (x - 0.5) * 2: [-1, 1]"},
+        # the keys of a preset's preprocessing.json (name, input_size, crop_fraction, interpolation,
+        # scaling), and the description the tools print
+        "preprocessing": {**make_preprocessing(preprocessing, preprocessing.image_size),
+                          "description": preprocessing.describe()},
         "model": info.get("registry_name", model.name),
         "weights": info.get("weights"),
         "input_shape": list(model.input_shape[1:]),
