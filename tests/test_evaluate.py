@@ -287,7 +287,7 @@ def test_tool_agrees_with_model_predict(noise_set, flowers_weights, tmp_path, ca
     assert f"{top1_correct} / 21 = {top1_correct / 21:.4f}" in printed
     assert len(report["data"]["unreadable"]) == 2
     assert report["command"].startswith("python tools/evaluate.py --model inception_resnet_v1")
-    assert report["params"] == model.count_params() and report["strategy"] == "default"
+    assert report["params"] == model.count_params() and report["strategy"] == "none"  # (evaluate's old name "default" still parses)
 
 
 def test_tool_errors(noise_set, tmp_path, capsys):
