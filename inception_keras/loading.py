@@ -78,10 +78,18 @@ def _not_a_preset(uri, path) -> str:
     if not os.path.exists(path):
         from . import presets  # noqa: PLC0415
 
-        return (f"{uri!r} is neither a graph ({', '.join(_registry().list_models())}), a named preset "
-                f"({', '.join(presets.NAMED)}), a URI (hf://, kaggle://, https://, file://) nor an existing path")
+        return (f"unknown model {uri!r}: it is neither a graph ({', '.join(_registry().list_models())}), a named "
+                f"preset ({', '.join(presets.NAMED)}), a URI (hf://, kaggle://, https://, file://) nor an existing path")
     return (f"{path} is not a preset folder (config.json + {WEIGHTS_FILE} + metadata.json) nor timm's layout "
-            f"(config.json + model.safetensors)")
+            f"(config.json + model.safetensors){training_run_hint(path)}")
+
+
+def training_run_hint(path) -> str:
+    """A note for a training run's folder given where its model is meant: the model is its ``best/``."""
+    best = os.path.join(os.fspath(path), "best")
+    if os.path.isdir(path) and is_preset_dir(best):
+        return f"; it is a training run, whose model is the preset folder {best}"
+    return ""
 
 
 def load_preset(uri, **overrides):

@@ -293,9 +293,11 @@ def _load_slim_checkpoint(model, path: str, spec) -> None:
     from .convert.slim import SLIM_ARCHS, load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
 
     if spec.name not in SLIM_ARCHS:
+        from .loading import training_run_hint  # noqa: PLC0415
+
         raise ValueError(
             f"{path!r} is not a Keras weights file ({', '.join(_WEIGHT_SUFFIXES)}), and TF-slim checkpoints "
-            f"exist only for {', '.join(SLIM_ARCHS)}, not {spec.name}"
+            f"exist only for {', '.join(SLIM_ARCHS)}, not {spec.name}{training_run_hint(path)}"
         )
     with open_slim_checkpoint(path) as ckpt:
         load_slim_weights(model, ckpt, arch=spec.name)

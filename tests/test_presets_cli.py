@@ -125,3 +125,12 @@ def test_list_models_pretrained(capsys):
     assert models_cli.main(["--pretrained"]) == 0
     text = capsys.readouterr().out
     assert "inception_resnet_v2.tf_in1k -> inception_resnet_v2_slim.tf_in1k" in text
+
+
+def test_a_training_runs_folder_points_to_its_best(run, capsys):
+    image = str(run["data"] / "daisy" / "0.png")
+    folder = os.path.dirname(run["best"])
+    assert predict_cli.main([image, "--model", folder]) == 2
+    assert f"it is a training run, whose model is the preset folder {run['best']}" in capsys.readouterr().err
+    assert predict_cli.main([image, "--model", "inception_resnet_v1", "--weights", folder, "--classes", "2"]) == 2
+    assert "whose model is the preset folder" in capsys.readouterr().err
