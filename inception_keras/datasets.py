@@ -435,6 +435,27 @@ def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
 # --------------------------------------------------------------------------- #
 # Unlabelled image folders
 # --------------------------------------------------------------------------- #
+def align_classes(image_set: ImageSet, class_names: list[str], display_names: list[str], role: str,
+                  against: str = "training") -> ImageSet:
+    """The set with its labels renumbered to ``class_names`` (by class name): the training
+    classes of a run, or the classes of a fine-tuned model (``against="the model's"``)."""
+    if image_set.class_names == class_names:
+        return dataclasses.replace(image_set, display_names=list(display_names))
+    if image_set.layout == "tfrecord":
+        raise DataError(f"the {role} TFRecords have ImageNet's 1000 classes but the {against} classes are "
+                        f"{len(class_names)} others; give {role} data in a folder layout with the same class names")
+    index = {name: i for i, name in enumerate(class_names)}
+    present = sorted({image_set.class_names[int(c)] for c in np.unique(image_set.labels)})
+    unknown = [name for name in present if name not in index]
+    if unknown:
+        raise DataError(f"the {role} data has classes the {against} classes do not include: {unknown[:5]}"
+                        f"{' ...' if len(unknown) > 5 else ''}; {role} classes must be a subset of the "
+                        f"{against} classes ({len(class_names)}: {class_names[:5]}{' ...' if len(class_names) > 5 else ''})")
+    labels = np.asarray([index[image_set.class_names[int(c)]] for c in image_set.labels], np.int64)
+    return dataclasses.replace(image_set, class_names=list(class_names), display_names=list(display_names),
+                               labels=labels)
+
+
 def list_image_files(folder, limit: int | None = None) -> list[str]:
     """The image files under ``folder`` (sub-folders included), sorted by path; the first
     ``limit`` of them. For unlabelled folders, e.g. calibration images for quantization."""

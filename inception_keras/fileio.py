@@ -8,6 +8,9 @@ import os
 import shutil
 import tempfile
 
+TMP_PREFIX = ".tmp-"  # the temporary files and folders written next to their target
+_MOVED_ASIDE = "old"  # atomic_save_dir: the replaced folder, inside its temporary folder
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -23,7 +26,7 @@ def atomic_save(save, path, suffix: str = "") -> str:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=directory)
     os.close(fd)
     try:
         save(tmp)
@@ -71,7 +74,7 @@ def atomic_save_dir(save, path) -> str:
     path = os.fspath(path).rstrip(os.sep) or os.sep
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".tmp-", dir=directory)
+    work = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=directory)
     try:
         tmp = os.path.join(work, "new")
         save(tmp)
@@ -79,7 +82,7 @@ def atomic_save_dir(save, path) -> str:
             raise RuntimeError(f"the writer did not create the folder {tmp}")
         old = None
         if os.path.isdir(path):
-            old = os.path.join(work, "old")
+            old = os.path.join(work, _MOVED_ASIDE)
             os.replace(path, old)
         try:
             os.replace(tmp, path)
@@ -90,3 +93,30 @@ def atomic_save_dir(save, path) -> str:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path
+
+
+def remove_stale_temporaries(folder, restore: str | None = None) -> list[str]:
+    """Delete the temporary files and folders that a killed write left in ``folder``.
+
+    ``restore``: the name of a folder in ``folder`` written with :func:`atomic_save_dir`. A
+    kill between moving the previous one aside and renaming the new one in leaves it missing;
+    the previous one is then put back (the writer may write it again). Returns what was deleted.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    target = os.path.join(folder, restore) if restore else None
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        if not name.startswith(TMP_PREFIX):
+            continue
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            aside = os.path.join(path, _MOVED_ASIDE)
+            if target is not None and not os.path.exists(target) and os.path.isdir(aside):
+                os.replace(aside, target)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+        removed.append(path)
+    return removed

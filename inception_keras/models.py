@@ -194,6 +194,10 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
     _check_arguments(weights=weights, input_shape=input_shape, channels=channels, include_top=include_top,
                      pooling=pooling, classes=classes, classifier_activation=classifier_activation,
                      dropout_rate=dropout_rate, aux_logits=aux_logits, features_only=features_only)
+    if weights is not None and os.path.isdir(os.fspath(weights)):
+        from .loading import check_folder_arch  # noqa: PLC0415 - a wrong preset fails before the build
+
+        check_folder_arch(weights, spec.name)
     is_resnet = isinstance(spec, ResNetSpec)
     scales = _resolve_scales(scale, spec) if is_resnet else None
 
@@ -247,17 +251,24 @@ def _graph(img_input, spec, scales, *, include_top, pooling, classes, classifier
 # Weights
 # =========================================================================== #
 def _load_weights(model: keras.Model, weights, spec) -> None:
-    """Load ``weights`` into ``model``: None, a published name ('imagenet', ...), a Keras
-    weights file, PyTorch weights in timm's layout (.safetensors, .pth, ...), or a TF-slim
+    """Load ``weights`` into ``model``: None, a published name ('imagenet', a named preset or
+    alias), a preset folder or URI (hf://, kaggle://, https://, file://), a Keras weights
+    file, PyTorch weights in timm's layout (.safetensors, .pth, ...), or a TF-slim
     checkpoint (prefix, directory or release .tar.gz)."""
     if weights is None:
         return
-    from . import presets  # noqa: PLC0415
+    from . import loading  # noqa: PLC0415 - presets, URIs and hubs stay out of the model code
+
+    if loading.is_weights_reference(weights):
+        loading.load_weights_into(model, weights, spec.name, lambda m, path: _load_weights_file(m, path, spec))
+        return
+    _load_weights_file(model, weights, spec)
+
+
+def _load_weights_file(model: keras.Model, weights, spec) -> None:
+    """A local weights file: Keras, PyTorch (timm) or a TF-slim checkpoint."""
     from .convert.timm import is_pytorch_weights  # noqa: PLC0415
 
-    if isinstance(weights, str) and weights in presets.WEIGHT_NAMES:
-        presets.load_pretrained(model, spec.name, weights)
-        return
     path = os.fspath(weights)
     if is_pytorch_weights(path):
         _load_pytorch_weights(model, path, spec)
@@ -282,9 +293,11 @@ def _load_slim_checkpoint(model, path: str, spec) -> None:
     from .convert.slim import SLIM_ARCHS, load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
 
     if spec.name not in SLIM_ARCHS:
+        from .loading import training_run_hint  # noqa: PLC0415
+
         raise ValueError(
             f"{path!r} is not a Keras weights file ({', '.join(_WEIGHT_SUFFIXES)}), and TF-slim checkpoints "
-            f"exist only for {', '.join(SLIM_ARCHS)}, not {spec.name}"
+            f"exist only for {', '.join(SLIM_ARCHS)}, not {spec.name}{training_run_hint(path)}"
         )
     with open_slim_checkpoint(path) as ckpt:
         load_slim_weights(model, ckpt, arch=spec.name)
@@ -358,8 +371,11 @@ def _check_classifier_shape(model: keras.Model, path: str) -> None:
 _COMMON_ARGS = """
         include_top: whether to include the classifier (global average pool, dropout,
             dense). False returns the last feature map (8x8x1536 at 299x299).
-        weights: None (random initialisation); "imagenet" (or "ens_adv_imagenet") where
-            published TF-slim weights exist; or the path to a Keras weights file
+        weights: None (random initialisation); "imagenet" (or "ens_adv_imagenet") or a
+            named preset ("inception_v4.tf_in1k", see ``list_pretrained()``) where published
+            weights exist; a preset folder or URI (``hf://owner/repo``, ``kaggle://...``,
+            ``https://``/``file://`` URLs), whose weights are checked against this graph and
+            head; or the path to a Keras weights file
             (``.weights.h5`` or a legacy ``.h5``), a TF-slim checkpoint, or PyTorch
             weights in timm's layout (``.safetensors``, ``.pth``, ``.bin``; converted on
             the fly: build with the file's classes, and with ``batchnorm_scale=True``

@@ -34,6 +34,15 @@ def imagenet_classes() -> tuple[tuple[str, str], ...]:
     return rows
 
 
+def default_class_names(classes: int) -> list[str]:
+    """Names for a classifier with no label file: ImageNet's for 1000 outputs (and 1001, with
+    TF-slim's background class first), ``class i`` otherwise."""
+    if classes in (1000, 1001):
+        names = [name for _, name in imagenet_classes()]
+        return names if classes == 1000 else ["background", *names]
+    return [f"class {i}" for i in range(classes)]
+
+
 def decode_predictions(preds, top: int = 5):
     """Top classes per row of ``preds``: a list (per image) of (synset, name, score).
 

@@ -112,8 +112,9 @@ def time_batches(model, batch_size: int, input_size: int, *, runs: int = 20, war
 
 def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32), runs: int = 20, warmup: int = 3,
                     jit_compile: bool = False, mixed_precision: str | None = None, macs_only: bool = False,
-                    progress=None) -> list[dict]:
-    """One record per batch size (or one with ``macs_only``) for the registry model ``name``."""
+                    progress=None, build: dict | None = None, label: str | None = None) -> list[dict]:
+    """One record per batch size (or one with ``macs_only``) for the registry model ``name``, built
+    with random weights and ``build`` (a preset's constructor arguments); ``label`` names it in the records."""
     import keras  # noqa: PLC0415
 
     from .registry import create_model, model_variant  # noqa: PLC0415
@@ -124,10 +125,10 @@ def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32),
     try:
         keras.backend.clear_session()
         start = time.perf_counter()
-        model = create_model(name, input_shape=(input_size, input_size, 3))
+        model = create_model(name, input_shape=(input_size, input_size, 3), **(build or {}))
         build_seconds = time.perf_counter() - start
         base = {
-            "model": name,
+            "model": label or name,
             "variant": model_variant(name),
             "input_size": input_size,
             "params": int(model.count_params()),
@@ -142,7 +143,7 @@ def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32),
         records = []
         for bs in batch_sizes:
             if progress:
-                progress(f"{name}: batch {bs}, {warmup} warm-up + {runs} timed runs")
+                progress(f"{label or name}: batch {bs}, {warmup} warm-up + {runs} timed runs")
             times = time_batches(model, bs, input_size, runs=runs, warmup=warmup)
             median = percentile_ms(times, 50)
             records.append({**base, "batch_size": int(bs), "runs": runs,

@@ -26,13 +26,27 @@ def model_variant(name: str) -> str:
     return "slim" if name.endswith("_slim") else ("paper = slim" if name == "inception_v4" else "paper")
 
 
-def create_model(name: str, /, **kwargs):
-    """Build a model of the zoo by name, e.g. ``create_model("inception_resnet_v2_slim", classes=10)``."""
+def create_model(name, /, **kwargs):
+    """Build a model of the zoo by name, or the model of a preset, with its weights.
+
+    ``name``: a graph (``create_model("inception_resnet_v2_slim", classes=10)``), a named
+    preset or alias (``create_model("inception_v4.tf_in1k")``, see ``list_pretrained()``), a
+    preset folder (``create_model("runs/x/best")``), or a URI (``hf://owner/repo``,
+    ``kaggle://owner/model/framework/variation``). With a preset, ``kwargs`` override its
+    constructor arguments (``include_top=False``, ``input_shape=...``).
+    """
+    constructor = _REGISTRY.get(name) if isinstance(name, str) else None
+    if constructor is not None:
+        return constructor(**kwargs)
+    from .loading import load_preset  # noqa: PLC0415 - presets and hubs load lazily
+
     try:
-        constructor = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}") from None
-    return constructor(**kwargs)
+        return load_preset(name, **kwargs)
+    except ValueError as e:
+        if "is neither a graph" in str(e):
+            raise ValueError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}, a named preset "
+                             f"(list_pretrained()), a preset folder or a URI (hf://, kaggle://)") from None
+        raise
 
 
 def resolve_model_name(name: str, variant: str | None) -> str:

@@ -2,9 +2,16 @@
 test asks the session-wide ``zoo`` cache for them instead of building its own."""
 
 import os
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tests never reach the real Hugging Face Hub or Kaggle, nor read the user's caches:
+# huggingface_hub reads these when it is imported (the hub tests patch its constants).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = os.path.join(tempfile.mkdtemp(prefix="inception_keras_hf_"), "hf")
+os.environ["KAGGLEHUB_CACHE"] = os.path.join(tempfile.mkdtemp(prefix="inception_keras_kaggle_"), "kaggle")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

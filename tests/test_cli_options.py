@@ -32,7 +32,7 @@ SHARED = {
     "--variant": {"predict", "evaluate", "train", "benchmark", "export"},
     "--weights": {"predict", "evaluate", "train", "export"},
     "--classes": {"predict", "evaluate", "train", "export", "models", "convert_timm"},
-    "--labels": {"predict", "evaluate", "train"},
+    "--labels": {"predict", "evaluate", "train", "export"},  # class names; evaluate and train: a flat folder's label file
     "--input-size": {"predict", "evaluate", "train", "benchmark", "export", "models", "plot"},
     "--batch-size": {"evaluate", "train", "benchmark", "export"},
     "--preprocessing": {"predict", "evaluate", "export"},

@@ -235,14 +235,17 @@ def test_imagenet_weights_end_to_end(release_mirror, v4_tensors, tmp_path, monke
     x = np.random.default_rng(0).uniform(-1, 1, (1, *SMALL)).astype("float32")
     np.testing.assert_array_equal(_out(model, x), _out(reference, x))
     cache = tmp_path / "keras_home" / "models" / "inception_keras"
-    assert sorted(os.listdir(cache)) == ["inception_v4_2016_09_09.tar.gz", "inception_v4_imagenet_full.weights.h5"]
+    assert sorted(os.listdir(cache / "presets" / "inception_v4.tf_in1k" / "slim")) == [
+        "config.json", "labels.json", "metadata.json", "model.weights.h5", "preprocessing.json"]
+    downloads = [f for _, _, files in os.walk(cache / "downloads") for f in files if not f.endswith(".lock")]
+    assert downloads == ["inception_v4_2016_09_09.tar.gz"]
 
     # Second call: from the cache, with neither download nor conversion.
     def forbidden(*args, **kwargs):
         raise AssertionError("converted again")
 
     monkeypatch.setattr("inception_keras.convert.slim.load_slim_weights", forbidden)
-    monkeypatch.setattr(presets, "fetch_archive", forbidden)
+    monkeypatch.setattr("inception_keras.hub.download", forbidden)
     again = inception_keras.create_inception_v4(input_shape=SMALL, weights="imagenet", classifier_activation=None)
     np.testing.assert_array_equal(_out(again, x), _out(reference, x))
     notop = inception_keras.create_inception_v4(input_shape=SMALL, weights="imagenet", include_top=False, pooling="avg")

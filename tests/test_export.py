@@ -17,7 +17,8 @@ from PIL import Image
 from inception_keras import create_model
 from inception_keras.cli import export as export_cli
 from inception_keras.datasets import DataError, Preprocessing, decode_image, list_image_files, preprocess_for_eval
-from inception_keras.export import ExportError, compare, export_model
+from inception_keras.export import ExportCheckError, ExportError, compare, export_model, read_tflite_metadata
+from inception_keras.preprocessing import imagenet_classes
 
 SIZE = 75
 SMALL = dict(weights=None, input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
@@ -89,6 +90,51 @@ def _only_outputs(folder, *names):
     assert sorted(os.listdir(folder)) == sorted(names)
 
 
+def _lines(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    assert text.endswith("\n")
+    return text[:-1].split("\n")
+
+
+def _assert_saved_model_metadata(path, summary, names):
+    """The ``metadata`` signature (no inputs) returns the class names and the preprocessing,
+    and the class names are also an asset inside the SavedModel, one per line."""
+    sig = summary["signatures"]["metadata"]
+    assert sig["inputs"] == {} and sig["outputs"]["class_names"] == {"shape": [len(names)], "dtype": "string"}
+    out = tf.saved_model.load(str(path)).signatures["metadata"]()
+    assert [n.decode("utf-8") for n in out["class_names"].numpy()] == names
+    assert json.loads(out["preprocessing"].numpy()) == summary["preprocessing"]
+    assert json.loads(out["metadata"].numpy())["class_names"] == names
+    asset = os.path.join(str(path), "assets", "class_names.txt")
+    assert out["class_names_file"].numpy().decode() == asset and _lines(asset) == names
+    with open(os.path.join(str(path), "assets", "metadata.json")) as f:
+        assert json.load(f)["preprocessing"] == summary["preprocessing"]
+    assert summary["class_names"]["count"] == len(names)
+
+
+def _flatbuffer_metadata(path):
+    """The .tflite's metadata list (name -> bytes), read with LiteRT's flatbuffer schema."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(path, "rb") as f:
+        model = schema.Model.GetRootAs(f.read(), 0)
+    entries = [model.Metadata(i) for i in range(model.MetadataLength())]
+    return {e.Name().decode(): model.Buffers(e.Buffer()).DataAsNumpy().tobytes() for e in entries}
+
+
+def _assert_tflite_metadata(summary, names):
+    """Class names and preprocessing inside the flatbuffer, and the labels file beside it."""
+    path = summary["output"]
+    assert summary["labels_file"] == path + ".labels.txt" and _lines(summary["labels_file"]) == names
+    assert summary["class_names"]["count"] == len(names) == summary["classes"]
+    entries = _flatbuffer_metadata(path)
+    assert "min_runtime_version" in entries  # the converter's own entries are kept
+    assert json.loads(entries["class_names"]) == names
+    assert json.loads(entries["preprocessing"]) == summary["preprocessing"]
+    assert read_tflite_metadata(path)["class_names"] == names
+
+
 def _assert_report(summary):
     with open(summary["report"]) as f:
         assert json.load(f) == json.loads(json.dumps(summary))
@@ -109,10 +155,13 @@ def tflite_float(small_model, tmp_path_factory):
 # SavedModel
 # --------------------------------------------------------------------------- #
 def test_saved_model_with_preprocessing_on_calibration_images(small_model, image_folder, tmp_path):
+    labels = [f"kind {i}" for i in range(9)] + ["Ünïcode, with spaces"]
     summary = export_model(small_model, tmp_path / "sm", "saved_model", include_preprocessing=True,
-                           calibration_data=image_folder, latency_runs=2)
+                           calibration_data=image_folder, latency_runs=2, labels=labels)
     _only_outputs(tmp_path, "sm", "sm.json")
     _assert_report(summary)
+    assert summary["class_names"]["source"] == "given"
+    _assert_saved_model_metadata(tmp_path / "sm", summary, labels)
     readable = _readable(image_folder)
     check = summary["check"]
     assert check["inputs"] == "images" and check["count"] == len(readable) == 9
@@ -123,6 +172,7 @@ def test_saved_model_with_preprocessing_on_calibration_images(small_model, image
     sigs = summary["signatures"]
     assert sigs["serving_default"]["inputs"] == {"image_bytes": {"shape": [None], "dtype": "string"}}
     assert sigs["serving_images"]["inputs"] == {"images": {"shape": [None, SIZE, SIZE, 3], "dtype": "float32"}}
+    assert sorted(sigs) == ["metadata", "serving_default", "serving_images"]
 
     # Independently: encoded bytes through serving_default == Keras on preprocess_for_eval of the same bytes.
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
@@ -147,6 +197,8 @@ def test_saved_model_full_size_inception_v4_fixed_batch(zoo, tmp_path):
     assert summary["check"]["relative_diff"] <= 1e-4
     assert summary["signatures"]["serving_default"]["inputs"]["images"]["shape"] == [2, 299, 299, 3]
     assert summary["signatures"]["serving_default"]["outputs"]["predictions"]["shape"] == [2, 1000]
+    assert summary["class_names"]["source"] == "ImageNet"
+    _assert_saved_model_metadata(tmp_path / "v4", summary, [name for _, name in imagenet_classes()])
     # The variables are saved once: the folder is about the size of the float32 weights.
     assert summary["size_bytes"] < 1.1 * 4 * model.count_params()
 
@@ -183,6 +235,11 @@ def test_saved_model_replaces_an_older_export_but_not_other_folders(tmp_path):
     with pytest.raises(ExportError, match="does not hold a SavedModel"):
         export_model(model, other, "saved_model")
     assert os.listdir(other) == ["holiday.jpg"]
+    with pytest.raises(ExportError, match="2 class names for a model with 3 outputs"):
+        export_model(model, tmp_path / "new" / "sm", "saved_model", labels=["a", "b"])
+    with pytest.raises(ExportError, match="not one string"):
+        export_model(model, tmp_path / "new" / "m", "onnx", labels="abc")
+    assert not (tmp_path / "new").exists()
     (tmp_path / "x.onnx").mkdir()
     with pytest.raises(ExportError, match="is a folder; give a file path for the onnx export"):
         export_model(model, tmp_path / "x.onnx", "onnx")
@@ -193,8 +250,10 @@ def test_saved_model_replaces_an_older_export_but_not_other_folders(tmp_path):
 # --------------------------------------------------------------------------- #
 def test_tflite_float32(small_model, tflite_float):
     summary, out = tflite_float
-    _only_outputs(out, "irv1.tflite", "irv1.tflite.json")
+    _only_outputs(out, "irv1.tflite", "irv1.tflite.json", "irv1.tflite.labels.txt")
     _assert_report(summary)
+    assert summary["class_names"]["source"].startswith("numbered")
+    _assert_tflite_metadata(summary, [f"class {i}" for i in range(10)])
     assert summary["output"].endswith("irv1.tflite") and summary["batch_size"] == 1
     assert summary["check"]["tolerance"] == 1e-4 and summary["check"]["relative_diff"] <= 1e-4
     sig = summary["signatures"]["serving_default"]
@@ -223,8 +282,9 @@ def test_compare_and_the_constant_output_warning(tflite_float):
                          [("float16", np.float16, 0.55), ("dynamic", np.int8, 0.3)])
 def test_tflite_float16_and_dynamic_range(small_model, tflite_float, tmp_path, quantize, weight_dtype, max_ratio):
     summary = export_model(small_model, tmp_path / "q", "tflite", quantize=quantize, check_samples=6, latency_runs=2)
-    _only_outputs(tmp_path, "q.tflite", "q.tflite.json")
+    _only_outputs(tmp_path, "q.tflite", "q.tflite.json", "q.tflite.labels.txt")
     _assert_report(summary)
+    _assert_tflite_metadata(summary, [f"class {i}" for i in range(10)])
     check = summary["check"]
     assert check["tolerance"] is None and check["inputs"] == "random" and check["count"] == 6
     assert summary["size_bytes"] < max_ratio * tflite_float[0]["size_bytes"]
@@ -243,8 +303,9 @@ def test_tflite_float16_and_dynamic_range(small_model, tflite_float, tmp_path, q
 def test_tflite_int8_calibrated_on_an_image_folder(small_model, tflite_float, image_folder, tmp_path):
     summary = export_model(small_model, tmp_path / "int8.tflite", "tflite", quantize="int8",
                            calibration_data=image_folder, calibration_steps=8, latency_runs=2)
-    _only_outputs(tmp_path, "int8.tflite", "int8.tflite.json")
+    _only_outputs(tmp_path, "int8.tflite", "int8.tflite.json", "int8.tflite.labels.txt")
     _assert_report(summary)
+    _assert_tflite_metadata(summary, [f"class {i}" for i in range(10)])
     assert summary["calibration"] == {"folder": str(image_folder), "images": 8, "steps": 8, "batch": 1}
     check = summary["check"]
     assert check["inputs"] == "images" and check["count"] == 8 and "8 images from" in check["source"]
@@ -265,6 +326,30 @@ def test_tflite_int8_calibrated_on_an_image_folder(small_model, tflite_float, im
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9
 
 
+def test_tflite_labels_file_beside_the_export_and_after_a_failed_one(tmp_path, monkeypatch):
+    """A few layers: the labels file is written only once the check passed. A failed re-export
+    keeps the older export's labels with its .tflite; a failed new export leaves none."""
+    from inception_keras.export.check import _Checker
+
+    model = _tiny_model()
+    summary = export_model(model, tmp_path / "t", "tflite", check_samples=2, latency_runs=1,
+                           labels=["cat", "dog", "bird"])
+    _assert_tflite_metadata(summary, ["cat", "dog", "bird"])
+    before = (tmp_path / "t.tflite").read_bytes()
+    check = _Checker.__call__
+
+    def failing_check(self, written):  # the tiny model can match Keras exactly: fail after the real check
+        check(self, written)
+        raise ExportCheckError("the check failed (made to fail by the test)")
+
+    monkeypatch.setattr(_Checker, "__call__", failing_check)
+    for name in ("t", "u"):
+        with pytest.raises(ExportCheckError, match="made to fail by the test"):
+            export_model(model, tmp_path / name, "tflite", check_samples=2, latency_runs=1, labels=["x", "y", "z"])
+    _only_outputs(tmp_path, "t.tflite", "t.tflite.json", "t.tflite.labels.txt")
+    assert (tmp_path / "t.tflite").read_bytes() == before and _lines(tmp_path / "t.tflite.labels.txt")[0] == "cat"
+
+
 # --------------------------------------------------------------------------- #
 # ONNX
 # --------------------------------------------------------------------------- #
@@ -282,6 +367,10 @@ def test_onnx(small_model, tmp_path):
     onnx.checker.check_model(proto)
 
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["class_names"]) == [f"class {i}" for i in range(10)]
+    assert json.loads(meta["preprocessing"]) == summary["preprocessing"]
+    assert json.loads(meta["input_shape"]) == [SIZE, SIZE, 3] and summary["class_names"]["count"] == 10
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
     assert (inp.name, inp.shape) == ("images", ["batch", SIZE, SIZE, 3])
     assert (out.name, out.shape) == ("predictions", ["batch", 10])
@@ -303,7 +392,7 @@ def test_cli_fails_an_export_that_differs_and_writes_nothing(tmp_path, capsys):
     assert code == 1
     assert "does not match the Keras model" in err and "above the tolerance 1e-12" in err
     assert "Nothing was written" in err
-    assert not out.exists()  # not even the folder the export would have gone into
+    assert not out.exists()  # not even the folder the export would have gone into, nor the labels file
 
 
 def test_cli_table_and_json(tmp_path, capsys):

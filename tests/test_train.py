@@ -23,9 +23,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from inception_keras import create_model
+from inception_keras import create_model, load_preset, preset_info
 from inception_keras.cli import train as train_cli
 from inception_keras.datasets import DataError, Preprocessing, preprocess_for_eval
+from inception_keras.fileio import TMP_PREFIX
+from inception_keras.preset_format import sha256_file
 from inception_keras.preprocessing import imagenet_classes
 from inception_keras.training import (
     TrainConfig,
@@ -316,6 +318,13 @@ def test_flat_folder_with_label_file_and_imagenet_synsets(tmp_path):
     assert run_data.class_names == synsets and run_data.val.class_names == synsets
     assert sorted(run_data.val.labels.tolist()) == [0, 1, 2]
     assert run_data.display_names[0] == imagenet_classes()[100][1]
+    # best/ of such a run labels its outputs with (synset, name) pairs
+    from inception_keras.preset_format import make_labels
+    from inception_keras.training.run import best_labels
+
+    pairs = best_labels(run_data)
+    assert pairs == [[s, n] for s, n in imagenet_classes()[100:103]]
+    assert make_labels(pairs, 3)[0][0] == {"id": 0, "synset": synsets[0], "name": imagenet_classes()[100][1]}
     assert load_run_data(TrainConfig(data=str(tmp_path / "syn"), val_fraction=0.34, output="x")).num_classes == 1000
 
 
@@ -324,11 +333,14 @@ def test_flat_folder_with_label_file_and_imagenet_synsets(tmp_path):
 # --------------------------------------------------------------------------- #
 def test_reference_run_writes_everything_and_reports_the_broken_image(reference, data):
     out = reference["out"]
-    for name in ("config.json", "classes.txt", "unreadable.json", "checkpoint.weights.h5", "best.weights.h5",
-                 "history.csv", "report.json", "report.md"):
+    for name in ("config.json", "classes.txt", "unreadable.json", "checkpoint.weights.h5", "history.csv",
+                 "report.json", "report.md"):
         assert os.path.isfile(os.path.join(out, name)), name
     assert os.listdir(os.path.join(out, "logs"))  # TensorBoard: train/ and validation/
-    assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
+    assert os.path.isdir(os.path.join(out, "best"))  # the best epoch as a preset (test_reference_run_best_...)
+    assert not os.path.exists(os.path.join(out, "best.weights.h5"))
+    for folder in (out, os.path.join(out, "best")):
+        assert not [f for f in os.listdir(folder) if f.startswith(TMP_PREFIX)], os.listdir(folder)
     saved = read_json(os.path.join(out, "config.json"))
     assert saved["config"]["lr"] == 0.002 and saved["config"]["label_smoothing"] == 0.1
     assert saved["derived"]["steps_per_epoch"] == 3 and saved["derived"]["effective_lr"] == pytest.approx(0.0005)
@@ -346,11 +358,38 @@ def test_reference_run_writes_everything_and_reports_the_broken_image(reference,
     assert state["best_val_top1"] == max(float(r["val_top1"]) for r in rows)
     report = read_json(os.path.join(out, "report.json"))
     assert report["data"]["evaluated"] == 9 and report["top1"]["total"] == 9
-    assert report["top1"]["accuracy"] == pytest.approx(state["best_val_top1"])  # best.weights.h5 re-scored
-    assert report["weights"].startswith("best.weights.h5")
-    # best.weights.h5 is the plain inference graph: it loads into the zoo's constructor
-    model = create_model(MODEL, classes=3, input_shape=(SIZE, SIZE, 3), weights=os.path.join(out, "best.weights.h5"))
-    assert model.output_shape == (None, 3)
+    assert report["top1"]["accuracy"] == pytest.approx(state["best_val_top1"])  # best/ re-scored
+    assert report["weights"] == f"best/ (epoch {state['best_epoch']})"
+
+
+def test_reference_run_best_is_a_preset_of_the_best_epoch(reference):
+    """best/ holds the inference graph of the best epoch with the run's classes, input size
+    and eval preprocessing, and says where its weights came from."""
+    out = reference["out"]
+    best = os.path.join(out, "best")
+    assert sorted(os.listdir(best)) == ["config.json", "labels.json", "metadata.json", "model.weights.h5",
+                                        "preprocessing.json"]
+    state = read_checkpoint_state(os.path.join(out, "checkpoint.weights.h5"))
+    info = preset_info(best)
+    assert info.model == MODEL and info.classes == 3 and not info.arguments["aux_logits"]
+    assert info.class_names == list(CLASSES)  # the folder names, in output order
+    assert [c["id"] for c in info.labels] == [0, 1, 2] and not info.background
+    assert info.input_size == SIZE and info.arguments["input_shape"] == [SIZE, SIZE, 3]
+    assert (info.preprocessing["name"], info.preprocessing["input_size"]) == ("slim", SIZE)
+    assert info.preprocessing["crop_fraction"] == read_json(os.path.join(out, "config.json"))["config"]["crop_fraction"]
+    assert info.to_preprocessing() == Preprocessing("slim", SIZE, 0.875)
+    [source] = info.metadata["sources"]
+    assert source["uri"] == os.path.abspath(out) and source["weights"] is None  # from scratch
+    assert (source["epoch"], source["val_top1"]) == (state["best_epoch"], state["best_val_top1"])
+    assert info.metadata["weights"]["sha256"] == sha256_file(os.path.join(best, "model.weights.h5"))
+
+    # load_preset builds it alone; its outputs are the inference graph's with the best weights
+    model = load_preset(best)
+    assert model.output_shape == (None, 3) and len(model.outputs) == 1
+    plain = create_model(MODEL, classes=3, input_shape=(SIZE, SIZE, 3))
+    plain.load_weights(os.path.join(best, "model.weights.h5"))  # Keras' own loader, not the preset's
+    x = np.random.default_rng(0).uniform(-1, 1, (4, SIZE, SIZE, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=0, atol=1e-6)
 
 
 def test_loss_goes_down_on_a_learnable_task(data, tmp_path):
@@ -404,10 +443,19 @@ def test_resume_after_a_kill_continues_exactly(reference, tmp_path, capsys):
     assert metrics(os.path.join(out, "history.csv")) == metrics(os.path.join(reference["out"], "history.csv"))
     ref_report = read_json(os.path.join(reference["out"], "report.json"))
     assert read_json(os.path.join(out, "report.json"))["top1"] == ref_report["top1"]
+    # best/ kept being written on resume: the uninterrupted run's, bit for bit
+    mine, theirs = (read_json(os.path.join(d, "best", "metadata.json")) for d in (out, reference["out"]))
+    assert mine["weights"]["sha256"] == theirs["weights"]["sha256"]
+    assert mine["weights"]["sha256"] == sha256_file(os.path.join(out, "best", "model.weights.h5"))
+    assert [{k: v for k, v in src.items() if k != "uri"} for src in mine["sources"]] == \
+        [{k: v for k, v in src.items() if k != "uri"} for src in theirs["sources"]]
+    for name in ("config.json", "labels.json", "preprocessing.json"):
+        assert read_json(os.path.join(out, "best", name)) == read_json(os.path.join(reference["out"], "best", name))
+    assert not [f for f in os.listdir(out) if f.startswith(TMP_PREFIX)]
 
 
 def test_fine_tuning_swaps_the_head_and_keeps_the_backbone(reference, tmp_path):
-    best = os.path.join(reference["out"], "best.weights.h5")
+    best = os.path.join(reference["out"], "best")  # the reference run's preset folder
     source = create_model(MODEL, classes=3, input_shape=(SIZE, SIZE, 3), weights=best)
     expected = layer_weights(source)
     config = TrainConfig(model=MODEL, input_size=SIZE, weights=best)
@@ -441,6 +489,8 @@ def test_fine_tuning_swaps_the_head_and_keeps_the_backbone(reference, tmp_path):
     assert not np.array_equal(epochs[0]["Logits__Logits"][0], epochs[1]["Logits__Logits"][0])
     saved = read_json(os.path.join(out, "config.json"))
     assert "new head: Logits__Logits" in saved["derived"]["weights"]
+    tuned = preset_info(os.path.join(out, "best"))  # the new run's preset: its classes, its source
+    assert tuned.class_names == ["horizontal", "vertical"] and tuned.metadata["sources"][0]["weights"] == best
     assert [int(r["epoch"]) for r in read_csv(os.path.join(out, "history.csv"))] == [0, 1]  # both phases
 
 
@@ -467,7 +517,7 @@ def assert_same_training(one, other, tmp_path):
     rows = [read_csv(os.path.join(d, "history.csv"))[0] for d in (one, other)]
     for key in ("loss", "val_loss", "top1", "val_top1"):
         assert float(rows[1][key]) == pytest.approx(float(rows[0][key]), rel=2e-4), key
-    a, b = (read_h5(os.path.join(d, "best.weights.h5")) for d in (one, other))
+    a, b = (read_h5(os.path.join(d, "best", "model.weights.h5")) for d in (one, other))
     keras.utils.set_random_seed(3)  # the runs' initial weights: same seed, same construction
     init_path = str(tmp_path / "init.weights.h5")
     create_model(MODEL, classes=3, input_shape=(SIZE, SIZE, 3), dropout_rate=0.0).save_weights(init_path)
@@ -549,6 +599,24 @@ def test_history_rows_of_epochs_run_again_are_dropped(tmp_path):
     assert path.read_text().splitlines() == ["epoch,loss", "0,1.5", "1,1.2"]
 
 
+def test_a_kill_while_best_is_replaced_leaves_no_temporary_and_keeps_best(tmp_path):
+    """What a resumed run cleans up first: a half-written temporary file or preset folder goes;
+    a kill between moving the old best/ aside and renaming the new one in puts the old one back."""
+    from inception_keras.fileio import remove_stale_temporaries
+
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "model.weights.h5").write_text("epoch 1")
+    (tmp_path / f"{TMP_PREFIX}half" / "new").mkdir(parents=True)  # killed while save_preset wrote the new folder
+    (tmp_path / f"{TMP_PREFIX}file.json").write_text("{")  # killed during write_json
+    assert len(remove_stale_temporaries(tmp_path, restore="best")) == 2 and os.listdir(tmp_path) == ["best"]
+    between = tmp_path / f"{TMP_PREFIX}between"  # killed between the two renames
+    (between / "new").mkdir(parents=True)
+    os.replace(tmp_path / "best", between / "old")
+    assert remove_stale_temporaries(tmp_path, restore="best") == [str(between)]
+    assert (tmp_path / "best" / "model.weights.h5").read_text() == "epoch 1"
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(TMP_PREFIX)]
+
+
 # --------------------------------------------------------------------------- #
 # Errors
 # --------------------------------------------------------------------------- #
@@ -572,7 +640,9 @@ def test_bad_inputs_say_what_to_do(reference, data, tmp_path, capsys):
     fails(COMMON + ["--data", data, "--aux-logits", "--output", str(tmp_path / "c")], "--aux-logits needs --input-size 299")
     fails(COMMON + ["--data", data, "--weights", str(tmp_path / "nope.weights.h5"), "--output", str(tmp_path / "d")],
           "weights file not found")
-    for name in "abcd":
+    fails(COMMON + ["--data", data, "--weights", reference["out"], "--output", str(tmp_path / "e")],
+          f"is a training run's folder; its best model is the preset {os.path.join(reference['out'], 'best')!r}")
+    for name in "abcde":
         assert not (tmp_path / name / "config.json").exists()
     with pytest.raises(TrainingError, match="--freeze-backbone-epochs"):
         TrainConfig(output="x", data="y", epochs=2, freeze_backbone_epochs=3).check()

@@ -30,10 +30,12 @@ def _batch_sizes(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("benchmark", __doc__)
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=["all"], nargs="+", help="registry names, or 'all' (default)")
+    model.add_argument("--model", default=["all"], nargs="+",
+                       help="graph names, presets (named, a preset folder, hf://...: their graph, classes and input "
+                            "size; weights do not change the timing), or 'all' (default)")
     model.add_argument("--variant", choices=("paper", "slim"),
                        help="for inception_resnet_v2: 'slim' is TF-slim's graph, the one with published weights")
-    options.add_input_size(model)
+    options.add_input_size(model, default=None)
     timing = parser.add_argument_group("timing")
     timing.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 8, 32],
                         help="comma-separated (default 1,8,32)")
@@ -70,28 +72,36 @@ def main(argv=None) -> int:
     from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
     from inception_keras.registry import list_models, resolve_model_name  # noqa: PLC0415
 
-    names = list_models() if args.model in ("all", ["all"]) else list(args.model)
-    unknown = [n for n in names if n not in list_models() and not (n == "inception_resnet_v2" and args.variant)]
-    if unknown:
-        print(f"error: unknown model(s) {', '.join(unknown)}; choose from {', '.join(list_models())} or all",
-              file=sys.stderr)
-        return 2
+    from inception_keras.loading import preset_info  # noqa: PLC0415
+
+    targets = []  # (graph, label, constructor arguments, input size)
     try:
-        names = [resolve_model_name(n, args.variant) if n.startswith("inception_resnet_v2") else n for n in names]
+        for value in (list_models() if args.model in ("all", ["all"]) else list(args.model)):
+            if value in list_models() or (value == "inception_resnet_v2" and args.variant):
+                name = resolve_model_name(value, args.variant) if value.startswith("inception_resnet_v2") else value
+                targets.append((name, name, {}, args.input_size or 299))
+            else:
+                info = preset_info(value)
+                if args.input_size is not None and args.input_size != info.input_size:
+                    raise ValueError(f"--input-size {args.input_size} contradicts the preset {value} "
+                                     f"({info.input_size}); drop it")
+                kwargs = {k: v for k, v in info.arguments.items() if k != "input_shape"}
+                targets.append((info.model, value, kwargs, info.input_size))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.runs < 1 or args.warmup < 0 or args.input_size < 75:
+    if args.runs < 1 or args.warmup < 0 or min(t[3] for t in targets) < 75:
         print("error: --runs must be >= 1, --warmup >= 0 and --input-size >= 75", file=sys.stderr)
         return 2
     precision = mixed_precision_policy(args.mixed_precision)
     mixed = None if precision == "float32" else precision.split("_", 1)[1]
     records = []
-    for name in names:
-        records += benchmark_model(name, input_size=args.input_size, batch_sizes=args.batch_sizes, runs=args.runs,
+    for name, label, kwargs, size in targets:
+        records += benchmark_model(name, input_size=size, batch_sizes=args.batch_sizes, runs=args.runs,
                                    warmup=args.warmup, jit_compile=options.jit_value(args.jit_compile) is True,
                                    mixed_precision=mixed,
-                                   macs_only=args.macs_only, progress=lambda m: print(m, file=sys.stderr))
+                                   macs_only=args.macs_only, progress=lambda m: print(m, file=sys.stderr),
+                                   build=kwargs, label=label)
     device = device_description()
     for r in records:
         r["device"] = device

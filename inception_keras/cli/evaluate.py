@@ -6,13 +6,14 @@
         --data /data/imagenet/val_flat --labels LOC_val_solution.csv --limit 5000
     python tools/evaluate.py --model inception_v4 --weights imagenet --data '/data/tfrecords/validation-*' \\
         --mixed-precision --jit-compile --strategy mirrored
-    python tools/evaluate.py --model inception_resnet_v2_slim --weights flowers.weights.h5 --data /data/flowers/val
+    python tools/evaluate.py --model runs/flowers/best --data /data/flowers/val   # a fine-tuned run's preset
 
 --data is a folder with one sub-folder per class (ImageNet synset folders get their ImageNet
 labels), a folder of images with a label file (--labels, or LOC_val_solution.csv / labels.txt
-inside it), or TF-slim/TPU TFRecord shards (a folder, a file or a glob). The model's number of
-classes follows the data (+1 for a slim background class with --classes). Writes report.json
-and report.md into --output.
+inside it), or TF-slim/TPU TFRecord shards (a folder, a file or a glob). A graph's number of
+classes follows the data (+1 for a slim background class with --classes); a preset (--model
+runs/x/best, a named preset, hf://...) brings its classes, and the data's classes are matched
+to them by name. Writes report.json and report.md into --output.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--limit", type=int, help="evaluate only the first N images")
     options.add_batch_size(data, 64, "global batch size (default 64)")
     pre = options.add_preprocessing_options(parser)
-    options.add_input_size(pre)
+    options.add_input_size(pre, default=None)
     run = options.add_run_options(parser, strategies=STRATEGIES)
     run.add_argument("--pipeline-batches", type=int, default=20,
                      help="batches for the pipeline-only throughput figure (0: skip)")
@@ -55,33 +56,40 @@ def make_strategy(name: str):
     return tf.distribute.get_strategy()
 
 
+def _same_vocabulary(info, image_set) -> bool:
+    """The data's classes are the model's as they are (ImageNet, with or without background)."""
+    keys = [c.get("synset") or c["name"] for c in info.labels]
+    return keys == list(image_set.class_names)
+
+
 def run(args, command: str | None = None) -> dict:
     """Library entry point: evaluate as the tool does and return the report (also written)."""
     import keras  # noqa: PLC0415
 
-    from inception_keras import create_model  # noqa: PLC0415
-    from inception_keras.datasets import Preprocessing, find_image_set  # noqa: PLC0415
-    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+    from inception_keras.datasets import align_classes, find_image_set  # noqa: PLC0415
     from inception_keras.evaluation import evaluate_model, format_text, write_report  # noqa: PLC0415
+    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
 
-    name = options.resolved_model(args)
-    prep = Preprocessing(args.preprocessing, args.input_size, args.crop_fraction)
     image_set = find_image_set(args.data, args.labels, split=args.split)
-    classes = args.classes or image_set.num_classes
-    weights = options.weights_value(args.weights)
     jit = options.jit_value(args.jit_compile) is True  # (auto: the plain forward pass)
     policy = mixed_precision_policy(args.mixed_precision)
     keras.mixed_precision.set_dtype_policy(policy)
     strategy = make_strategy(args.strategy)
     with strategy.scope():
-        model = create_model(name, weights=weights, classes=classes, input_shape=(args.input_size,) * 2 + (3,))
-    options.info(args, f"{name}: {model.count_params():,} parameters, weights {args.weights}; "
+        loaded = options.load_model(args, classes_default=image_set.num_classes)
+    model, name, prep = loaded.model, loaded.name, loaded.preprocessing
+    info = loaded.info
+    if not options.is_graph(args) and info.labels and not _same_vocabulary(info, image_set):
+        # A fine-tuned model: the data's classes are matched to the model's by name.
+        keys = [c.get("synset") or c["name"] for c in info.labels]
+        image_set = align_classes(image_set, keys, [c["name"] for c in info.labels], "evaluation", "the model's")
+    options.info(args, f"{name}: {model.count_params():,} parameters, weights {loaded.weights}; "
                        f"data {image_set.describe()}")
     with options.progress_to_stderr():
         report = evaluate_model(model, image_set, prep, batch_size=args.batch_size, limit=args.limit,
                                 progress=not args.no_progress, command=command,
                                 pipeline_batches=args.pipeline_batches, strategy=strategy, jit_compile=jit,
-                                extra={"model": name, "weights": args.weights, "jit_compile": jit,
+                                extra={"model": name, "weights": loaded.weights, "jit_compile": jit,
                                        "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync})
     json_path, md_path = write_report(report, args.output)
     options.emit(args, report, format_text(report) + f"\n\nwrote {json_path} and {md_path}")

@@ -7,9 +7,12 @@
         --quantize int8 --calibration-data calibration_images/ --calibration-steps 100
     python tools/export.py --model inception_resnet_v2_slim --weights imagenet --format onnx --output exported/irv2 \\
         --batch-size dynamic
+    python tools/export.py --model runs/flowers/best --format onnx --output exported/flowers   # a fine-tuned run
 
 Outputs: saved_model -> the folder OUTPUT; tflite -> OUTPUT.tflite; onnx -> OUTPUT.onnx (the
-extension is added when missing), and a JSON summary next to it (OUTPUT[.ext].json).
+extension is added when missing), and a JSON summary next to it (OUTPUT[.ext].json). The class
+names and the eval preprocessing travel with the export: the SavedModel's 'metadata' signature
+and assets/, ONNX metadata_props, a labels file beside a .tflite (OUTPUT.tflite.labels.txt).
 
 The export is run by its own runtime (TensorFlow, the LiteRT interpreter, ONNX Runtime) on
 the same inputs as the Keras model before it is renamed into place: the calibration images
@@ -54,7 +57,7 @@ def _batch_size(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("export", __doc__)
-    model = options.add_model_options(parser, labels=False, choices=None)
+    model = options.add_model_options(parser)
     model.add_argument("--classifier-activation", choices=("softmax", "none"), default="softmax",
                        help="'none' exports the logits (default softmax)")
     out = parser.add_argument_group("export")
@@ -156,8 +159,7 @@ def format_summary(s: dict) -> str:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    from inception_keras import create_model  # noqa: PLC0415
-    from inception_keras.datasets import Preprocessing, list_image_files  # noqa: PLC0415
+    from inception_keras.datasets import list_image_files  # noqa: PLC0415
     from inception_keras.export import (  # noqa: PLC0415
         ExportCheckError,
         artefact_path,
@@ -170,21 +172,18 @@ def main(argv=None) -> int:
                    calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,
                    batch_size=args.batch_size, check_samples=args.check_samples, tolerance=args.tolerance,
                    min_agreement=args.min_agreement, opset=args.opset, latency_runs=args.latency_runs)
-    weights = options.weights_value(args.weights)
     try:
         # Everything that can be checked cheaply, before the model is built (or downloaded).
         check_options(args.format, **export_options)
-        preprocessing = Preprocessing(args.preprocessing, args.input_size, args.crop_fraction)
         if args.calibration_data is not None:
             list_image_files(args.calibration_data)
         path = artefact_path(args.output, args.format)
         prepare_output(path, args.format)
         activation = None if args.classifier_activation == "none" else args.classifier_activation
-        name = options.resolved_model(args)
-        model = create_model(name, weights=weights, classes=args.classes,
-                             input_shape=(args.input_size, args.input_size, 3), classifier_activation=activation)
-        info = {"registry_name": name, "weights": args.weights, "classifier_activation": activation}
-        summary = export_model(model, path, args.format, preprocessing=preprocessing, info=info, **export_options)
+        loaded = options.load_model(args, classifier_activation=activation)
+        info = {"registry_name": loaded.name, "weights": loaded.weights, "classifier_activation": activation}
+        summary = export_model(loaded.model, path, args.format, preprocessing=loaded.preprocessing, info=info,
+                               labels=loaded.class_names, **export_options)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
     python tools/list_models.py
     python tools/list_models.py --input-size 224 --classes 10 --json models.json
+    python tools/list_models.py --pretrained          # the named pretrained presets
     inception-keras-models --model inception_v4 inception_resnet_v2_slim
 
 Runs offline: the models are built with random weights; nothing is downloaded.
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--models", dest="model", nargs="+", action=options.Renamed, new="--model")
     model.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
     options.add_input_size(model)
+    model.add_argument("--pretrained", action="store_true",
+                       help="list the named pretrained presets instead (name, graph, classes, sources, published "
+                            "top-1/top-5); nothing is built or downloaded")
     options.add_output_options(parser, progress=False)
     return parser
 
@@ -66,9 +70,46 @@ def format_table(rows: list[dict]) -> str:
     return table(header, lines, right=range(4, 8))
 
 
+def pretrained_rows() -> list[dict]:
+    from inception_keras import list_pretrained  # noqa: PLC0415
+
+    return [row._asdict() for row in list_pretrained()]
+
+
+def _short_source(uri: str) -> str:
+    if uri.startswith("$"):
+        return "local folder"
+    if uri.startswith(("https://download.tensorflow.org", "http://download.tensorflow.org")):
+        return "TF-slim tarball"
+    return uri
+
+
+def format_pretrained(rows: list[dict]) -> str:
+    from inception_keras.tables import format_table as table  # noqa: PLC0415
+
+    def pct(value):
+        return "n/a" if value is None else f"{value:.1f}"
+
+    header = ("preset", "graph", "classes", "top-1", "top-5", "sources, tried in order")
+    lines = [(r["name"], r["graph"], r["classes"], pct(r["top1"]), pct(r["top5"]),
+              ", ".join(_short_source(s) for s in r["sources"])) for r in rows]
+    out = [table(header, lines, right=(2, 3, 4))]
+    aliases = [f"  {a} -> {r['name']}" for r in rows for a in r["aliases"]]
+    if aliases:
+        out += ["", "aliases:", *aliases]
+    out += ["", "top-1 / top-5: published ImageNet validation accuracy (%), single 299x299 crop.",
+            "Load one with create_model('<preset>') or --model <preset>; --json gives the full source URIs."]
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
     from inception_keras import list_models  # noqa: PLC0415
+
+    if args.pretrained:
+        rows = pretrained_rows()
+        options.emit(args, rows, format_pretrained(rows))
+        return 0
 
     names = args.model or list_models()
     unknown = [n for n in names if n not in list_models()]

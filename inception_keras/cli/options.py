@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -71,31 +72,40 @@ def _json_path(text: str) -> str:
 
 def add_model_options(parser, *, weights: str = "imagenet", classes: str | int | None = 1000,
                       classes_help: str | None = None, labels: bool = True, input_size: bool = True,
-                      model_help: str | None = None, choices=None):
+                      model_help: str | None = None, choices=None, presets: bool = True):
     """``--model --variant --weights --classes [--labels] [--input-size]``; returns the group.
 
-    ``classes=None`` means "from the data" (evaluate, train); ``input_size=False`` leaves the
-    input size to the tool (train keeps its own default)."""
+    ``weights``, ``classes`` and the input size are shown as defaults but parsed as None when
+    not given, so that :func:`load_model` can tell an explicit flag (which must agree with a
+    preset) from a default. ``classes=None`` means "from the data" (evaluate, train)."""
     group = parser.add_argument_group("model")
+    what = "a graph name (tools/list_models.py lists them)"
+    if presets:
+        what += (", a named preset (tools/list_models.py --pretrained), a preset folder (a training run's best/) "
+                 "or an hf:// / kaggle:// / https:// URI")
     group.add_argument("--model", default="inception_v4", choices=choices,
-                       help=model_help or "registry name (default inception_v4; tools/list_models.py lists them)")
+                       help=model_help or f"{what} (default inception_v4)")
     group.add_argument("--variant", choices=("paper", "slim"),
                        help="for inception_resnet_v2: 'slim' is TF-slim's graph, the one with published weights")
-    group.add_argument("--weights", default=weights,
-                       help=f"'imagenet', 'ens_adv_imagenet', a Keras weights file, a TF-slim checkpoint, or 'none' "
-                            f"for random weights (default {weights})")
-    group.add_argument("--classes", type=int, default=classes,
-                       help=classes_help or f"classifier outputs (default {classes})")
+    group.add_argument("--weights", default=None,
+                       help=f"for a graph name: 'imagenet', 'ens_adv_imagenet', a named preset, a Keras weights file, "
+                            f"a TF-slim checkpoint, a preset folder or URI, or 'none' for random weights "
+                            f"(default {weights})")
+    group.add_argument("--classes", type=int, default=None,
+                       help=classes_help or f"classifier outputs (default {classes}; a preset's own)")
     if labels:
-        group.add_argument("--labels", help="class names, one per line, in output order")
+        group.add_argument("--labels", dest="class_names_file",
+                           help="class names, one per line, in output order (default: the preset's, or ImageNet's "
+                                "for 1000 outputs)")
     if input_size:
-        add_input_size(group)
+        add_input_size(group, default=None)
     return group
 
 
-def add_input_size(group, default: int = 299):
+def add_input_size(group, default: int | None = 299):
     group.add_argument("--input-size", type=int, default=default,
-                       help=f"model input height and width (default {default}, at least 75)")
+                       help=f"model input height and width (default {default or '299, or the preset size'}, "
+                            f"at least 75)")
     group.add_argument("--image-size", dest="input_size", type=int, action=Renamed, new="--input-size")
 
 
@@ -107,11 +117,12 @@ def add_batch_size(group, default: int, help: str | None = None):
 def add_preprocessing_options(parser, *, crop_help: str | None = None):
     """``--preprocessing --crop-fraction``; returns the group."""
     group = parser.add_argument_group("preprocessing")
-    group.add_argument("--preprocessing", default="slim", choices=PREPROCESSING,
-                       help="slim (default: central crop, bilinear resize, [-1, 1], as the published weights "
-                            "expect) or resize-crop (shorter side to size / crop fraction, centre crop)")
-    group.add_argument("--crop-fraction", type=fraction, default=0.875,
-                       help=crop_help or "kept fraction of each side (default 0.875)")
+    group.add_argument("--preprocessing", default=None, choices=PREPROCESSING,
+                       help="slim (default, or the preset's: central crop, bilinear resize, [-1, 1], as the "
+                            "published weights expect) or resize-crop (shorter side to size / crop fraction, "
+                            "centre crop)")
+    group.add_argument("--crop-fraction", type=fraction, default=None,
+                       help=crop_help or "kept fraction of each side (default 0.875, or the preset's)")
     return group
 
 
@@ -165,6 +176,101 @@ def resolved_model(args) -> str:
     from inception_keras.registry import resolve_model_name  # noqa: PLC0415
 
     return resolve_model_name(args.model, getattr(args, "variant", None))
+
+
+def is_graph(args) -> bool:
+    """Whether ``--model`` names a graph (else it is a preset: named, folder or URI)."""
+    from inception_keras.registry import list_models  # noqa: PLC0415
+
+    return args.model in list_models() or bool(getattr(args, "variant", None))
+
+
+@dataclasses.dataclass
+class Loaded:
+    """What a tool runs: the model, its registry name, class names in output order, the eval
+    preprocessing, and the preset's description (:class:`inception_keras.preset_format.PresetInfo`)."""
+
+    model: object
+    name: str
+    class_names: list[str]
+    preprocessing: object  # datasets.Preprocessing
+    info: object
+    weights: str  # what the report says the weights are
+
+
+def read_labels(path: str) -> list[str]:
+    """A label file: one class name per line, in output order."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    except OSError as e:
+        raise ValueError(f"--labels {path}: cannot be read ({e.strerror or e})") from None
+
+
+def preset_conflicts(args, info) -> list[str]:
+    """The explicit flags that contradict the preset ``args.model`` (empty when they agree)."""
+    problems = []
+
+    def given(name):
+        return getattr(args, name, None) is not None
+
+    if given("weights"):
+        problems.append(f"--weights {args.weights} (a preset brings its own weights; --weights is for a graph name)")
+    if given("classes") and args.classes != info.classes:
+        problems.append(f"--classes {args.classes} (the preset has {info.classes})")
+    if given("input_size") and args.input_size != info.input_size:
+        problems.append(f"--input-size {args.input_size} (the preset was made for {info.input_size}; to run its "
+                        f"weights at another size: --model {info.model} --weights {args.model} --input-size "
+                        f"{args.input_size})")
+    prep = info.preprocessing
+    if given("preprocessing") and args.preprocessing != prep.get("name"):
+        problems.append(f"--preprocessing {args.preprocessing} (the preset's is {prep.get('name')})")
+    if given("crop_fraction") and abs(args.crop_fraction - float(prep.get("crop_fraction", 0.875))) > 1e-9:
+        problems.append(f"--crop-fraction {args.crop_fraction:g} (the preset's is {prep.get('crop_fraction'):g})")
+    if given("class_names_file") and info.class_names is not None and \
+            read_labels(args.class_names_file) != info.class_names:
+        problems.append(f"--labels {args.class_names_file} (its names differ from the preset's "
+                        f"{len(info.class_names)} class names)")
+    return problems
+
+
+def load_model(args, *, weights_default: str = "imagenet", classes_default: int | None = 1000, **build) -> Loaded:
+    """The model of ``--model`` with everything the tool needs to run it.
+
+    A graph name is built with ``--weights`` / ``--classes`` / ``--input-size`` (defaults:
+    ``weights_default``, ``classes_default``, 299), its class names from ``--labels`` or
+    ImageNet's, its preprocessing from ``--preprocessing`` / ``--crop-fraction``. Anything else
+    is a preset (named, a folder such as a training run's ``best/``, or a URI): its classes,
+    class names, input size and preprocessing come from it, and an explicit flag that
+    contradicts it is an error. ``build`` goes to the constructor (``classifier_activation``)."""
+    from inception_keras.datasets import Preprocessing  # noqa: PLC0415
+    from inception_keras.loading import load_model as load, preset_info  # noqa: PLC0415
+    from inception_keras.preprocessing import default_class_names  # noqa: PLC0415
+
+    if is_graph(args):
+        name = resolved_model(args)
+        weights = args.weights if args.weights is not None else weights_default
+        labels_file = getattr(args, "class_names_file", None)
+        names = read_labels(labels_file) if labels_file else None
+        classes = args.classes or (len(names) if names else classes_default)  # a label file says how many
+        size = args.input_size or 299
+        prep = Preprocessing(getattr(args, "preprocessing", None) or "slim", size,
+                             getattr(args, "crop_fraction", None) or 0.875)
+        if names is not None and classes is not None and len(names) != classes:
+            raise ValueError(f"{labels_file} has {len(names)} names but the model has {classes} classes")
+        model, info = load(name, weights=weights_value(weights), classes=classes, input_shape=(size, size, 3),
+                           **build)
+        if names is None:
+            names = info.class_names or default_class_names(int(model.output_shape[-1]))
+        return Loaded(model, name, names, prep, info, str(weights))
+    info = preset_info(args.model)
+    problems = preset_conflicts(args, info)
+    if problems:
+        raise ValueError(f"--model {args.model} is a preset, and these options contradict it: "
+                         f"{'; '.join(problems)}. Drop them: the preset says what they are")
+    model, info = load(args.model, **build)
+    names = info.class_names or default_class_names(int(model.output_shape[-1]))
+    return Loaded(model, info.model, names, info.to_preprocessing(), info, args.model)
 
 
 def info(args, message: str) -> None:

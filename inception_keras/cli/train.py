@@ -12,8 +12,10 @@
 --data is a folder with one sub-folder per class, a folder of images with a label file
 (--labels), or TF-slim/TPU TFRecord shards (train-* and validation-*). Validation: --val-data,
 or a stratified, seeded --val-fraction of --data. The output folder receives config.json,
-classes.txt, checkpoint.weights.h5 (every epoch), best.weights.h5 (best validation top-1),
-history.csv, logs/ (TensorBoard) and report.json/report.md (final evaluation).
+classes.txt, checkpoint.weights.h5 (every epoch), best/ (the best validation top-1 as a preset
+folder: weights, class names, input size, preprocessing), history.csv, logs/ (TensorBoard) and
+report.json/report.md (final evaluation). --weights also takes a preset, such as another run's
+best/ folder, to fine-tune from it.
 """
 
 from __future__ import annotations
@@ -125,8 +127,9 @@ def config_from_args(args) -> TrainConfig:
     values["model"] = resolve_model_name(args.model, args.variant)
     values["weights"] = options.weights_value(args.weights)
     values["verbose"] = _fit_verbosity(args)
-    if values["epochs"] is None:
-        values["epochs"] = _D["epochs"]
+    for key, value in values.items():  # options left out take the recipe's default
+        if value is None and _D.get(key) is not None:
+            values[key] = _D[key]
     return TrainConfig(**values)
 
 

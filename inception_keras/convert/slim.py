@@ -199,7 +199,10 @@ def _find_prefix(path: str) -> str:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            raise ConversionError(f"no TensorFlow checkpoint (*.ckpt or *.index) found in {path}")
+            from ..loading import training_run_hint  # noqa: PLC0415
+
+            raise ConversionError(f"no TensorFlow checkpoint (*.ckpt or *.index) found in {path}"
+                                  f"{training_run_hint(path)}")
         raise ConversionError(f"{path} holds several checkpoints; name one of: {', '.join(candidates)}")
     m = re.match(r"^(.*)\.(index|data-\d{5}-of-\d{5})$", path)
     if m:

@@ -31,12 +31,24 @@ Signatures:
 * TFLite: one signature, ``serving_default``: ``images`` -> ``predictions`` (int8 tensors
   with their scale and zero point for ``quantize="int8"``).
 * ONNX: input ``images``, output ``predictions``; a dynamic batch dimension is named ``batch``.
+
+Every export carries the class names (``labels=``, or ImageNet's for 1000 outputs) and the eval
+preprocessing (see :mod:`inception_keras.export.metadata`):
+
+* SavedModel: a ``metadata`` signature without inputs returns ``class_names`` (string
+  ``[classes]``), ``preprocessing`` and ``metadata`` (JSON) and the paths of its assets
+  ``assets/class_names.txt`` (one name per line) and ``assets/metadata.json``.
+* ONNX: ``metadata_props`` with JSON values (``class_names``, ``preprocessing``, ...), read by
+  ONNX Runtime's ``session.get_modelmeta().custom_metadata_map``.
+* TFLite: the same keys as entries of the flatbuffer's ``metadata`` list, read with
+  :func:`read_tflite_metadata`, and ``<output>.tflite.labels.txt`` (one name per line) beside it.
 """
 
 from __future__ import annotations
 
 from .check import compare
 from .inputs import load_images, random_encoded_images, random_inputs
+from .metadata import METADATA_KEYS, export_metadata, labels_path, read_tflite_metadata
 from .options import (
     BYTES_INPUT_NAME,
     DEFAULT_CALIBRATION_STEPS,
@@ -47,6 +59,7 @@ from .options import (
     EXTENSIONS,
     FORMATS,
     INPUT_NAME,
+    METADATA_SIGNATURE,
     OUTPUT_NAME,
     QUANTIZATIONS,
     SERVING,
@@ -75,6 +88,8 @@ __all__ = [
     "OUTPUT_NAME",
     "SERVING",
     "SERVING_IMAGES",
+    "METADATA_SIGNATURE",
+    "METADATA_KEYS",
     "ExportError",
     "ExportCheckError",
     "resolve_batch_size",
@@ -86,5 +101,8 @@ __all__ = [
     "random_inputs",
     "random_encoded_images",
     "compare",
+    "export_metadata",
+    "labels_path",
+    "read_tflite_metadata",
     "export_model",
 ]

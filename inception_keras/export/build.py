@@ -9,17 +9,57 @@ from .options import (
     _EXPORT_EXTRA,
     BYTES_INPUT_NAME,
     INPUT_NAME,
+    METADATA_FILES,
+    METADATA_SIGNATURE,
     OUTPUT_NAME,
     SERVING,
     SERVING_IMAGES,
     ExportCheckError,
     ExportError,
 )
+from .metadata import labels_text, metadata_props
 
 
-def _archive(model, batch, prep: Preprocessing | None):
-    """A Keras ExportArchive with the float signature and, given ``prep``, the encoded-image one;
-    and the ``tf.function`` of ``serving_default``."""
+def _metadata_endpoint(archive, metadata: dict, asset_dir: str) -> None:
+    """The ``metadata`` signature (no inputs): ``class_names`` (string ``[classes]``),
+    ``preprocessing`` (JSON), ``metadata`` (all of it as JSON) and the paths of the two asset
+    files, ``assets/class_names.txt`` and ``assets/metadata.json``, which travel with the SavedModel."""
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    import tensorflow as tf  # noqa: PLC0415
+
+    names_path = os.path.join(asset_dir, METADATA_FILES["class_names"])
+    meta_path = os.path.join(asset_dir, METADATA_FILES["metadata"])
+    with open(names_path, "w", encoding="utf-8") as f:
+        f.write(labels_text(metadata["class_names"]))
+    with open(meta_path, "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=2)
+    names_asset, meta_asset = tf.saved_model.Asset(names_path), tf.saved_model.Asset(meta_path)
+    # The assets must be reachable from the object the archive saves, or the function keeps the
+    # temporary path as a constant and nothing is copied. ExportArchive.track() keeps only
+    # variables and lookup tables, so they hang on the object write_out() saves (Keras 3's
+    # ``_tf_trackable``); tf.saved_model.load then shows them as ``metadata_assets``.
+    root = getattr(archive, "_tf_trackable", None)
+    if root is None:
+        raise ExportError("this Keras version's ExportArchive has no _tf_trackable root to attach "
+                          "the metadata assets to")
+    root.metadata_assets = [names_asset, meta_asset]
+    names = tf.constant(metadata["class_names"], tf.string)
+    preprocessing = tf.constant(json.dumps(metadata["preprocessing"]), tf.string)
+    everything = tf.constant(json.dumps(metadata), tf.string)
+
+    @tf.function(input_signature=[], autograph=False)
+    def describe():
+        return {"class_names": names, "preprocessing": preprocessing, "metadata": everything,
+                "class_names_file": names_asset.asset_path, "metadata_file": meta_asset.asset_path}
+
+    archive.add_endpoint(METADATA_SIGNATURE, describe)
+
+
+def _archive(model, batch, prep: Preprocessing | None, metadata: dict | None = None, asset_dir: str | None = None):
+    """A Keras ExportArchive with the float signature and, given ``prep``, the encoded-image one
+    (and, given ``metadata``, the ``metadata`` signature); and the ``tf.function`` of ``serving_default``."""
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
@@ -34,6 +74,8 @@ def _archive(model, batch, prep: Preprocessing | None):
         return {OUTPUT_NAME: model(images, training=False)}
 
     image_spec = tf.TensorSpec([batch, *size], tf.float32, name=INPUT_NAME)
+    if metadata is not None:
+        _metadata_endpoint(archive, metadata, asset_dir)
     if prep is None:
         return archive, archive.add_endpoint(SERVING, serve_images, input_signature=[image_spec])
 
@@ -69,7 +111,7 @@ def _tflite_bytes(saved_model_dir: str, quantize, representative) -> bytes:
         raise ExportCheckError(f"the TFLite converter failed ({type(e).__name__}: {str(e).strip()[:2000]})") from e
 
 
-def _onnx_model(endpoint, batch, size, opset: int):
+def _onnx_model(endpoint, batch, size, opset: int, metadata: dict | None = None):
     import tensorflow as tf  # noqa: PLC0415
 
     try:
@@ -85,4 +127,8 @@ def _onnx_model(endpoint, batch, size, opset: int):
         dims = value.type.tensor_type.shape.dim
         if dims and dims[0].dim_param:
             dims[0].dim_param = "batch"
+    if metadata is not None:  # ONNX Runtime: session.get_modelmeta().custom_metadata_map
+        import onnx  # noqa: PLC0415
+
+        onnx.helper.set_model_props(proto, metadata_props(metadata))
     return proto

@@ -22,6 +22,8 @@ BYTES_INPUT_NAME = "image_bytes"
 OUTPUT_NAME = "predictions"
 SERVING = "serving_default"
 SERVING_IMAGES = "serving_images"
+METADATA_SIGNATURE = "metadata"  # SavedModel: class names and preprocessing, no inputs
+METADATA_FILES = {"class_names": "class_names.txt", "metadata": "metadata.json"}  # SavedModel assets/
 
 _EXPORT_EXTRA = "pip install 'inception-keras[export]'"
 

@@ -21,11 +21,14 @@ class _SavedModelRunner:
         return lambda x: fn(**{key: self._tf.constant(x)})[OUTPUT_NAME].numpy()
 
     def describe(self) -> dict:
+        """Every signature, serving_default first, its inputs (none for ``metadata``) and outputs
+        by name: the order of a loaded SavedModel's dicts changes from run to run."""
         out = {}
-        for name, fn in self.loaded.signatures.items():
+        for name in sorted(self.loaded.signatures, key=lambda n: (n != SERVING, n)):
+            fn = self.loaded.signatures[name]
             out[name] = {
-                "inputs": {k: _spec(s) for k, s in fn.structured_input_signature[1].items()},
-                "outputs": {k: _spec(s) for k, s in fn.structured_outputs.items()},
+                "inputs": {k: _spec(s) for k, s in sorted(fn.structured_input_signature[1].items())},
+                "outputs": {k: _spec(s) for k, s in sorted(fn.structured_outputs.items())},
             }
         return out
 

@@ -11,10 +11,11 @@ import time
 import numpy as np
 
 from ..datasets import Preprocessing
-from ..fileio import atomic_save, atomic_save_dir, write_json
+from ..fileio import atomic_save, atomic_save_dir, write_json, write_text
 from .build import _archive, _onnx_model, _tflite_bytes
 from .check import _Checker
 from .inputs import load_images, random_encoded_images, random_inputs
+from .metadata import STORED, add_tflite_metadata, export_metadata, labels_path, labels_text
 from .options import (
     _EXPORT_EXTRA,
     DEFAULT_CALIBRATION_STEPS,
@@ -48,7 +49,7 @@ def _write_saved_model(archive, path: str, verify) -> float:
     return seconds[0]
 
 
-def _write_tflite(archive, path: str, quantize, representative, verify) -> float:
+def _write_tflite(archive, path: str, quantize, representative, verify, metadata: dict) -> float:
     start = time.perf_counter()
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -56,27 +57,37 @@ def _write_tflite(archive, path: str, quantize, representative, verify) -> float
     try:  # through a SavedModel, as Keras' own LiteRT export does: the .tflite keeps the signature
         saved = os.path.join(work, "saved_model")
         archive.write_out(saved, verbose=False)
-        flat = _tflite_bytes(saved, quantize, representative)
+        flat = add_tflite_metadata(_tflite_bytes(saved, quantize, representative), metadata)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - start
+    labels = labels_path(path)
+    had_labels = os.path.exists(labels)
 
     def save(tmp):
         with open(tmp, "wb") as f:
             f.write(flat)
-        verify(tmp)
+        verify(tmp)  # the interpreter runs the file with its metadata entries
+        # Once the check passed, just before the rename: a failed export keeps an older
+        # export's labels file with its .tflite, and leaves none of its own.
+        write_text(labels, labels_text(metadata["class_names"]))
 
-    atomic_save(save, path, ".tflite")
+    try:
+        atomic_save(save, path, ".tflite")
+    except BaseException:
+        if not had_labels and os.path.exists(labels):  # the rename itself failed
+            os.remove(labels)
+        raise
     return seconds
 
 
-def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify) -> float:
+def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify, metadata: dict | None = None) -> float:
     try:
         import onnx  # noqa: PLC0415
     except ImportError as e:
         raise ExportError(f"ONNX export needs the onnx package ({e}); {_EXPORT_EXTRA}") from None
     start = time.perf_counter()
-    proto = _onnx_model(endpoint, batch, shape, opset)
+    proto = _onnx_model(endpoint, batch, shape, opset, metadata)
     seconds = time.perf_counter() - start
 
     def save(tmp):
@@ -109,7 +120,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                  check_samples: int = DEFAULT_CHECK_SAMPLES, tolerance: float = DEFAULT_TOLERANCE,
                  min_agreement: float = 0.0, opset: int = DEFAULT_ONNX_OPSET,
                  latency_runs: int = DEFAULT_LATENCY_RUNS, seed: int = 0, info: dict | None = None,
-                 write_report: bool = True) -> dict:
+                 write_report: bool = True, labels: list[str] | None = None) -> dict:
     """Export ``model`` as ``fmt`` to ``output``, check it, and return the summary.
 
     Args:
@@ -137,6 +148,11 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
         seed: of the random check inputs.
         info: extra entries for the summary (the CLI adds the registry name and weights).
         write_report: also write the summary as JSON to ``<output>.json``.
+        labels: the class names in output order (default: ImageNet's for 1000/1001 outputs,
+            ``class i`` otherwise). They travel with the export, with the preprocessing: the
+            SavedModel's ``metadata`` signature and ``assets/``, ONNX ``metadata_props``, TFLite
+            metadata entries (:func:`read_tflite_metadata`) plus ``<output>.labels.txt`` beside
+            the ``.tflite``; the summary's ``class_names`` says where (and ``labels_file``).
 
     Returns:
         The summary dict (also the content of the JSON report).
@@ -165,6 +181,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                           "build it with input_shape=(size, size, 3)")
     if preprocessing is None:
         preprocessing = Preprocessing("slim", shape[0])
+    metadata = export_metadata(model, preprocessing, labels, info)  # checks the labels: before any work
     if (calibration_data is not None or include_preprocessing) and (
             shape[2] != 3 or shape[0] != shape[1] or preprocessing.image_size != shape[0]):
         raise ExportError(f"image inputs need a square RGB model of the preprocessing size "
@@ -201,23 +218,28 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
     }
     if fmt == "onnx":
         summary["opset"] = opset
-    if include_preprocessing or calibration_data is not None:
-        summary["preprocessing"] = preprocessing.to_json()
+    summary["preprocessing"] = metadata["preprocessing"]  # travels with every export
+    summary["class_names"] = {"count": len(metadata["class_names"]), "source": metadata["class_names_source"],
+                              "stored": STORED[fmt]}
+    if fmt == "tflite":
+        summary["labels_file"] = labels_path(path)
     if quantize == "int8":
         n = batch or 1
         summary["calibration"] = {"folder": os.fspath(calibration_data), "images": len(x),
                                   "steps": -(-len(x) // n), "batch": n}
 
     created = _missing_dirs(path)  # made by the writers; removed again when the export fails
+    asset_dir = tempfile.mkdtemp(prefix="inception-keras-export-") if fmt == "saved_model" else None
     try:
-        archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None)
+        archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None,
+                                     metadata if fmt == "saved_model" else None, asset_dir)
         if fmt == "saved_model":
             seconds = _write_saved_model(archive, path, verify)
         elif fmt == "tflite":
             representative = _representative(x, batch or 1) if quantize == "int8" else None
-            seconds = _write_tflite(archive, path, quantize, representative, verify)
+            seconds = _write_tflite(archive, path, quantize, representative, verify, metadata)
         else:
-            seconds = _write_onnx(endpoint, path, batch, shape, opset, verify)
+            seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata)
     except BaseException:
         for folder in created:
             try:
@@ -225,6 +247,9 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
             except OSError:
                 break
         raise
+    finally:
+        if asset_dir is not None:  # copied into the SavedModel's assets/ by then
+            shutil.rmtree(asset_dir, ignore_errors=True)
 
     summary["export_seconds"] = round(seconds, 2)
     summary.update(verify.result)

@@ -18,11 +18,17 @@ What a run writes into its output folder:
 * ``checkpoint.weights.h5``: the last complete epoch, written atomically: model weights, optimizer
   state (slots and iteration count, hence the learning-rate schedule position), dropout seed
   states, and the run state (epoch, best top-1) as HDF5 attributes;
-* ``best.weights.h5``: the epoch with the best validation top-1, as the inference graph (no
-  auxiliary head); it loads with ``create_model(name, classes=N, weights=...)``;
+* ``best/``: the epoch with the best validation top-1 as a preset folder
+  (:func:`inception_keras.save_preset`, replaced atomically whenever validation top-1 improves):
+  the inference graph (no auxiliary head) with the class names, the input size, the eval
+  preprocessing and, in ``metadata.json``, where the weights came from (the run, its
+  ``--weights``, the epoch and its validation top-1). It loads with
+  ``inception_keras.load_preset("runs/x/best")``, or into a graph with
+  ``create_model(name, classes=N, weights="runs/x/best")``, and fine-tunes further with
+  ``weights="runs/x/best"``;
 * ``history.csv`` (``keras.callbacks.CSVLogger``), ``logs/`` (TensorBoard);
-* ``report.json`` / ``report.md``: the final evaluation of ``best.weights.h5`` on the validation
-  data (:func:`inception_keras.evaluation.evaluate_model`).
+* ``report.json`` / ``report.md``: the final evaluation of ``best/`` on the validation data
+  (:func:`inception_keras.evaluation.evaluate_model`).
 
 Exact resumption: the data order and every augmentation draw are functions of (seed, epoch,
 example index) through stateless random ops, the learning rate is a schedule in optimizer
@@ -36,9 +42,9 @@ The package, one module per concern:
 * ``config``: :class:`TrainConfig`, its checks, the run's file names;
 * ``augment``: TF-slim's training augmentation, stateless;
 * ``data``: the training and validation sets, the split, the ``tf.data`` pipelines;
-* ``transfer``: the source weights and the new head;
+* ``transfer``: the source weights (any preset too) and the new head;
 * ``recipe``: BatchNorm momentum, weight decay, optimizer, schedule, loss and metrics;
-* ``checkpoint``: atomic checkpoints, per-epoch callbacks, exact resume state;
+* ``checkpoint``: atomic checkpoints, the ``best/`` preset, per-epoch callbacks, exact resume state;
 * ``distribute``: ``tf.distribute`` strategies and the multi-worker workaround;
 * ``run``: :func:`train`, :func:`resume` and the final evaluation.
 """
@@ -55,6 +61,7 @@ _EXPORTS = {
     "_truncate_history": ".checkpoint",
     "load_checkpoint": ".checkpoint",
     "read_checkpoint_state": ".checkpoint",
+    "save_best": ".checkpoint",
     "save_checkpoint": ".checkpoint",
     "AUGMENTATIONS": ".config",
     "OPTIMIZERS": ".config",
@@ -115,6 +122,7 @@ __all__ = [
     "preprocess_for_train",
     "read_checkpoint_state",
     "resume",
+    "save_best",
     "save_checkpoint",
     "set_trainable",
     "source_model",

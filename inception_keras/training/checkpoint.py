@@ -113,13 +113,17 @@ class _EpochLogs(_callback_base()):
 
 
 class RunCheckpoint(_callback_base()):
-    """After every epoch: ``best.weights.h5`` when validation top-1 improved, then the
+    """After every epoch: the preset folder ``best/`` when validation top-1 improved, then the
     checkpoint (model + optimizer + run state), each written atomically; optionally a copy of
-    the epoch's weights. A kill at any point leaves the previous complete epoch resumable."""
+    the epoch's weights. A kill at any point leaves the previous complete epoch resumable.
 
-    def __init__(self, output: str, config: TrainConfig, view, state: dict, write: bool = True):
+    ``labels``: the class names in output order, or (synset, name) pairs, for ``best/``.
+    """
+
+    def __init__(self, output: str, config: TrainConfig, view, state: dict, write: bool = True, labels=None):
         super().__init__()
         self.output, self.config, self.view, self.state, self.write = output, config, view, state, write
+        self.labels = labels
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -127,8 +131,7 @@ class RunCheckpoint(_callback_base()):
         top1 = logs.get(monitor_key(self.config))
         if top1 is not None and (self.state.get("best_val_top1") is None or top1 > self.state["best_val_top1"]):
             if self.write:
-                atomic_save(lambda tmp: self.view.save_weights(tmp), os.path.join(self.output, RUN_FILES["best"]),
-                            ".weights.h5")
+                save_best(self.view, self.output, self.config, self.labels, done, float(top1))
             self.state["best_val_top1"] = float(top1)
             self.state["best_epoch"] = done
         if self.write and self.config.save_every_epoch:
@@ -145,6 +148,21 @@ class RunCheckpoint(_callback_base()):
             save_checkpoint(self.model, os.path.join(self.output, RUN_FILES["checkpoint"]), self.state)
             info = {k: v for k, v in self.state.items() if k != "seed_states"}
             write_json(os.path.join(self.output, RUN_FILES["checkpoint_info"]), info)
+
+
+def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: float) -> str:
+    """Write ``view`` (the inference graph) as the preset folder ``<output>/best``, replacing the
+    previous one atomically: the run's class names, its input size and eval preprocessing, and
+    in ``metadata.json`` where the weights came from (the run, its ``--weights``, the epoch)."""
+    from ..datasets import Preprocessing  # noqa: PLC0415
+    from ..preset_format import save_preset  # noqa: PLC0415
+
+    source = {"uri": os.path.abspath(output), "kind": "training run", "model": config.model,
+              "weights": None if config.weights is None else str(config.weights), "epoch": epoch,
+              "monitor": monitor_key(config), "val_top1": top1}
+    return save_preset(view, os.path.join(output, RUN_FILES["best"]), labels=labels,
+                       preprocessing=Preprocessing("slim", config.input_size, config.crop_fraction),
+                       sources=[source], overwrite=True)
 
 
 def _truncate_history(path: str, first_epoch: int) -> None:

@@ -12,7 +12,7 @@ RUN_FILES = {
     "unreadable": "unreadable.json",
     "checkpoint": "checkpoint.weights.h5",
     "checkpoint_info": "checkpoint.json",
-    "best": "best.weights.h5",
+    "best": "best",  # a preset folder (inception_keras.save_preset): the best epoch's inference graph
     "history": "history.csv",
     "logs": "logs",
     "epochs": "epochs",

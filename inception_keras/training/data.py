@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from ..datasets import DataError, ImageSet, Preprocessing, decode_fallback, find_image_set
+from ..datasets import align_classes as _align
 from .augment import preprocess_for_train
 from .config import RUN_FILES, TrainConfig
 
@@ -83,25 +84,6 @@ def _open_set(path: str, labels: str | None, split: str, role: str) -> ImageSet:
         if wanted is not None and wanted.layout == "tfrecord" and wanted.shards:
             image_set = wanted
     return image_set
-
-
-def _align(image_set: ImageSet, class_names: list[str], display_names: list[str], role: str) -> ImageSet:
-    """The set with its labels renumbered to ``class_names`` (by class name)."""
-    if image_set.class_names == class_names:
-        return dataclasses.replace(image_set, display_names=list(display_names))
-    if image_set.layout == "tfrecord":
-        raise DataError(f"the {role} TFRecords have ImageNet's 1000 classes but the training classes are "
-                        f"{len(class_names)} others; give {role} data in a folder layout with the same class names")
-    index = {name: i for i, name in enumerate(class_names)}
-    present = sorted({image_set.class_names[int(c)] for c in np.unique(image_set.labels)})
-    unknown = [name for name in present if name not in index]
-    if unknown:
-        raise DataError(f"the {role} data has classes the training data does not: {unknown[:5]}"
-                        f"{' ...' if len(unknown) > 5 else ''}; {role} classes must be a subset of the "
-                        f"training classes ({len(class_names)}: {class_names[:5]}{' ...' if len(class_names) > 5 else ''})")
-    labels = np.asarray([index[image_set.class_names[int(c)]] for c in image_set.labels], np.int64)
-    return dataclasses.replace(image_set, class_names=list(class_names), display_names=list(display_names),
-                               labels=labels)
 
 
 def load_run_data(config: TrainConfig, log=print, unreadable: list[dict] | None = None) -> RunData:

@@ -9,7 +9,8 @@ import os
 import warnings
 
 from ..datasets import Preprocessing
-from ..fileio import write_json, write_text
+from ..fileio import remove_stale_temporaries, write_json, write_text
+from ..preset_format import WEIGHTS_FILE
 from .checkpoint import RunCheckpoint, _EpochLogs, _truncate_history, load_checkpoint
 from .config import RUN_FILES, TrainConfig, TrainingError
 from .data import eval_dataset, load_run_data, train_dataset
@@ -161,9 +162,8 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
         derived["weights"] = before.get("weights")
     if chief:
         os.makedirs(output, exist_ok=True)
-        for stale in os.listdir(output):
-            if stale.startswith(".tmp-"):
-                os.remove(os.path.join(output, stale))  # from a kill during a write
+        # From a kill during a write: temporary files, and folders (best/ being replaced).
+        remove_stale_temporaries(output, restore=RUN_FILES["best"])
         if not resume:
             write_json(os.path.join(output, RUN_FILES["config"]),
                        {"config": config.to_json(), "derived": derived, "command": command})
@@ -200,7 +200,8 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
             if chief:
                 out += [keras.callbacks.CSVLogger(history_path, append=append),
                         keras.callbacks.TensorBoard(os.path.join(output, RUN_FILES["logs"]), write_graph=False)]
-            return out + [RunCheckpoint(output, config, view, state, write=chief)]  # last: after the CSV row
+            return out + [RunCheckpoint(output, config, view, state, write=chief,  # last: after the CSV row
+                                        labels=best_labels(run_data))]
 
         val_ds = eval_dataset(run_data.val, config, run_data.num_classes)
         phases = []
@@ -256,17 +257,25 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
     return result
 
 
+def best_labels(run_data) -> list:
+    """The labels of ``best/``: the class names in output order, or (synset, name) pairs for
+    ImageNet synsets (whose readable names differ from the synsets)."""
+    if run_data.class_names == run_data.display_names:
+        return list(run_data.class_names)
+    return [list(pair) for pair in zip(run_data.class_names, run_data.display_names)]
+
+
 def final_evaluation(model, view, config, run_data, state, strategy, chief, log, command):
-    """Score ``best.weights.h5`` on the validation data with the evaluation tool's code and
-    write report.json / report.md into the output folder."""
+    """Score the best epoch (``best/``, the run's preset) on the validation data with the
+    evaluation tool's code and write report.json / report.md into the output folder."""
     from ..evaluation import evaluate_model, format_text, write_report  # noqa: PLC0415
 
-    best = os.path.join(config.output, RUN_FILES["best"])
-    which = f"{RUN_FILES['best']} (epoch {state.get('best_epoch')})"
+    best = os.path.join(config.output, RUN_FILES["best"], WEIGHTS_FILE)
+    which = f"{RUN_FILES['best']}/ (epoch {state.get('best_epoch')})"
     if os.path.isfile(best):
         view.load_weights(best)
     else:
-        which = f"the weights after epoch {state.get('epoch')} (no {RUN_FILES['best']}: no validation top-1 yet)"
+        which = f"the weights after epoch {state.get('epoch')} (no {RUN_FILES['best']}/: no validation top-1 yet)"
     log(f"evaluating {which} on the validation data ...")
     prep = Preprocessing("slim", config.input_size, config.crop_fraction)
     report = evaluate_model(view, run_data.val, prep, batch_size=config.eval_batch_size or config.batch_size,

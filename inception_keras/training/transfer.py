@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from .config import HEAD_PREFIXES, TrainingError
+from .config import HEAD_PREFIXES, RUN_FILES, TrainingError
 
 
 @dataclasses.dataclass
@@ -46,7 +46,12 @@ def _file_heads(path: str) -> tuple[int | None, bool]:
 
 
 def source_model(name: str, weights: str, input_size: int):
-    """The model ``weights`` belong to, built with its own head and loaded."""
+    """The model ``weights`` belong to, built with its own head and loaded; and the label
+    offset of its head (1 for TF-slim's background class).
+
+    ``weights``: a published name (``"imagenet"``), a preset (folder such as a run's
+    ``runs/x/best``, a folder in timm's layout, ``hf://``, ``kaggle://``), a Keras weights file
+    or a TF-slim checkpoint."""
     from .. import presets  # noqa: PLC0415
     from ..registry import create_model  # noqa: PLC0415
 
@@ -55,6 +60,12 @@ def source_model(name: str, weights: str, input_size: int):
         return create_model(name, weights=weights, classes=preset.num_classes, aux_logits=True,
                             name=f"{name}_{weights}"), preset.label_offset
     path = os.fspath(weights)
+    if _is_preset_reference(path):
+        return _preset_source(name, path, input_size)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, RUN_FILES["config"])):
+        best = os.path.join(path, RUN_FILES["best"])
+        raise TrainingError(f"--weights {path!r} is a training run's folder; its best model is the preset {best!r}: "
+                            f"pass --weights {best}")
     if path.endswith((".weights.h5", ".h5", ".keras")):
         if not os.path.isfile(path):
             raise TrainingError(f"weights file not found: {path!r}")
@@ -66,6 +77,31 @@ def source_model(name: str, weights: str, input_size: int):
         return create_model(name, weights=path, classes=classes, aux_logits=aux, input_shape=(size, size, 3),
                             name=f"{name}_source"), 0
     return create_model(name, weights=path, classes=1001, aux_logits=True, name=f"{name}_source"), 1
+
+
+def _is_preset_reference(path: str) -> bool:
+    """A preset folder, a folder in timm's layout, or an ``hf://`` / ``kaggle://`` URI of one."""
+    from ..preset_format import is_preset_dir, is_timm_dir  # noqa: PLC0415
+
+    if path.startswith(("hf://", "kaggle://")):
+        return True
+    return os.path.isdir(path) and (is_preset_dir(path) or is_timm_dir(path))
+
+
+def _preset_source(name: str, uri: str, input_size: int):
+    """The model of a preset (``runs/x/best``, ``hf://...``), with its own head, at ``input_size``."""
+    from ..loading import preset_info  # noqa: PLC0415
+    from ..registry import create_model  # noqa: PLC0415
+
+    info = preset_info(uri)  # reads the files only: a wrong graph fails before the build
+    if info.model != name:
+        raise TrainingError(f"--weights {uri!r} holds {info.model} weights, not {name}: pass --model {info.model} "
+                            f"(or weights of {name})")
+    aux = bool(info.arguments.get("aux_logits"))
+    size = max(input_size, 299) if aux else input_size
+    head = {"classes": info.classes, "aux_logits": aux} if info.classes else {"include_top": False}
+    model = create_model(name, weights=uri, input_shape=(size, size, 3), name=f"{name}_source", **head)
+    return model, 1 if info.background else 0
 
 
 def transfer_weights(source, target, *, label_offset: int = 0, source_name: str = "") -> Transfer:
@@ -122,8 +158,8 @@ def _classes_of(model):
 
 
 def inference_view(model):
-    """The model without its auxiliary output (same layers, no optimizer): what
-    ``best.weights.h5`` holds and what the final evaluation scores."""
+    """The model without its auxiliary output (same layers, no optimizer): what the run's
+    preset ``best/`` holds and what the final evaluation scores."""
     import keras  # noqa: PLC0415
 
     outputs = model.outputs
