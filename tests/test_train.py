@@ -634,7 +634,7 @@ def test_bad_inputs_say_what_to_do(reference, data, tmp_path, capsys):
     empty.mkdir()
     fails(["--resume", str(empty)], "holds no training run")
     fails(["--resume", str(tmp_path / "missing")], "no such folder")
-    fails(["--resume", reference["out"], "--lr", "0.1"], "drop --lr")
+    fails(["--resume", reference["out"], "--lr", "0.1"], "--lr (the run has 0.002)")
     fails(COMMON + ["--data", data, "--output", reference["out"]], "already holds a run: continue it with --resume")
     fails(COMMON + ["--data", data], "pass --output DIR")
     fails(COMMON + ["--data", data, "--aux-logits", "--output", str(tmp_path / "c")], "--aux-logits needs --input-size 299")
@@ -651,6 +651,12 @@ def test_bad_inputs_say_what_to_do(reference, data, tmp_path, capsys):
 def test_resume_refuses_new_options_and_fewer_epochs(reference, capsys):
     before = read_h5(os.path.join(reference["out"], "checkpoint.weights.h5"))
     assert train_cli.main(["--resume", reference["out"], "--no-final-eval"]) == 2  # options cannot change
+    capsys.readouterr()
+    # An option that conflicts is refused whatever its value, even the parser's default ...
+    assert train_cli.main(["--resume", reference["out"], "--model", "inception_v4"]) == 2
+    assert f"--model (the run has '{MODEL}')" in capsys.readouterr().err
+    # ... and one that agrees with the run, or only says how to show it, is not (the run is finished).
+    assert train_cli.main(["--resume", reference["out"], "--model", MODEL, "--verbose", "--no-progress"]) == 0
     capsys.readouterr()
     with pytest.raises(TrainingError, match="fewer than the run's 3"):
         from inception_keras.training import resume

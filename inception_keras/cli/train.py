@@ -21,6 +21,7 @@ best/ folder, to fine-tune from it.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -133,15 +134,55 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def _changed_options(parser, args) -> list[str]:
-    """Options given together with --resume (other than --epochs), as --flag names."""
-    changed = []
+def _given_options(argv: list[str]) -> dict[str, str]:
+    """``{dest: option as typed}`` for every option on the command line, whatever its value."""
+    parser = build_parser()
     for action in parser._actions:  # noqa: SLF001 - argparse has no public list of arguments
-        if action.dest in _DISPLAY or isinstance(action, options.Renamed) or not action.option_strings:
-            continue
-        if getattr(args, action.dest) != action.default:
-            changed.append(action.option_strings[0])
-    return changed
+        action.default = argparse.SUPPRESS
+        action.required = False
+    flags = {}
+    for action in parser._actions:  # noqa: SLF001
+        for option in action.option_strings:
+            flags.setdefault(action.dest, option)
+    given = vars(parser.parse_known_args(argv)[0])
+    typed = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    out = {}
+    for dest in given:
+        action = next(a for a in parser._actions if a.dest == dest)  # noqa: SLF001
+        out[dest] = next((o for o in action.option_strings if o in typed), flags[dest])
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) and isinstance(b, str) and a != b and os.path.exists(a) and os.path.exists(b):
+        return os.path.realpath(a) == os.path.realpath(b)
+    return a == b
+
+
+def _resume_conflicts(argv: list[str], args) -> list[str]:
+    """The options on the command line that conflict with the saved run ``args.resume``: any
+    option that sets something else than the run has (--epochs may extend it; display options
+    such as --verbose or --no-progress are free)."""
+    import json  # noqa: PLC0415
+
+    from inception_keras.training import RUN_FILES  # noqa: PLC0415
+
+    given = {dest: flag for dest, flag in _given_options(argv).items() if dest not in _DISPLAY}
+    if not given:
+        return []
+    path = os.path.join(args.resume, RUN_FILES["config"])
+    if not os.path.isfile(path):
+        return []  # resume() says there is no run there
+    with open(path) as f:
+        saved = json.load(f)["config"]
+    wanted = config_from_args(args).to_json()
+    conflicts = []
+    for dest, flag in given.items():
+        key = "model" if dest == "variant" else dest
+        if key not in saved or not _same(wanted.get(key), saved[key]):
+            have = saved.get(key, "not an option of a run")
+            conflicts.append(f"{flag} (the run has {have!r})" if key in saved else flag)
+    return conflicts
 
 
 def _fit_verbosity(args) -> int:
@@ -174,8 +215,9 @@ def _old_verbose(argv: list[str]) -> list[str]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = options.parse_args(parser, _old_verbose(argv))
     command = shlex.join(["python", "tools/train.py", *argv])
+    argv = _old_verbose(argv)
+    args = options.parse_args(parser, argv)
     from inception_keras.datasets import DataError  # noqa: PLC0415
     from inception_keras.training import TrainingError, resume, train  # noqa: PLC0415
 
@@ -184,10 +226,11 @@ def main(argv=None) -> int:
 
     try:
         if args.resume:
-            changed = _changed_options(parser, args)
-            if changed:
-                raise TrainingError(f"--resume continues a run with its saved options; drop {', '.join(changed)} "
-                                    f"(only --epochs may be given, to extend the run), or start a new run with --output")
+            conflicts = _resume_conflicts(argv, args)
+            if conflicts:
+                raise TrainingError(f"--resume continues a run with its saved options, and these conflict with it: "
+                                    f"{'; '.join(conflicts)}. Drop them (only --epochs may be given, to extend the "
+                                    f"run), or start a new run with --output")
             verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
             with options.progress_to_stderr():
                 result = resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
