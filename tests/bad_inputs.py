@@ -63,7 +63,10 @@ def run_case(row: Case, tmp_path, capsys) -> None:
     if row.tool is not None:
         argv = [a.format(**{k: str(v) for k, v in values.items()}) for a in row.argv]
         module = importlib.import_module(f"inception_keras.cli.{row.tool}")
-        code = module.main(argv)
+        try:
+            code = module.main(argv)
+        except SystemExit as e:  # argparse's usage errors exit 2 with a message
+            code = e.code
         captured = capsys.readouterr()
         message = captured.err + captured.out
         assert code == row.code, f"exit {code}, expected {row.code}; said:\n{message[-3000:]}"

@@ -70,6 +70,7 @@ def run(args, command: str | None = None) -> dict:
     from inception_keras.evaluation import evaluate_model, format_text, write_report  # noqa: PLC0415
     from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
 
+    options.check_preset_options(args)  # before the data is listed
     image_set = find_image_set(args.data, args.labels, split=args.split)
     jit = options.jit_value(args.jit_compile) is True  # (auto: the plain forward pass)
     policy = mixed_precision_policy(args.mixed_precision)

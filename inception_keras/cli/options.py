@@ -234,6 +234,21 @@ def preset_conflicts(args, info) -> list[str]:
     return problems
 
 
+def check_preset_options(args):
+    """For a preset ``--model``: its description, after checking that no explicit option
+    contradicts it (a ValueError naming them). None for a graph name. Cheap: run it before the work."""
+    from inception_keras.loading import preset_info  # noqa: PLC0415
+
+    if is_graph(args):
+        return None
+    info = preset_info(args.model)
+    problems = preset_conflicts(args, info)
+    if problems:
+        raise ValueError(f"--model {args.model} is a preset, and these options contradict it: "
+                         f"{'; '.join(problems)}. Drop them: the preset says what they are")
+    return info
+
+
 def load_model(args, *, weights_default: str = "imagenet", classes_default: int | None = 1000, **build) -> Loaded:
     """The model of ``--model`` with everything the tool needs to run it.
 
@@ -244,7 +259,7 @@ def load_model(args, *, weights_default: str = "imagenet", classes_default: int 
     class names, input size and preprocessing come from it, and an explicit flag that
     contradicts it is an error. ``build`` goes to the constructor (``classifier_activation``)."""
     from inception_keras.datasets import Preprocessing  # noqa: PLC0415
-    from inception_keras.loading import load_model as load, preset_info  # noqa: PLC0415
+    from inception_keras.loading import load_model as load  # noqa: PLC0415
     from inception_keras.preprocessing import default_class_names  # noqa: PLC0415
 
     if is_graph(args):
@@ -263,11 +278,7 @@ def load_model(args, *, weights_default: str = "imagenet", classes_default: int 
         if names is None:
             names = info.class_names or default_class_names(int(model.output_shape[-1]))
         return Loaded(model, name, names, prep, info, str(weights))
-    info = preset_info(args.model)
-    problems = preset_conflicts(args, info)
-    if problems:
-        raise ValueError(f"--model {args.model} is a preset, and these options contradict it: "
-                         f"{'; '.join(problems)}. Drop them: the preset says what they are")
+    check_preset_options(args)
     model, info = load(args.model, **build)
     names = info.class_names or default_class_names(int(model.output_shape[-1]))
     return Loaded(model, info.model, names, info.to_preprocessing(), info, args.model)
