@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .datasets import DataError, ImageSet, Preprocessing, decode_fallback, decode_image, preprocess_for_eval
+from .datasets import DataError, ImageSet, Preprocessing, decode_fallback, decode_image, fit_index_labels, preprocess_for_eval
 from .fileio import write_json, write_text
 from .profile import MACS_COUNTED, count_macs, device_description, percentile_ms
 from .tables import format_table, key_value_table, markdown_table
@@ -90,6 +90,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be positive, got {limit}")
     model_classes = int(model.outputs[0].shape[-1])
+    image_set = fit_index_labels(image_set, model_classes)
     shift = _label_shift(model_classes, image_set)
     total = image_set.count(limit)
     # the whole set's size, where that costs nothing (TFRecords are not read past --limit)
@@ -170,6 +171,8 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
             "path": image_set.root, "layout": image_set.layout, "labels": image_set.label_source,
             "classes": image_set.num_classes, "images_found": available, "images_requested": total,
             "evaluated": evaluated, "unreadable": unreadable,
+            "not_in_label_file": len(image_set.unlabelled),
+            "not_in_label_file_examples": image_set.unlabelled[:BOTTOM],
         },
         "top1": {"correct": int(hit1.sum()), "total": evaluated, "accuracy": float(hit1.mean())},
         "top5": {"correct": int(hit5.sum()), "total": evaluated, "accuracy": float(hit5.mean()), "k": k,
@@ -293,7 +296,9 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("data", f"{data['path']} [{data['layout']}, {data['labels']}]"),
         ("images", f"{data['evaluated']} evaluated of {data['images_requested']} "
                    f"({len(data['unreadable'])} unreadable"
-                   + (f", {data['images_found']} in the set)" if data["images_found"] is not None else ")")),
+                   + (f", {data['images_found']} in the set)" if data["images_found"] is not None else ")")
+                   + (f"; {data['not_in_label_file']} images in the folder are not in the label file, not evaluated"
+                      if data.get("not_in_label_file") else "")),
         ("top-1", _fraction(report["top1"])),
         *([(f"top-{report['top5']['k']}", _fraction(report["top5"]))] if shows_topk(report) else []),
         ("parameters", f"{report['params']:,}"),
@@ -324,7 +329,17 @@ def format_text(report: dict) -> str:
     if report["data"]["unreadable"]:
         out += ["", f"unreadable files ({len(report['data']['unreadable'])}, not counted)"]
         out += [f"  {u['path']}: {u['error']}" for u in report["data"]["unreadable"]]
+    out += _not_labelled(report["data"], "  ")
     return "\n".join(out)
+
+
+def _not_labelled(data: dict, indent: str) -> list[str]:
+    count = data.get("not_in_label_file")
+    if not count:
+        return []
+    names = data.get("not_in_label_file_examples", [])
+    return ["", f"images in the folder but not in the label file ({count}, not evaluated)"] + \
+        [f"{indent}{name}" for name in names] + ([f"{indent}..."] if count > len(names) else [])
 
 
 def format_markdown(report: dict) -> str:
@@ -335,6 +350,7 @@ def format_markdown(report: dict) -> str:
     unreadable = report["data"]["unreadable"]
     out += ["", f"## Unreadable files ({len(unreadable)})", ""]
     out += [f"- `{u['path']}`: {u['error']}" for u in unreadable] or ["None."]
+    out += _not_labelled(report["data"], "- ")
     topk = shows_topk(report)
     out += ["", "## Per-class accuracy", "",
             markdown_table(("class", "name", "images", "top-1", *((f"top-{report['top5']['k']}",) if topk else ())),

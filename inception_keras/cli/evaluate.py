@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                               classes_help="classifier outputs (default: the number of classes of the data)")
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, help="image folder(s), flat folder or TFRecord shards")
-    data.add_argument("--labels", help="label file for a flat folder (filename synset|index, or LOC_val_solution.csv)")
+    data.add_argument("--labels", help="label file for a flat folder: one 'filename label' line per image, the label "
+                                       "last (after a tab, spaces or a comma, so names may hold spaces): a synset, "
+                                       "a 0-based ImageNet index (0..999) or a class name; or LOC_val_solution.csv")
     data.add_argument("--split", help="TFRecord shard prefix when a folder holds several (default: validation)")
     data.add_argument("--limit", type=int, help="evaluate only the first N images")
     options.add_batch_size(data, 64, "global batch size (default 64)")

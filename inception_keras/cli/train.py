@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dropout", type=float, default=_D["dropout"], help="before the classifier (default 0.2)")
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="training images: class folders, folder + label file, or TFRecord shards")
-    data.add_argument("--labels", help="label file for a flat --data folder")
+    data.add_argument("--labels", help="label file for a flat --data folder ('filename label' lines, the label "
+                                       "last: a synset, a 0-based ImageNet index or a class name)")
     data.add_argument("--val-data", help="validation images (any layout, the same class names)")
     data.add_argument("--val-labels", help="label file for a flat --val-data folder")
     data.add_argument("--val-fraction", type=float, default=_D["val_fraction"],

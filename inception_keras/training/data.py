@@ -66,8 +66,9 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 def _subset(image_set: ImageSet, indices) -> ImageSet:
     indices = np.asarray(indices, dtype=np.int64)
+    lines = [image_set.label_lines[i] for i in indices] if image_set.label_lines else []
     return dataclasses.replace(image_set, files=[image_set.files[i] for i in indices],
-                               labels=np.asarray(image_set.labels)[indices])
+                               labels=np.asarray(image_set.labels)[indices], label_lines=lines)
 
 
 def _open_set(path: str, labels: str | None, split: str, role: str) -> ImageSet:
@@ -97,6 +98,9 @@ def load_run_data(config: TrainConfig, log=print, unreadable: list[dict] | None 
     train_set = _open_set(config.data, config.labels, "train", "training")
     if train_set.layout != "tfrecord" and not len(train_set):
         raise DataError(f"no training images in {config.data!r}")
+    if train_set.unlabelled:
+        log(f"{len(train_set.unlabelled)} images in {config.data} are not in the label file and are left out, "
+            f"e.g. {', '.join(train_set.unlabelled[:3])}")
     if unreadable is None:
         unreadable = []
         if config.image_check:
