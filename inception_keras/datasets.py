@@ -12,10 +12,12 @@ Three layouts of the ImageNet validation set, and any other labelled image folde
 * ``tfrecord``: TF-slim / TPU shards (``validation-00000-of-00128``) with ``image/encoded``
   and ``image/class/label`` (1..1000, 0 being the background class).
 
-Every layout is read as encoded bytes and decoded inside the pipeline, in parallel. A file
-that TensorFlow cannot decode does not stop the pipeline (``ignore_errors``): the caller
-sees which indices are missing and hands them to :func:`decode_fallback` (Pillow reads a
-few formats TensorFlow does not), and what neither can read is reported as unreadable.
+Every layout is read as encoded bytes and decoded inside the pipeline, in parallel
+(:mod:`inception_keras.images`: one decoding for every tool, and a pixel limit read from the
+header). A file that TensorFlow cannot decode, or refuses as too large, does not stop the
+pipeline (``ignore_errors``): the caller sees which indices are missing and hands them to
+:func:`inception_keras.images.decode_any` for the reason (Pillow reads a few formats
+TensorFlow does not), and what cannot be read is reported as unreadable.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import re
 
 import numpy as np
 
+from .images import decode_any
+from .images import decode_fallback as decode_fallback  # re-exported: the tools import them from here
+from .images import decode_image as decode_image
 from .preprocessing import imagenet_classes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
@@ -86,15 +91,6 @@ class Preprocessing:
 PREPROCESSING_PRESETS = ("slim", "resize-crop")
 
 
-def decode_image(encoded):
-    """Encoded JPEG/PNG/GIF/BMP bytes -> uint8 HxWx3 (grayscale, CMYK and alpha become RGB)."""
-    import tensorflow as tf  # noqa: PLC0415
-
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return image
-
-
 def preprocess_for_eval(image, prep: Preprocessing):
     """One decoded image (uint8 0..255, or float in [0, 1]) -> float32 ``size x size x 3`` in [-1, 1]."""
     import tensorflow as tf  # noqa: PLC0415
@@ -121,39 +117,19 @@ def preprocess_for_eval(image, prep: Preprocessing):
     return image
 
 
-def decode_fallback(encoded: bytes) -> np.ndarray:
-    """Pillow's reading of bytes TensorFlow could not decode: uint8 RGB, or ValueError."""
-    import io  # noqa: PLC0415
-
-    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
-
-    try:
-        with Image.open(io.BytesIO(encoded)) as img:
-            img.load()
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ValueError("not a readable image (unknown format or not an image)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
-
-
-def load_for_eval(path, prep: Preprocessing) -> np.ndarray:
-    """One image file as the evaluation pipeline sees it: decoded by TensorFlow (Pillow for what
-    TensorFlow cannot read), then :func:`preprocess_for_eval`. Raises ValueError naming the file."""
-    import tensorflow as tf  # noqa: PLC0415
-
+def load_for_eval(path, prep: Preprocessing, max_pixels: int | None = None) -> np.ndarray:
+    """One image file as the evaluation pipeline sees it: decoded as every tool decodes
+    (:func:`inception_keras.images.decode_any`), then :func:`preprocess_for_eval`. Raises
+    ValueError naming the file (and, over ``max_pixels``, its size)."""
     try:
         with open(path, "rb") as f:
             encoded = f.read()
     except OSError as e:
         raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
     try:
-        image = decode_image(tf.constant(encoded))
-    except (tf.errors.OpError, ValueError):
-        try:
-            image = decode_fallback(encoded)
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
+        image = decode_any(encoded, max_pixels)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     return np.asarray(preprocess_for_eval(image, prep), dtype=np.float32)
 
 
@@ -243,14 +219,14 @@ class ImageSet:
         return ds
 
     def dataset(self, prep: Preprocessing, batch_size: int, limit: int | None = None, *, label_shift: int = 0,
-                drop_remainder: bool = False):
+                drop_remainder: bool = False, max_pixels: int | None = None):
         """Batches of (images, labels, indices), preprocessed; undecodable examples are left
-        out (their indices are missing from the batches), and so is a last partial batch
-        with ``drop_remainder``."""
+        out (their indices are missing from the batches), as are images over ``max_pixels``
+        and a last partial batch with ``drop_remainder``."""
         import tensorflow as tf  # noqa: PLC0415
 
         def load(encoded, label, index):
-            return preprocess_for_eval(decode_image(encoded), prep), label + label_shift, index
+            return preprocess_for_eval(decode_image(encoded, max_pixels), prep), label + label_shift, index
 
         ds = self.encoded(limit).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "a 0-based ImageNet index (0..999) or a class name; or LOC_val_solution.csv")
     data.add_argument("--split", help="TFRecord shard prefix when a folder holds several (default: validation)")
     data.add_argument("--limit", type=int, help="evaluate only the first N images")
+    options.add_max_pixels(data)
     options.add_batch_size(data, 64, "global batch size (default 64)")
     pre = options.add_preprocessing_options(parser)
     options.add_input_size(pre, default=None)
@@ -91,6 +92,7 @@ def run(args, command: str | None = None) -> dict:
         report = evaluate_model(model, image_set, prep, batch_size=args.batch_size, limit=args.limit,
                                 progress=not args.no_progress, command=command,
                                 pipeline_batches=args.pipeline_batches, strategy=strategy, jit_compile=jit,
+                                max_pixels=args.max_pixels,
                                 extra={"model": name, "weights": loaded.weights, "jit_compile": jit,
                                        "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync})
     json_path, md_path = write_report(report, args.output)

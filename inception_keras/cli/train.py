@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-image-check", dest="image_check", action="store_false",
                       help="skip decoding every training image once at the start (unreadable ones are then "
                            "skipped silently)")
+    options.add_max_pixels(data)
     data.add_argument("--shuffle-buffer", type=int, default=_D["shuffle_buffer"],
                       help="TFRecords only: shuffle buffer (image folders are fully permuted every epoch)")
     data.add_argument("--steps-per-epoch", type=int, help="default: training images // batch size")
@@ -116,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose"}
+_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose", "max_pixels"}
 # Options that say how to show a run, not what it computes: allowed with --resume.
 _DISPLAY = {"help", "resume", "epochs", "json", "no_progress", "verbose", "keras_verbose"}
 
@@ -190,13 +191,13 @@ def main(argv=None) -> int:
                 raise TrainingError(f"--resume continues a run with its saved options; drop {', '.join(changed)} "
                                     f"(only --epochs may be given, to extend the run), or start a new run with --output")
             verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
-            with options.progress_to_stderr():
+            with options.progress_to_stderr(), options.max_pixels(args):
                 result = resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
         else:
             if args.output is None:
                 raise TrainingError("pass --output DIR for a new run (or --resume DIR to continue one)")
             config = config_from_args(args)
-            with options.progress_to_stderr():
+            with options.progress_to_stderr(), options.max_pixels(args):
                 result = train(config, command=command, log=log)
     except (DataError, TrainingError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -9,8 +9,9 @@ import os
 
 import numpy as np
 
-from ..datasets import DataError, ImageSet, Preprocessing, decode_fallback, find_image_set
+from ..datasets import DataError, ImageSet, Preprocessing, find_image_set
 from ..datasets import align_classes as _align
+from ..images import unreadable_reason
 from .augment import preprocess_for_train
 from .config import RUN_FILES, TrainConfig
 
@@ -180,11 +181,8 @@ def find_unreadable(image_set: ImageSet) -> list[dict]:
         seen[idx.numpy()] = True
     bad = []
     for i, where, encoded, _ in image_set.examples(np.flatnonzero(~seen)):
-        try:
-            decode_fallback(encoded)
-            reason = "TensorFlow cannot decode this file (Pillow can: re-save it as JPEG or PNG to train on it)"
-        except ValueError as e:
-            reason = str(e)
+        reason = unreadable_reason(encoded) or \
+            "TensorFlow cannot decode this file (Pillow can: re-save it as JPEG or PNG to train on it)"
         bad.append({"index": int(i), "path": where, "error": reason})
     return bad
 
