@@ -12,10 +12,12 @@ Three layouts of the ImageNet validation set, and any other labelled image folde
 * ``tfrecord``: TF-slim / TPU shards (``validation-00000-of-00128``) with ``image/encoded``
   and ``image/class/label`` (1..1000, 0 being the background class).
 
-Every layout is read as encoded bytes and decoded inside the pipeline, in parallel. A file
-that TensorFlow cannot decode does not stop the pipeline (``ignore_errors``): the caller
-sees which indices are missing and hands them to :func:`decode_fallback` (Pillow reads a
-few formats TensorFlow does not), and what neither can read is reported as unreadable.
+Every layout is read as encoded bytes and decoded inside the pipeline, in parallel
+(:mod:`inception_keras.images`: one decoding for every tool, and a pixel limit read from the
+header). A file that TensorFlow cannot decode, or refuses as too large, does not stop the
+pipeline (``ignore_errors``): the caller sees which indices are missing and hands them to
+:func:`inception_keras.images.decode_any` for the reason (Pillow reads a few formats
+TensorFlow does not), and what cannot be read is reported as unreadable.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import re
 
 import numpy as np
 
+from .images import decode_any
+from .images import decode_fallback as decode_fallback  # re-exported: the tools import them from here
+from .images import decode_image as decode_image
 from .preprocessing import imagenet_classes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
@@ -86,15 +91,6 @@ class Preprocessing:
 PREPROCESSING_PRESETS = ("slim", "resize-crop")
 
 
-def decode_image(encoded):
-    """Encoded JPEG/PNG/GIF/BMP bytes -> uint8 HxWx3 (grayscale, CMYK and alpha become RGB)."""
-    import tensorflow as tf  # noqa: PLC0415
-
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return image
-
-
 def preprocess_for_eval(image, prep: Preprocessing):
     """One decoded image (uint8 0..255, or float in [0, 1]) -> float32 ``size x size x 3`` in [-1, 1]."""
     import tensorflow as tf  # noqa: PLC0415
@@ -121,39 +117,19 @@ def preprocess_for_eval(image, prep: Preprocessing):
     return image
 
 
-def decode_fallback(encoded: bytes) -> np.ndarray:
-    """Pillow's reading of bytes TensorFlow could not decode: uint8 RGB, or ValueError."""
-    import io  # noqa: PLC0415
-
-    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
-
-    try:
-        with Image.open(io.BytesIO(encoded)) as img:
-            img.load()
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ValueError("not a readable image (unknown format or not an image)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
-
-
-def load_for_eval(path, prep: Preprocessing) -> np.ndarray:
-    """One image file as the evaluation pipeline sees it: decoded by TensorFlow (Pillow for what
-    TensorFlow cannot read), then :func:`preprocess_for_eval`. Raises ValueError naming the file."""
-    import tensorflow as tf  # noqa: PLC0415
-
+def load_for_eval(path, prep: Preprocessing, max_pixels: int | None = None) -> np.ndarray:
+    """One image file as the evaluation pipeline sees it: decoded as every tool decodes
+    (:func:`inception_keras.images.decode_any`), then :func:`preprocess_for_eval`. Raises
+    ValueError naming the file (and, over ``max_pixels``, its size)."""
     try:
         with open(path, "rb") as f:
             encoded = f.read()
     except OSError as e:
         raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
     try:
-        image = decode_image(tf.constant(encoded))
-    except (tf.errors.OpError, ValueError):
-        try:
-            image = decode_fallback(encoded)
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
+        image = decode_any(encoded, max_pixels)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     return np.asarray(preprocess_for_eval(image, prep), dtype=np.float32)
 
 
@@ -179,6 +155,8 @@ class ImageSet:
     shards: list[str] = dataclasses.field(default_factory=list)
     label_offset: int = 0
     label_source: str = ""
+    unlabelled: list[str] = dataclasses.field(default_factory=list)  # flat: images the label file omits
+    label_lines: list[str] = dataclasses.field(default_factory=list)  # flat index labels: "file:line" each
 
     @property
     def num_classes(self) -> int:
@@ -209,7 +187,10 @@ class ImageSet:
 
     def describe(self) -> str:
         where = f"{len(self.shards)} shards" if self.layout == "tfrecord" else f"{len(self.files)} files"
-        return f"{self.layout} ({where}, {self.num_classes} classes{', ' + self.label_source if self.label_source else ''})"
+        extra = f", {self.label_source}" if self.label_source else ""
+        if self.unlabelled:
+            extra += f"; {len(self.unlabelled)} images in the folder are not in the label file, not evaluated"
+        return f"{self.layout} ({where}, {self.num_classes} classes{extra})"
 
     # ---- pipeline ---------------------------------------------------------
     def encoded(self, limit: int | None = None):
@@ -238,14 +219,14 @@ class ImageSet:
         return ds
 
     def dataset(self, prep: Preprocessing, batch_size: int, limit: int | None = None, *, label_shift: int = 0,
-                drop_remainder: bool = False):
+                drop_remainder: bool = False, max_pixels: int | None = None):
         """Batches of (images, labels, indices), preprocessed; undecodable examples are left
-        out (their indices are missing from the batches), and so is a last partial batch
-        with ``drop_remainder``."""
+        out (their indices are missing from the batches), as are images over ``max_pixels``
+        and a last partial batch with ``drop_remainder``."""
         import tensorflow as tf  # noqa: PLC0415
 
         def load(encoded, label, index):
-            return preprocess_for_eval(decode_image(encoded), prep), label + label_shift, index
+            return preprocess_for_eval(decode_image(encoded, max_pixels), prep), label + label_shift, index
 
         ds = self.encoded(limit).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
@@ -374,26 +355,54 @@ def find_image_set(path: str, labels_file: str | None = None, *, split: str | No
                     label_source=f"folder names ({source})")
 
 
-def _read_label_file(labels_file: str) -> dict[str, str]:
-    """filename (as written, maybe without extension) -> label string."""
+LABEL_FILE_FORMAT = ("one image per line: the file name, then the label as the last field, after a tab, "
+                     "spaces or a comma (so a file name may contain spaces); the label is an ImageNet synset "
+                     "(n01440764), a 0-based ImageNet class index (0..999, sorted-synset order) or a class "
+                     "name, the same kind on every line; or ImageNet's LOC_val_solution.csv")
+_LABEL_LINE = re.compile(r"^(?P<name>.*\S)[\s,]+(?P<label>[^\s,]+)$")
+_IMAGENET_CLASSES = 1000
+
+
+def _read_label_file(labels_file: str) -> dict[str, tuple[str, int]]:
+    """filename (as written, maybe without extension) -> (label string, line number)."""
     if not os.path.isfile(labels_file):
         raise DataError(f"label file not found: {labels_file!r}")
     rows = {}
-    with open(labels_file, encoding="utf-8") as f:
-        text = f.read()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if lines and lines[0].replace(" ", "").lower().startswith("imageid,predictionstring"):
-        for row in csv.reader(lines[1:]):
+    try:
+        with open(labels_file, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"label file {labels_file!r} cannot be read ({e})") from None
+    lines = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    if lines and lines[0][1].replace(" ", "").lower().startswith("imageid,predictionstring"):
+        for n, line in lines[1:]:
+            row = next(csv.reader([line]))
             if len(row) < 2 or not row[1].split():
-                raise DataError(f"{labels_file}: bad LOC_val_solution row {row!r}")
-            rows[row[0]] = row[1].split()[0]  # the first box's synset
+                raise DataError(f"{labels_file}:{n}: bad LOC_val_solution row {row!r}")
+            rows[row[0]] = (row[1].split()[0], n)  # the first box's synset
         return rows
-    for n, line in enumerate(lines, 1):
-        parts = line.replace(",", " ").split()
-        if len(parts) != 2:
-            raise DataError(f"{labels_file}:{n}: expected 'filename label', got {line!r}")
-        rows[parts[0]] = parts[1]
+    for n, line in lines:
+        match = _LABEL_LINE.match(line)
+        if not match:
+            raise DataError(f"{labels_file}:{n}: expected 'filename label', got {line!r} ({LABEL_FILE_FORMAT})")
+        name = match["name"].rstrip(" \t,")
+        if name in rows:
+            raise DataError(f"{labels_file}:{n}: {name!r} is listed twice (first on line {rows[name][1]})")
+        rows[name] = (match["label"], n)
     return rows
+
+
+def _label_kinds(labels_file: str, raw: list[tuple[str, int]]) -> str:
+    """"index" when every label is a number, "name" when none is; mixing them is an error."""
+    numbers = [(v, n) for v, n in raw if v.lstrip("-").isdigit()]
+    if not numbers:
+        return "name"
+    if len(numbers) == len(raw):
+        return "index"
+    names = [(v, n) for v, n in raw if not v.lstrip("-").isdigit()]
+    raise DataError(f"{labels_file} mixes class indices and class names ({len(numbers)} numbers, e.g. line "
+                    f"{numbers[0][1]}: {numbers[0][0]}; {len(names)} names, e.g. line {names[0][1]}: "
+                    f"{names[0][0]}): write one kind on every line")
 
 
 def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
@@ -403,33 +412,52 @@ def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
     by_stem = {}
     for name in images_here:
         by_stem.setdefault(os.path.splitext(name)[0], name)
-    files, raw = [], []
+    files, raw, used = [], [], set()
     missing = []
     for key in sorted(rows):
         name = key if key in images_here else by_stem.get(os.path.splitext(key)[0] if "." in key else key)
         if name is None:
             missing.append(key)
             continue
+        used.add(name)
         files.append(os.path.join(path, name))
         raw.append(rows[key])
     if missing:
         raise DataError(f"{len(missing)} images named in {labels_file} are not in {path}, e.g. {missing[:3]}")
-    if all(r.lstrip("-").isdigit() for r in raw):
-        labels = np.asarray([int(r) for r in raw], "int64")
-        if labels.min() < 0:
-            raise DataError(f"{labels_file}: negative class index {labels.min()}")
-        if labels.max() < 1000:
-            classes = imagenet_classes()
-            vocab, display, source = [s for s, _ in classes], [n for _, n in classes], "0-based ImageNet indices"
-        else:
-            vocab = display = [str(i) for i in range(int(labels.max()) + 1)]
-            source = "0-based indices"
+    unlabelled = [name for name in images_here if name not in used]
+    where = [f"{labels_file}:{n}" for _, n in raw]
+    if _label_kinds(labels_file, raw) == "index":
+        labels = np.asarray([int(v) for v, _ in raw], "int64")
+        for value, line in ((int(v), n) for v, n in raw):
+            if not 0 <= value < _IMAGENET_CLASSES:
+                raise DataError(f"{labels_file}:{line}: class index {value} is out of range: index labels are "
+                                f"0-based ImageNet classes, 0..{_IMAGENET_CLASSES - 1} in sorted-synset order "
+                                f"(a model's own classes: write their names, or use one folder per class)")
+        classes = imagenet_classes()
+        vocab, display, source = [s for s, _ in classes], [n for _, n in classes], "0-based ImageNet indices"
     else:
-        vocab, display, source = _vocabulary(set(raw))
+        vocab, display, source = _vocabulary({v for v, _ in raw})
         index = {name: i for i, name in enumerate(vocab)}
-        labels = np.asarray([index[r] for r in raw], "int64")
+        labels = np.asarray([index[v] for v, _ in raw], "int64")
+        where = []
     return ImageSet("flat", path, vocab, display, files=files, labels=labels,
-                    label_source=f"{os.path.basename(labels_file)} ({source})")
+                    label_source=f"{os.path.basename(labels_file)} ({source})", unlabelled=unlabelled,
+                    label_lines=where)
+
+
+def fit_index_labels(image_set: ImageSet, model_classes: int) -> ImageSet:
+    """A flat set with index labels, evaluated by a model whose outputs are not ImageNet's
+    (1000, or 1001 with a background class): the indices are the model's own classes, and each
+    must lie in its range (DataError naming the label file's line otherwise)."""
+    if not image_set.label_lines or model_classes in (_IMAGENET_CLASSES, _IMAGENET_CLASSES + 1):
+        return image_set
+    for value, where in zip(image_set.labels, image_set.label_lines):
+        if value >= model_classes:
+            raise DataError(f"{where}: class index {int(value)} is out of range for the model's {model_classes} "
+                            f"classes (0..{model_classes - 1})")
+    names = [str(i) for i in range(model_classes)]
+    return dataclasses.replace(image_set, class_names=names, display_names=names,
+                               label_source=image_set.label_source.replace("ImageNet indices", "indices"))
 
 
 # --------------------------------------------------------------------------- #

@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from .datasets import DataError, ImageSet, Preprocessing, decode_fallback, decode_image, preprocess_for_eval
+from .datasets import DataError, ImageSet, Preprocessing, fit_index_labels, preprocess_for_eval
+from .images import decode_any
 from .fileio import write_json, write_text
 from .profile import MACS_COUNTED, count_macs, device_description, percentile_ms
 from .tables import format_table, key_value_table, markdown_table
@@ -73,7 +74,8 @@ class _Tally:
 
 def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_size: int = 64, limit: int | None = None,
                    progress: bool = True, command: str | None = None, pipeline_batches: int = 20,
-                   strategy=None, jit_compile: bool = False, extra: dict | None = None) -> dict:
+                   strategy=None, jit_compile: bool = False, extra: dict | None = None,
+                   max_pixels: int | None = None) -> dict:
     """Evaluate ``model`` on ``image_set`` and return the report as a dict.
 
     ``model`` takes ``prep.image_size`` squared RGB inputs in [-1, 1] and returns class
@@ -81,7 +83,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     (TF-slim's background class first). With a ``tf.distribute`` ``strategy`` (the model
     built in its scope), each batch is split over its replicas; ``jit_compile`` compiles
     the forward pass with XLA. ``extra`` is merged into the report (the CLI puts weights
-    and the like there).
+    and the like there). Images over ``max_pixels`` (read from their headers) are unreadable.
     """
     import keras  # noqa: PLC0415
 
@@ -90,6 +92,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be positive, got {limit}")
     model_classes = int(model.outputs[0].shape[-1])
+    image_set = fit_index_labels(image_set, model_classes)
     shift = _label_shift(model_classes, image_set)
     total = image_set.count(limit)
     # the whole set's size, where that costs nothing (TFRecords are not read past --limit)
@@ -104,7 +107,8 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     # Several replicas: whole batches only (a replica given no images fails on some
     # backends); the remainder is evaluated after the loop with the undecodable files.
-    dataset = image_set.dataset(prep, batch_size, limit=total, label_shift=shift, drop_remainder=replicas > 1)
+    dataset = image_set.dataset(prep, batch_size, limit=total, label_shift=shift, drop_remainder=replicas > 1,
+                                max_pixels=max_pixels)
     step, batches = _distributed_predict(model, dataset, strategy, jit_compile)
     start = time.perf_counter()
     warm = None  # the clock restarts after the first batch (tracing, compilation, autotuning)
@@ -128,7 +132,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     unreadable = []
     for index, where, encoded, label in image_set.examples(missing):
         try:
-            x = _decode_one(encoded, prep)
+            x = _decode_one(encoded, prep, max_pixels)
         except ValueError as e:
             unreadable.append({"index": int(index), "path": where, "error": str(e)})
             continue
@@ -162,7 +166,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     timed = latencies[1:] if len(latencies) > 1 else latencies
     timed_images = seen - warm[1] if len(latencies) > 1 else seen
     timed_seconds = end - warm[0] if len(latencies) > 1 else end - start
-    pipeline = measure_pipeline(image_set, prep, batch_size, total, pipeline_batches)
+    pipeline = measure_pipeline(image_set, prep, batch_size, total, pipeline_batches, max_pixels)
 
     report = {
         "model": model.name,
@@ -170,6 +174,8 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
             "path": image_set.root, "layout": image_set.layout, "labels": image_set.label_source,
             "classes": image_set.num_classes, "images_found": available, "images_requested": total,
             "evaluated": evaluated, "unreadable": unreadable,
+            "not_in_label_file": len(image_set.unlabelled),
+            "not_in_label_file_examples": image_set.unlabelled[:BOTTOM],
         },
         "top1": {"correct": int(hit1.sum()), "total": evaluated, "accuracy": float(hit1.mean())},
         "top5": {"correct": int(hit5.sum()), "total": evaluated, "accuracy": float(hit5.mean()), "k": k,
@@ -226,15 +232,9 @@ def _distributed_predict(model, dataset, strategy, jit_compile):
     return step, dataset
 
 
-def _decode_one(encoded: bytes, prep: Preprocessing) -> np.ndarray:
+def _decode_one(encoded: bytes, prep: Preprocessing, max_pixels: int | None) -> np.ndarray:
     """One example as a batch of one: TensorFlow's decoder, else Pillow's, else ValueError."""
-    import tensorflow as tf  # noqa: PLC0415
-
-    try:
-        pixels = decode_image(tf.constant(encoded))
-    except (tf.errors.InvalidArgumentError, tf.errors.OpError):
-        pixels = decode_fallback(encoded)
-    return np.asarray(preprocess_for_eval(pixels, prep))[None]
+    return np.asarray(preprocess_for_eval(decode_any(encoded, max_pixels), prep))[None]
 
 
 def _first_output_tensor(out):
@@ -252,13 +252,14 @@ def _macs(model):
         return None
 
 
-def measure_pipeline(image_set: ImageSet, prep: Preprocessing, batch_size: int, total: int, batches: int):
+def measure_pipeline(image_set: ImageSet, prep: Preprocessing, batch_size: int, total: int, batches: int,
+                     max_pixels: int | None = None):
     """Images/s of the input pipeline alone (read, decode, preprocess, batch) over up to
     ``batches`` batches, without the model."""
     if batches <= 0:
         return None
     count = min(total, batches * batch_size)
-    ds = image_set.dataset(prep, batch_size, limit=count)
+    ds = image_set.dataset(prep, batch_size, limit=count, max_pixels=max_pixels)
     start = time.perf_counter()
     n = 0
     for images, _, _ in ds:
@@ -293,7 +294,9 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("data", f"{data['path']} [{data['layout']}, {data['labels']}]"),
         ("images", f"{data['evaluated']} evaluated of {data['images_requested']} "
                    f"({len(data['unreadable'])} unreadable"
-                   + (f", {data['images_found']} in the set)" if data["images_found"] is not None else ")")),
+                   + (f", {data['images_found']} in the set)" if data["images_found"] is not None else ")")
+                   + (f"; {data['not_in_label_file']} images in the folder are not in the label file, not evaluated"
+                      if data.get("not_in_label_file") else "")),
         ("top-1", _fraction(report["top1"])),
         *([(f"top-{report['top5']['k']}", _fraction(report["top5"]))] if shows_topk(report) else []),
         ("parameters", f"{report['params']:,}"),
@@ -324,7 +327,17 @@ def format_text(report: dict) -> str:
     if report["data"]["unreadable"]:
         out += ["", f"unreadable files ({len(report['data']['unreadable'])}, not counted)"]
         out += [f"  {u['path']}: {u['error']}" for u in report["data"]["unreadable"]]
+    out += _not_labelled(report["data"], "  ")
     return "\n".join(out)
+
+
+def _not_labelled(data: dict, indent: str) -> list[str]:
+    count = data.get("not_in_label_file")
+    if not count:
+        return []
+    names = data.get("not_in_label_file_examples", [])
+    return ["", f"images in the folder but not in the label file ({count}, not evaluated)"] + \
+        [f"{indent}{name}" for name in names] + ([f"{indent}..."] if count > len(names) else [])
 
 
 def format_markdown(report: dict) -> str:
@@ -335,6 +348,7 @@ def format_markdown(report: dict) -> str:
     unreadable = report["data"]["unreadable"]
     out += ["", f"## Unreadable files ({len(unreadable)})", ""]
     out += [f"- `{u['path']}`: {u['error']}" for u in unreadable] or ["None."]
+    out += _not_labelled(report["data"], "- ")
     topk = shows_topk(report)
     out += ["", "## Per-class accuracy", "",
             markdown_table(("class", "name", "images", "top-1", *((f"top-{report['top5']['k']}",) if topk else ())),

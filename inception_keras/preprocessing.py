@@ -83,11 +83,13 @@ def load_image(path, size: int = 299, crop_fraction: float = 0.875) -> np.ndarra
     """
     from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
 
+    from .images import _to_rgb8  # noqa: PLC0415
+
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = np.asarray(img.convert("RGB"), dtype="float32")
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            rgb = _to_rgb8(img).astype("float32")  # 16-bit scaled as TensorFlow does, never clipped
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
     top, left, h, w = central_crop_box(rgb.shape[0], rgb.shape[1], crop_fraction)
     crop = rgb[top : top + h, left : left + w]

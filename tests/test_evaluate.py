@@ -353,3 +353,20 @@ def test_background_class_shifts_the_labels(layouts):
     assert report["label_shift"] == 1
     assert report["top1"]["correct"] == sum(4 - FAR[c] - NEAR.get(c, 0) for c in range(N_CLASSES))
     assert report["per_class"][0]["class"] == SYNSETS[0]
+
+
+def test_metrics_are_printed_even_when_the_report_cannot_be_written(tmp_path, monkeypatch, capsys):
+    """The report files are written after the metrics are printed: a failing write loses nothing shown."""
+    folders = write_folders(tmp_path / "f", [("cat", "1.png", encode(np.zeros((9, 9, 3), np.uint8), "rgba_png")),
+                                             ("dog", "2.png", encode(np.ones((9, 9, 3), np.uint8), "rgba_png"))])
+
+    def fail(report, folder):
+        raise OSError(f"[Errno 30] Read-only file system: '{folder}'")
+
+    monkeypatch.setattr("inception_keras.evaluation.write_report", fail)
+    code = evaluate_cli.main(["--model", "inception_resnet_v1", "--weights", "none", "--input-size", "75",
+                              "--data", str(folders), "--no-progress", "--pipeline-batches", "0",
+                              "--output", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Read-only file system" in err
+    assert "top-1" in out and "2 evaluated of 2" in out

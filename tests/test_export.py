@@ -165,7 +165,8 @@ def test_saved_model_with_preprocessing_on_calibration_images(small_model, image
     readable = _readable(image_folder)
     check = summary["check"]
     assert check["inputs"] == "images" and check["count"] == len(readable) == 9
-    assert check["skipped"] == [str(image_folder / "broken.jpg")]
+    assert [s.split(": ")[0] for s in check["skipped"]] == [str(image_folder / "broken.jpg")]  # "path: reason"
+    assert "not a readable image" in check["skipped"][0]
     assert check["passed"] and check["relative_diff"] <= 1e-4 and check["top1_agreement"] == 1.0
     assert summary["preprocessing_check"]["relative_diff"] <= 1e-4
     assert summary["batch_size"] == "dynamic"

@@ -19,6 +19,7 @@ to them by name. Writes report.json and report.md into --output.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -33,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
                               classes_help="classifier outputs (default: the number of classes of the data)")
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, help="image folder(s), flat folder or TFRecord shards")
-    data.add_argument("--labels", help="label file for a flat folder (filename synset|index, or LOC_val_solution.csv)")
+    data.add_argument("--labels", help="label file for a flat folder: one 'filename label' line per image, the label "
+                                       "last (after a tab, spaces or a comma, so names may hold spaces): a synset, "
+                                       "a 0-based ImageNet index (0..999) or a class name; or LOC_val_solution.csv")
     data.add_argument("--split", help="TFRecord shard prefix when a folder holds several (default: validation)")
     data.add_argument("--limit", type=int, help="evaluate only the first N images")
+    options.add_max_pixels(data)
     options.add_batch_size(data, 64, "global batch size (default 64)")
     pre = options.add_preprocessing_options(parser)
     options.add_input_size(pre, default=None)
@@ -62,6 +66,31 @@ def _same_vocabulary(info, image_set) -> bool:
     return keys == list(image_set.class_names)
 
 
+def check_output(folder: str) -> None:
+    """OSError unless report.json and report.md can be written into ``folder`` (created if
+    missing); creates nothing."""
+    import tempfile  # noqa: PLC0415
+
+    folder = os.path.abspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OSError(f"--output {folder} is a file; give a folder for report.json and report.md")
+    for name in ("report.json", "report.md"):
+        if os.path.isdir(os.path.join(folder, name)):
+            raise OSError(f"--output {folder}: {name} is a folder; give another --output")
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OSError(f"cannot create --output {folder}: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=existing)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise OSError(f"cannot write the report into --output {folder}: {existing} is not writable "
+                      f"({e.strerror or e}); give a writable folder") from None
+
+
 def run(args, command: str | None = None) -> dict:
     """Library entry point: evaluate as the tool does and return the report (also written)."""
     import keras  # noqa: PLC0415
@@ -70,6 +99,7 @@ def run(args, command: str | None = None) -> dict:
     from inception_keras.evaluation import evaluate_model, format_text, write_report  # noqa: PLC0415
     from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
 
+    check_output(args.output)  # before the model is built and the images are read
     options.check_preset_options(args)  # before the data is listed
     image_set = find_image_set(args.data, args.labels, split=args.split)
     jit = options.jit_value(args.jit_compile) is True  # (auto: the plain forward pass)
@@ -90,10 +120,12 @@ def run(args, command: str | None = None) -> dict:
         report = evaluate_model(model, image_set, prep, batch_size=args.batch_size, limit=args.limit,
                                 progress=not args.no_progress, command=command,
                                 pipeline_batches=args.pipeline_batches, strategy=strategy, jit_compile=jit,
+                                max_pixels=args.max_pixels,
                                 extra={"model": name, "weights": loaded.weights, "jit_compile": jit,
                                        "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync})
+    options.emit(args, report, format_text(report))  # the metrics first, whatever happens to the files
     json_path, md_path = write_report(report, args.output)
-    options.emit(args, report, format_text(report) + f"\n\nwrote {json_path} and {md_path}")
+    options.info(args, f"\nwrote {json_path} and {md_path}")
     return report
 
 

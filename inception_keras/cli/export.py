@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--calibration-steps", type=int, default=DEFAULT_CALIBRATION_STEPS,
                       help=f"calibration (and check) images to use, one per step at batch 1 "
                            f"(default {DEFAULT_CALIBRATION_STEPS})")
+    options.add_max_pixels(data)
     data.add_argument("--check-samples", type=int, default=DEFAULT_CHECK_SAMPLES,
                       help=f"random check inputs without --calibration-data (default {DEFAULT_CHECK_SAMPLES})")
     check = parser.add_argument_group("checks")
@@ -182,8 +183,9 @@ def main(argv=None) -> int:
         activation = None if args.classifier_activation == "none" else args.classifier_activation
         loaded = options.load_model(args, classifier_activation=activation)
         info = {"registry_name": loaded.name, "weights": loaded.weights, "classifier_activation": activation}
-        summary = export_model(loaded.model, path, args.format, preprocessing=loaded.preprocessing, info=info,
-                               labels=loaded.class_names, **export_options)
+        with options.max_pixels(args):  # calibration images, and the SavedModel's in-graph decoding
+            summary = export_model(loaded.model, path, args.format, preprocessing=loaded.preprocessing, info=info,
+                                   labels=loaded.class_names, **export_options)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

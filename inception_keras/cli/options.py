@@ -7,7 +7,8 @@ Each tool builds its parser with :func:`make_parser` and adds the groups it need
 * :func:`add_batch_size`: ``--batch-size``;
 * :func:`add_preprocessing_options`: ``--preprocessing``, ``--crop-fraction``;
 * :func:`add_run_options`: ``--mixed-precision``, ``--jit-compile``, ``--strategy``;
-* :func:`add_output_options`: ``--json [PATH]``, ``--no-progress``, ``--verbose``.
+* :func:`add_output_options`: ``--json [PATH]``, ``--no-progress``, ``--verbose``;
+* :func:`add_max_pixels`: ``--max-pixels`` (images over it are refused from their header).
 
 and parses with :func:`parse_args`, which also silences TensorFlow's start-up chatter (absl,
 oneDNN, cuInit) unless ``--verbose``. Long work reports progress on stderr through
@@ -124,6 +125,32 @@ def add_preprocessing_options(parser, *, crop_help: str | None = None):
     group.add_argument("--crop-fraction", type=fraction, default=None,
                        help=crop_help or "kept fraction of each side (default 0.875, or the preset's)")
     return group
+
+
+def _pixels(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels (0: no limit), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels (0: no limit), got {text!r}")
+    return value
+
+
+def add_max_pixels(group) -> None:
+    """``--max-pixels N``: images whose header says more pixels are unreadable (the size is the reason)."""
+    from inception_keras.images import DEFAULT_MAX_PIXELS  # noqa: PLC0415
+
+    group.add_argument("--max-pixels", type=_pixels, default=None, metavar="N",
+                       help=f"refuse images of more than N pixels, read from the file's header before decoding "
+                            f"(default {DEFAULT_MAX_PIXELS:,}, Pillow's limit; 0: no limit)")
+
+
+def max_pixels(args):
+    """A context in which decoding uses ``--max-pixels`` (:func:`inception_keras.images.pixel_limit`)."""
+    from inception_keras.images import pixel_limit  # noqa: PLC0415
+
+    return pixel_limit(getattr(args, "max_pixels", None))
 
 
 def _strategy(text: str) -> str:

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("predict", __doc__)
     parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
     options.add_model_options(parser)
-    options.add_preprocessing_options(parser)
+    options.add_max_pixels(options.add_preprocessing_options(parser))
     out = options.add_output_options(parser, progress=False)
     out.add_argument("--top", type=int, help="classes to show per image (default 5, or all when fewer)")
     return parser
@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     results, failed = [], 0
     for path in args.images:
         try:
-            x = load_for_eval(path, prep)[None]
+            with options.max_pixels(args):
+                x = load_for_eval(path, prep)[None]
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             results.append({"image": path, "error": str(e)})

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dropout", type=float, default=_D["dropout"], help="before the classifier (default 0.2)")
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="training images: class folders, folder + label file, or TFRecord shards")
-    data.add_argument("--labels", help="label file for a flat --data folder")
+    data.add_argument("--labels", help="label file for a flat --data folder ('filename label' lines, the label "
+                                       "last: a synset, a 0-based ImageNet index or a class name)")
     data.add_argument("--val-data", help="validation images (any layout, the same class names)")
     data.add_argument("--val-labels", help="label file for a flat --val-data folder")
     data.add_argument("--val-fraction", type=float, default=_D["val_fraction"],
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-image-check", dest="image_check", action="store_false",
                       help="skip decoding every training image once at the start (unreadable ones are then "
                            "skipped silently)")
+    options.add_max_pixels(data)
     data.add_argument("--shuffle-buffer", type=int, default=_D["shuffle_buffer"],
                       help="TFRecords only: shuffle buffer (image folders are fully permuted every epoch)")
     data.add_argument("--steps-per-epoch", type=int, help="default: training images // batch size")
@@ -116,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose"}
+_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose", "max_pixels"}
 # Options that say how to show a run, not what it computes: allowed with --resume.
 _DISPLAY = {"help", "resume", "epochs", "json", "no_progress", "verbose", "keras_verbose"}
 
@@ -232,13 +234,13 @@ def main(argv=None) -> int:
                                     f"{'; '.join(conflicts)}. Drop them (only --epochs may be given, to extend the "
                                     f"run), or start a new run with --output")
             verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
-            with options.progress_to_stderr():
+            with options.progress_to_stderr(), options.max_pixels(args):
                 result = resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
         else:
             if args.output is None:
                 raise TrainingError("pass --output DIR for a new run (or --resume DIR to continue one)")
             config = config_from_args(args)
-            with options.progress_to_stderr():
+            with options.progress_to_stderr(), options.max_pixels(args):
                 result = train(config, command=command, log=log)
     except (DataError, TrainingError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

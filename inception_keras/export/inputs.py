@@ -6,14 +6,17 @@ import os
 
 import numpy as np
 
-from ..datasets import DataError, Preprocessing, decode_image, list_image_files, preprocess_for_eval
+from ..datasets import DataError, Preprocessing, list_image_files, preprocess_for_eval
+from ..images import ImageTooLarge, check_size, decode_image, unreadable_reason
 
 
-def load_images(folder, prep: Preprocessing, limit: int):
+def load_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None = None):
     """Read, decode and preprocess the first ``limit`` readable images under ``folder``.
 
-    Returns (float32 [n, size, size, 3], encoded bytes list, file paths, skipped paths).
-    Files TensorFlow cannot decode are skipped; a folder with none readable is an error.
+    Returns (float32 [n, size, size, 3], encoded bytes list, file paths, skipped files as
+    ``"path: reason"``). Files are decoded as every tool decodes them (the exported graph's
+    decoder); those it cannot read (or over ``max_pixels``, None: the current limit of
+    :func:`inception_keras.images.pixel_limit`) are skipped; a folder with none readable is an error.
     """
     import tensorflow as tf  # noqa: PLC0415
 
@@ -21,19 +24,29 @@ def load_images(folder, prep: Preprocessing, limit: int):
     for path in list_image_files(folder):
         if len(used) >= limit:
             break
-        with open(path, "rb") as f:
-            data = f.read()
         try:
-            image = preprocess_for_eval(decode_image(tf.constant(data)), prep)
-        except (tf.errors.InvalidArgumentError, ValueError):
-            skipped.append(path)
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            skipped.append(f"{path}: cannot be read ({e.strerror or e})")
+            continue
+        try:
+            check_size(data, max_pixels)
+            image = preprocess_for_eval(decode_image(tf.constant(data), 0), prep)
+        except ImageTooLarge as e:
+            skipped.append(f"{path}: {e}")
+            continue
+        except (tf.errors.OpError, ValueError):
+            reason = unreadable_reason(data, max_pixels) or "TensorFlow cannot decode it (the exported graph could not)"
+            skipped.append(f"{path}: {reason}")
             continue
         images.append(image.numpy())
         encoded.append(data)
         used.append(path)
     if not used:
         raise DataError(f"none of the images in {os.fspath(folder)!r} could be decoded by TensorFlow "
-                        f"({len(skipped)} tried); give JPEG, PNG, GIF or BMP files")
+                        f"({len(skipped)} tried, e.g. {skipped[0] if skipped else 'none'}); give JPEG, PNG, GIF, "
+                        f"BMP or WebP files")
     return np.stack(images).astype("float32"), encoded, used, skipped
 
 

@@ -9,8 +9,9 @@ import os
 
 import numpy as np
 
-from ..datasets import DataError, ImageSet, Preprocessing, decode_fallback, find_image_set
+from ..datasets import DataError, ImageSet, Preprocessing, find_image_set
 from ..datasets import align_classes as _align
+from ..images import unreadable_reason
 from .augment import preprocess_for_train
 from .config import RUN_FILES, TrainConfig
 
@@ -66,8 +67,9 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 def _subset(image_set: ImageSet, indices) -> ImageSet:
     indices = np.asarray(indices, dtype=np.int64)
+    lines = [image_set.label_lines[i] for i in indices] if image_set.label_lines else []
     return dataclasses.replace(image_set, files=[image_set.files[i] for i in indices],
-                               labels=np.asarray(image_set.labels)[indices])
+                               labels=np.asarray(image_set.labels)[indices], label_lines=lines)
 
 
 def _open_set(path: str, labels: str | None, split: str, role: str) -> ImageSet:
@@ -97,6 +99,9 @@ def load_run_data(config: TrainConfig, log=print, unreadable: list[dict] | None 
     train_set = _open_set(config.data, config.labels, "train", "training")
     if train_set.layout != "tfrecord" and not len(train_set):
         raise DataError(f"no training images in {config.data!r}")
+    if train_set.unlabelled:
+        log(f"{len(train_set.unlabelled)} images in {config.data} are not in the label file and are left out, "
+            f"e.g. {', '.join(train_set.unlabelled[:3])}")
     if unreadable is None:
         unreadable = []
         if config.image_check:
@@ -176,11 +181,8 @@ def find_unreadable(image_set: ImageSet) -> list[dict]:
         seen[idx.numpy()] = True
     bad = []
     for i, where, encoded, _ in image_set.examples(np.flatnonzero(~seen)):
-        try:
-            decode_fallback(encoded)
-            reason = "TensorFlow cannot decode this file (Pillow can: re-save it as JPEG or PNG to train on it)"
-        except ValueError as e:
-            reason = str(e)
+        reason = unreadable_reason(encoded) or \
+            "TensorFlow cannot decode this file (Pillow can: re-save it as JPEG or PNG to train on it)"
         bad.append({"index": int(i), "path": where, "error": reason})
     return bad
 
