@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose", "max_pixels"}
+_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose"}
 # Options that say how to show a run, not what it computes: allowed with --resume.
 _DISPLAY = {"help", "resume", "epochs", "json", "no_progress", "verbose", "keras_verbose"}
 
@@ -234,13 +234,13 @@ def main(argv=None) -> int:
                                     f"{'; '.join(conflicts)}. Drop them (only --epochs may be given, to extend the "
                                     f"run), or start a new run with --output")
             verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
-            with options.progress_to_stderr(), options.max_pixels(args):
+            with options.progress_to_stderr():
                 result = resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
         else:
             if args.output is None:
                 raise TrainingError("pass --output DIR for a new run (or --resume DIR to continue one)")
             config = config_from_args(args)
-            with options.progress_to_stderr(), options.max_pixels(args):
+            with options.progress_to_stderr():
                 result = train(config, command=command, log=log)
     except (DataError, TrainingError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -60,6 +60,7 @@ class TrainConfig:
     crop_fraction: float = 0.875
     image_check: bool = True
     shuffle_buffer: int = 10000
+    max_pixels: int | None = None  # images with more pixels are unreadable (None: the default limit, 0: none)
     steps_per_epoch: int | None = None
     # recipe
     epochs: int = 10

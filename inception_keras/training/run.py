@@ -82,6 +82,13 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
           saved: dict | None = None) -> dict:
     """Run (or, with ``resume``, continue) training as ``config`` says; return a summary dict
     (``history``, ``initial_epoch``, ``iterations``, ``best_val_top1``, ``report`` ...)."""
+    from ..images import pixel_limit  # noqa: PLC0415
+
+    with pixel_limit(config.max_pixels):  # images over it are unreadable, in every pass over the data
+        return _train(config, resume=resume, log=log, command=command, saved=saved)
+
+
+def _train(config: TrainConfig, *, resume: bool, log, command: str | None, saved: dict | None) -> dict:
     import keras  # noqa: PLC0415
 
     if keras.backend.backend() != "tensorflow":
