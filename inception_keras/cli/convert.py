@@ -46,8 +46,8 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
     start = time.perf_counter()
     arch = MODELS[model_name]
     kwargs = dict(classes=1001 if keep_background else 1000, aux_logits=aux)
-    model = create_model(arch, **kwargs)
-    with open_slim_checkpoint(checkpoint) as ckpt:
+    with open_slim_checkpoint(checkpoint) as ckpt:  # a bad checkpoint fails before the (slow) build
+        model = create_model(arch, **kwargs)
         report = load_slim_weights(model, ckpt, arch=arch, drop_background=not keep_background, ema=ema)
     summary = {
         "checkpoint": os.fspath(checkpoint),
