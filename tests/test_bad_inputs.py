@@ -89,3 +89,51 @@ def test_concurrent_conversions_to_one_path_leave_one_consistent_result(tmp_path
     check_output(str(out), "")  # what the next conversion into the folder does first
     assert not glob.glob(str(out.parent / ".tmp-*"))
     assert sorted(os.listdir(out.parent)) == ["v4.keras", "v4.weights.h5", "v4.weights.h5.json"]
+
+
+def test_a_failed_verification_keeps_the_file_in_place(tmp_path, monkeypatch):
+    """The check runs on the temporary file: when it fails, the previous output, its report
+    and the folder are as before (only the temporaries go)."""
+    import inception_keras
+    from inception_keras.cli import conversion
+
+    out = tmp_path / "m.weights.h5"
+    out.write_bytes(b"the good file")
+    (tmp_path / "m.weights.h5.json").write_text("{}")
+    kwargs = dict(include_top=False, input_shape=(75, 75, 3))
+    model = inception_keras.create_model("inception_resnet_v1", **kwargs)
+    monkeypatch.setattr(conversion, "max_abs_diff", lambda a, b: 0.5)
+    with pytest.raises(RuntimeError, match="different outputs .* nothing was written to"):
+        conversion.save_converted(model, str(out), {}, None, 0.0, arch="inception_resnet_v1", build_kwargs=kwargs,
+                                  save_model="")
+    assert out.read_bytes() == b"the good file"
+    assert sorted(os.listdir(tmp_path)) == ["m.weights.h5", "m.weights.h5.json"]
+
+
+def test_only_stale_temporaries_are_removed(tmp_path):
+    """A temporary of a process that is gone (this host, dead pid) goes; one of a running process,
+    another host's recent one and files that are not ours stay; old unnamed ones (earlier versions) go."""
+    from inception_keras.fileio import STALE_SECONDS, remove_stale_temporaries, temporary_prefix
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        base = os.path.basename(temporary_prefix(tmp_path / "v4.weights.h5", "convert"))
+        mine = f"-{os.getpid()}-"
+        dead = tmp_path / (base.replace(mine, f"-{done.pid}-") + "abcd1234.weights.h5")
+        running = tmp_path / (base.replace(mine, f"-{live.pid}-") + "abcd1234.weights.h5")
+        other_host = tmp_path / ".tmp-inception-keras-export-v4.onnx-otherhost-1-abcd1234.onnx"
+        legacy, recent_legacy = tmp_path / ".tmp-k3j9x_2a.weights.h5", tmp_path / ".tmp-zzzzzzzz.keras"
+        dead_dir = tmp_path / (base.replace(mine, f"-{done.pid}-").replace("convert", "export") + "abcd1234")
+        for path in (dead, running, other_host, legacy, recent_legacy, tmp_path / ".tmp-not-ours", tmp_path / "x"):
+            path.write_text("")
+        (dead_dir / "new").mkdir(parents=True)
+        old = time.time() - STALE_SECONDS - 60
+        os.utime(legacy, (old, old))
+        assert sorted(remove_stale_temporaries(tmp_path)) == sorted(map(str, (dead, legacy, dead_dir)))
+        assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in (
+            running, other_host, recent_legacy, tmp_path / ".tmp-not-ours", tmp_path / "x"))
+    finally:
+        live.kill()
+        live.wait()
