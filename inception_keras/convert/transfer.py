@@ -39,17 +39,22 @@ def h5_layers(path: str) -> dict[str, dict[str, np.ndarray]]:
         with h5py.File(path, "r") as f:
             if "layers" not in f:
                 raise ConversionError(f"{path} is not a Keras 3 .weights.h5 file (no 'layers' group)")
-            for key, group in f["layers"].items():
-                vars_group = group.get("vars")
-                if vars_group is None or not len(vars_group):
-                    continue
-                name = vars_group.attrs.get("name", key)
-                name = name.decode() if isinstance(name, bytes) else str(name)
-                values = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
-                out[name] = _name_variables(name, values, path)
+            for name, variables in _h5_layer_variables(f):
+                out[name] = _name_variables(name, [np.asarray(v) for v in variables], path)
     except OSError as e:
         raise ConversionError(f"weights file {path} is not a readable HDF5 file (truncated or corrupt): {e}") from None
     return out
+
+
+def _h5_layer_variables(f):
+    """(layer name, [h5 datasets of its variables in order]) of each weighted layer of an open file."""
+    for key, group in f["layers"].items():
+        vars_group = group.get("vars")
+        if vars_group is None or not len(vars_group):
+            continue
+        name = vars_group.attrs.get("name", key)
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        yield name, [vars_group[str(i)] for i in range(len(vars_group))]
 
 
 def h5_layer_shapes(path: str) -> dict[str, list[tuple[int, ...]]]:
@@ -61,15 +66,7 @@ def h5_layer_shapes(path: str) -> dict[str, list[tuple[int, ...]]]:
     import h5py  # noqa: PLC0415
 
     def read(f):
-        out = {}
-        for key, group in f["layers"].items():
-            vars_group = group.get("vars")
-            if vars_group is None or not len(vars_group):
-                continue
-            name = vars_group.attrs.get("name", key)
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            out[name] = [tuple(vars_group[str(i)].shape) for i in range(len(vars_group))]
-        return out
+        return {name: [tuple(v.shape) for v in variables] for name, variables in _h5_layer_variables(f)}
 
     if path.endswith(".keras"):
         with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
