@@ -1,41 +1,146 @@
 """Writing files so that they appear only when complete: a temporary name in the same
-folder, then an atomic rename. Used by every tool that writes weights, models or reports."""
+folder, then an atomic rename. Used by every tool that writes weights, models or reports.
+
+Temporary names say what they are and who writes them::
+
+    .tmp-inception-keras-<purpose>-<target>-<host>-<pid>-<random><suffix>
+
+(``.tmp-inception-keras-convert-v4.weights.h5-box1-4242-k3j9x_2a.weights.h5``). A kill leaves
+them behind; :func:`remove_stale_temporaries` deletes those of a process that is gone: written
+on this host by a pid that no longer runs. Another host's temporaries (a shared file system)
+are stale only after :data:`STALE_SECONDS` without a change, as are the unnamed ``.tmp-XXXXXXXX``
+files and folders of earlier versions. A process still running is never disturbed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 
 TMP_PREFIX = ".tmp-"  # the temporary files and folders written next to their target
+OUR_PREFIX = TMP_PREFIX + "inception-keras-"
+STALE_SECONDS = 24 * 3600  # age after which a temporary whose writer cannot be checked is stale
 _MOVED_ASIDE = "old"  # atomic_save_dir: the replaced folder, inside its temporary folder
+_NAMED = re.compile(re.escape(OUR_PREFIX) + r"[a-z]+-.*-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[a-z0-9_]+(\..*)?$")
+_LEGACY = re.compile(re.escape(TMP_PREFIX) + r"[a-z0-9_]{8}(\.(weights\.h5|keras|onnx|tflite|json|csv))?$")
 
 
-def _umask() -> int:
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname().split(".")[0])[:32] or "host"
+
+
+def temporary_prefix(path, purpose: str = "write") -> str:
+    """The start of a temporary name for ``path`` (its folder included): purpose, target, host, pid."""
+    folder, target = os.path.split(os.path.abspath(os.fspath(path)))
+    return os.path.join(folder, f"{OUR_PREFIX}{purpose}-{target[:60]}-{_host()}-{os.getpid()}-")
+
+
+def make_temporary_dir(path, purpose: str = "write") -> str:
+    """A new hidden folder next to ``path`` named by :func:`temporary_prefix`."""
+    prefix = temporary_prefix(path, purpose)
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    return tempfile.mkdtemp(prefix=os.path.basename(prefix), dir=os.path.dirname(prefix))
+
+
+def make_temporary_file(path, suffix: str = "", purpose: str = "write") -> str:
+    """A new empty hidden file next to ``path`` named by :func:`temporary_prefix`, ending in ``suffix``."""
+    prefix = temporary_prefix(path, purpose)
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(prefix), suffix=suffix, dir=os.path.dirname(prefix))
+    os.close(fd)
+    return tmp
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True
+
+
+def is_stale_temporary(path, now: float | None = None) -> bool:
+    """Whether ``path`` is a temporary of ours that no running writer will use again."""
+    name = os.path.basename(os.fspath(path))
+    m = _NAMED.match(name)
+    if m and m.group("host") == _host():
+        return int(m.group("pid")) != os.getpid() and not _pid_running(int(m.group("pid")))
+    if m or _LEGACY.match(name):
+        try:
+            age = (now or time.time()) - os.lstat(path).st_mtime
+        except FileNotFoundError:
+            return False
+        return age > STALE_SECONDS
+    return False
+
+
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def atomic_save(save, path, suffix: str = "") -> str:
+def atomic_save(save, path, suffix: str = "", purpose: str = "write") -> str:
     """Call ``save(tmp_path)`` and rename the result to ``path``; nothing is left on failure.
 
-    ``suffix`` keeps the extension some writers insist on (``.weights.h5``, ``.keras``).
+    ``suffix`` keeps the extension some writers insist on (``.weights.h5``, ``.keras``);
+    ``purpose`` goes into the temporary name (``convert``, ``export``...).
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=directory)
-    os.close(fd)
+    tmp = make_temporary_file(path, suffix, purpose)
     try:
         save(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Hold an exclusive lock on ``folder`` (flock on the folder itself: no lock file is left).
+
+    Writers that rename several files into one folder hold it, so that the files of one writer
+    end up together. Where the system has no flock (Windows, some network file systems) it is a no-op.
+    """
+    try:
+        import fcntl  # noqa: PLC0415
+    except ImportError:
+        yield
+        return
+    fd = os.open(os.fspath(folder), os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def writable_folder_problem(path) -> str | None:
+    """Why a new file could not be written next to ``path`` (None: it can): a probe file is made and removed."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=os.path.basename(temporary_prefix(path, "probe")), dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        return f"the folder {folder} is not writable ({e.strerror or e})"
+    return None
 
 
 def write_json(path, data) -> str:
@@ -64,7 +169,7 @@ def write_text(path, text: str) -> str:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_save_dir(save, path) -> str:
+def atomic_save_dir(save, path, purpose: str = "write") -> str:
     """Call ``save(tmp_dir)`` and rename the folder it wrote to ``path``; nothing is left on failure.
 
     ``tmp_dir`` does not exist yet and lies in a hidden temporary folder next to ``path``, so
@@ -72,9 +177,7 @@ def atomic_save_dir(save, path) -> str:
     deleted once the new one is in place (the caller decides whether it may be replaced).
     """
     path = os.fspath(path).rstrip(os.sep) or os.sep
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=directory)
+    work = make_temporary_dir(path, purpose)
     try:
         tmp = os.path.join(work, "new")
         save(tmp)
@@ -95,28 +198,39 @@ def atomic_save_dir(save, path) -> str:
     return path
 
 
-def remove_stale_temporaries(folder, restore: str | None = None) -> list[str]:
+def remove_stale_temporaries(folder, restore: str | None = None, *, own_folder: bool = False) -> list[str]:
     """Delete the temporary files and folders that a killed write left in ``folder``.
 
+    Only stale ones (:func:`is_stale_temporary`), unless ``own_folder``: the folder belongs to
+    the caller alone (a training run's), so every ``.tmp-*`` in it is a leftover.
     ``restore``: the name of a folder in ``folder`` written with :func:`atomic_save_dir`. A
     kill between moving the previous one aside and renaming the new one in leaves it missing;
     the previous one is then put back (the writer may write it again). Returns what was deleted.
+    Never raises for a temporary it cannot delete (another user's, a read-only folder).
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         return []
     target = os.path.join(folder, restore) if restore else None
     removed = []
-    for name in sorted(os.listdir(folder)):
-        if not name.startswith(TMP_PREFIX):
-            continue
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    now = time.time()
+    for name in names:
         path = os.path.join(folder, name)
+        if not name.startswith(TMP_PREFIX) or not (own_folder or is_stale_temporary(path, now)):
+            continue
         if os.path.isdir(path) and not os.path.islink(path):
             aside = os.path.join(path, _MOVED_ASIDE)
             if target is not None and not os.path.exists(target) and os.path.isdir(aside):
                 os.replace(aside, target)
             shutil.rmtree(path, ignore_errors=True)
         else:
-            os.remove(path)
+            try:
+                os.remove(path)
+            except OSError:
+                continue
         removed.append(path)
     return removed

@@ -279,14 +279,35 @@ def _load_weights_file(model: keras.Model, weights, spec) -> None:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path!r}")
     _check_classifier_shape(model, path)
+    advice = ("The file must be saved from the same architecture built with the same include_top, "
+              "classes, aux_logits, features_only and batchnorm_scale arguments.")
+    differences = _layer_differences(model, path)
+    if differences:
+        raise ValueError(f"could not load weights from {path!r} into {model.name!r}: the layers differ:\n  "
+                         + "\n  ".join(differences) + f"\n{advice}")
     try:
         model.load_weights(path)
-    except Exception as e:  # Keras raises ValueError/KeyError/... with little context
-        raise ValueError(
-            f"could not load weights from {path!r} into {model.name!r}: {e}\n"
-            f"The file must be saved from the same architecture built with the same include_top, "
-            f"classes, aux_logits, features_only and batchnorm_scale arguments."
-        ) from e
+    except Exception as e:  # Keras raises ValueError/KeyError/... with little context, or a whole layer list
+        said = str(e) if len(str(e)) <= _KERAS_MESSAGE else str(e)[:_KERAS_MESSAGE] + " [...]"
+        raise ValueError(f"could not load weights from {path!r} into {model.name!r}: {said}\n{advice}") from None
+
+
+_KERAS_MESSAGE = 1000  # characters of a Keras loading error kept (it can list every layer: 100 KB)
+
+
+def _layer_differences(model, path: str) -> list[str]:
+    """The differences between the model's layers and a file saved from a model of this zoo
+    (by layer name; see :func:`~inception_keras.convert.transfer.layer_differences`). Empty
+    for a file without this zoo's layer names (Keras then loads it by position)."""
+    from .convert.transfer import h5_layer_shapes, layer_differences  # noqa: PLC0415
+
+    try:
+        in_file = h5_layer_shapes(path)
+    except (OSError, ValueError, KeyError):
+        return []  # Keras says what is wrong with the file
+    if not any("__" in name for name in in_file):  # not our slim-scope names (layers.SEP)
+        return []
+    return layer_differences(model, in_file)
 
 
 def _load_slim_checkpoint(model, path: str, spec) -> None:

@@ -608,11 +608,11 @@ def test_a_kill_while_best_is_replaced_leaves_no_temporary_and_keeps_best(tmp_pa
     (tmp_path / "best" / "model.weights.h5").write_text("epoch 1")
     (tmp_path / f"{TMP_PREFIX}half" / "new").mkdir(parents=True)  # killed while save_preset wrote the new folder
     (tmp_path / f"{TMP_PREFIX}file.json").write_text("{")  # killed during write_json
-    assert len(remove_stale_temporaries(tmp_path, restore="best")) == 2 and os.listdir(tmp_path) == ["best"]
+    assert len(remove_stale_temporaries(tmp_path, restore="best", own_folder=True)) == 2 and os.listdir(tmp_path) == ["best"]
     between = tmp_path / f"{TMP_PREFIX}between"  # killed between the two renames
     (between / "new").mkdir(parents=True)
     os.replace(tmp_path / "best", between / "old")
-    assert remove_stale_temporaries(tmp_path, restore="best") == [str(between)]
+    assert remove_stale_temporaries(tmp_path, restore="best", own_folder=True) == [str(between)]
     assert (tmp_path / "best" / "model.weights.h5").read_text() == "epoch 1"
     assert not [f for f in os.listdir(tmp_path) if f.startswith(TMP_PREFIX)]
 

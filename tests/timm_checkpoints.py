@@ -89,3 +89,37 @@ def module_tree(state, eps):
         else:
             module_at(path).register_parameter(name, torch.nn.Parameter(torch.from_numpy(np.array(value))))
     return root
+
+
+def random_safetensors(path, arch="inception_v4", seed=0):
+    """A timm state dict of random, well-scaled weights written as .safetensors, without
+    building a Keras model: the cheapest checkpoint a converter accepts. The convolutions
+    (He-scaled) are the same for every seed; the BatchNorm betas and the classifier differ.
+    Returns ``path``."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+    state = dict(_random_convolutions(arch))
+    for name, shape in read_timm_keys(arch).items():
+        if name in state:
+            continue
+        if name.endswith(".running_var") or name.endswith(".weight") and len(shape) == 1:
+            state[name] = np.ones(shape, "float32")
+        elif name.endswith(".bias") or len(shape) == 2:
+            state[name] = rng.normal(0, 0.1, shape).astype("float32")
+        else:
+            state[name] = np.zeros(shape, "float32")
+    save_file(state, os.fspath(path))
+    return path
+
+
+_CONVOLUTIONS = {}
+
+
+def _random_convolutions(arch):
+    if arch not in _CONVOLUTIONS:
+        rng = np.random.default_rng(1234)
+        _CONVOLUTIONS[arch] = {
+            name: (rng.standard_normal(shape, "float32") * np.sqrt(2 / np.prod(shape[1:]))).astype("float32")
+            for name, shape in read_timm_keys(arch).items() if len(shape) == 4}
+    return _CONVOLUTIONS[arch]

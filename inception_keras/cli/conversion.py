@@ -1,7 +1,7 @@
 """What every converter tool does around its converter (shared by ``convert`` and
 ``convert_timm``): check the output path, write the weights under a temporary name,
-read them back into a fresh build and compare outputs, describe the file, print the
-summary table and write the JSON report next to the output."""
+read them back into a fresh build and compare outputs, rename them into place with the
+JSON report next to them, and print the summary table."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import hashlib
 import os
 import time
 
-from inception_keras.fileio import atomic_save, write_json
+from inception_keras.fileio import (folder_lock, make_temporary_file, remove_stale_temporaries, umask,
+                                    writable_folder_problem, write_json)
 from inception_keras.tables import key_value_table
 
 # Tool --model names -> registry names (Inception-ResNet-v2's weights are for TF-slim's graph).
@@ -36,13 +37,34 @@ def finish_summary(summary: dict, report, start: float) -> dict:
     return summary
 
 
-def check_output(output: str) -> None:
-    """Refuse an output name Keras would not write, or a folder that does not exist, before any work."""
+def model_path(output: str, save_model: str | None) -> str | None:
+    """Where ``--save-model`` writes the whole model (None: it was not given)."""
+    if save_model is None:
+        return None
+    return save_model or output[: -len(".weights.h5")] + ".keras"
+
+
+def check_output(output: str, save_model: str | None = None) -> None:
+    """Refuse an output Keras would not write, a folder that does not exist or cannot be
+    written, or an output that is a folder, before any work; then delete the temporaries that
+    killed conversions left in the output folder."""
     if not output.endswith(".weights.h5"):
         raise ValueError(f"--output must end with .weights.h5 (Keras' weights format), got {output!r}")
-    out_dir = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(out_dir):
-        raise ValueError(f"output folder {out_dir} does not exist")
+    keras_path = model_path(output, save_model)
+    if keras_path is not None and not keras_path.endswith(".keras"):
+        raise ValueError(f"--save-model must end with .keras, got {keras_path!r}")
+    for path in (output, output + ".json", keras_path):
+        if path is None:
+            continue
+        out_dir = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(out_dir):
+            raise ValueError(f"output folder {out_dir} does not exist")
+        if os.path.isdir(path):
+            raise ValueError(f"output {path} is a folder; give a file path")
+        problem = writable_folder_problem(path)
+        if problem:
+            raise ValueError(f"cannot write {path}: {problem}; give an output in a writable folder")
+        remove_stale_temporaries(out_dir)
 
 
 def sha256(path: str) -> str:
@@ -53,45 +75,77 @@ def sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def save_converted(model, output: str, *, arch: str, build_kwargs: dict, verify=True,
-                   save_model: str | None = None) -> dict:
-    """Write ``model``'s weights to ``output`` atomically; with ``verify``, load them into a
-    fresh ``create_model(arch, **build_kwargs)`` and require identical outputs on a fixed
-    input (the file is removed otherwise). Returns the output part of the summary."""
+def _outputs(model, x) -> list:
     import keras  # noqa: PLC0415
+
+    y = model(x, training=False)
+    return [keras.ops.convert_to_numpy(t) for t in (y if isinstance(y, (list, tuple)) else [y])]
+
+
+def max_abs_diff(a: list, b: list) -> float:
+    import numpy as np  # noqa: PLC0415
+
+    return max(float(np.max(np.abs(p - q))) for p, q in zip(a, b))
+
+
+def save_converted(model, output: str, summary: dict, report, start: float, *, arch: str, build_kwargs: dict,
+                   verify=True, save_model: str | None = None) -> dict:
+    """Write ``model``'s weights (and with ``save_model``, the whole model) under temporary
+    names; with ``verify``, load each into a fresh ``create_model(arch, **build_kwargs)`` and
+    require identical outputs on a fixed input. Only then rename them into place and write the
+    JSON report, all under a lock on the output folder, so that the weights, model and report
+    in place always belong to one conversion. A failed check removes only the temporaries: a
+    file already in place stays. Returns ``summary`` completed (:func:`finish_summary`)."""
     import numpy as np  # noqa: PLC0415
 
     from inception_keras import create_model  # noqa: PLC0415
 
-    atomic_save(model.save_weights, output, ".weights.h5")
-    max_diff = None
-    if verify:
-        x = np.random.default_rng(0).uniform(-1, 1, (1, 299, 299, 3)).astype("float32")
-        check = create_model(arch, weights=output, **build_kwargs)
-        a, b = model(x, training=False), check(x, training=False)
-        a, b = (a if isinstance(a, list) else [a]), (b if isinstance(b, list) else [b])
-        max_diff = max(float(np.max(np.abs(keras.ops.convert_to_numpy(p) - keras.ops.convert_to_numpy(q))))
-                       for p, q in zip(a, b))
-        if max_diff != 0.0:
-            os.remove(output)
-            raise RuntimeError(f"the written weights give different outputs (max |diff| {max_diff}); removed {output}")
-    info = {
-        "output": output,
-        "output_bytes": os.path.getsize(output),
-        "sha256": sha256(output),
-        "verified_max_abs_diff": max_diff,
-    }
-    if save_model is not None:
-        path = save_model or output[: -len(".weights.h5")] + ".keras"
-        atomic_save(model.save, path, ".keras")
-        info["saved_model"] = path
-        info["saved_model_bytes"] = os.path.getsize(path)
-    return info
+    keras_path = model_path(output, save_model)
+    temporaries = []
+    try:
+        tmp = make_temporary_file(output, ".weights.h5", "convert")
+        temporaries.append(tmp)
+        model.save_weights(tmp)
+        tmp_model = None
+        if keras_path is not None:
+            tmp_model = make_temporary_file(keras_path, ".keras", "convert")
+            temporaries.append(tmp_model)
+            model.save(tmp_model)
+        max_diff = None
+        if verify:
+            shape = tuple(d or 299 for d in model.input_shape[1:])
+            x = np.random.default_rng(0).uniform(-1, 1, (1, *shape)).astype("float32")
+            expected = _outputs(model, x)
+            check = create_model(arch, **build_kwargs)
+            for written in filter(None, (tmp, tmp_model)):
+                check.load_weights(written)
+                max_diff = max(max_diff or 0.0, max_abs_diff(expected, _outputs(check, x)))
+                if max_diff != 0.0:
+                    raise RuntimeError(f"the written weights give different outputs (max |diff| {max_diff}); "
+                                       f"nothing was written to {output if written == tmp else keras_path}")
+        summary.update(output=output, output_bytes=os.path.getsize(tmp), sha256=sha256(tmp),
+                       verified_max_abs_diff=max_diff)
+        if tmp_model is not None:
+            summary.update(saved_model=keras_path, saved_model_bytes=os.path.getsize(tmp_model),
+                           saved_model_sha256=sha256(tmp_model))
+        finish_summary(summary, report, start)
+        for path in temporaries:
+            os.chmod(path, 0o666 & ~umask())  # mkstemp makes 0600; give the files the usual permissions
+        with folder_lock(os.path.dirname(os.path.abspath(output))):
+            if tmp_model is not None:
+                os.replace(tmp_model, keras_path)
+            os.replace(tmp, output)
+            write_json(output + ".json", {k: v for k, v in summary.items() if k != "report_lines"})
+    finally:
+        for path in temporaries:
+            if os.path.exists(path):
+                os.remove(path)
+    return summary
 
 
 def print_summary(summary: dict, rows: list[tuple[str, str]], tail: list[tuple[str, str]] = ()) -> str:
-    """Print ``rows``, the report lines, the output rows and ``tail`` as a two-column table,
-    and write the summary (without ``report_lines``) as ``<output>.json``; returns its path."""
+    """Print ``rows``, the report lines, the output rows and ``tail`` as a two-column table;
+    returns the path of the JSON report (written by :func:`save_converted`)."""
     rows = [
         *rows,
         *[("", line) for line in summary["report_lines"]],
@@ -105,6 +159,5 @@ def print_summary(summary: dict, rows: list[tuple[str, str]], tail: list[tuple[s
         rows.append(("model file", f"{summary['saved_model']} ({summary['saved_model_bytes'] / 1e6:.1f} MB)"))
     report_path = summary["output"] + ".json"
     rows += [*tail, ("report", report_path)]
-    write_json(report_path, {k: v for k, v in summary.items() if k != "report_lines"})
     print(key_value_table(rows))
     return report_path

@@ -17,7 +17,7 @@ import os
 import time
 
 from inception_keras.cli import options
-from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output, finish_summary,
+from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output,
                                             print_summary, save_converted)
 
 
@@ -42,23 +42,22 @@ def convert(checkpoint: str, model_name: str, output: str, *, keep_background=Fa
     from inception_keras import create_model  # noqa: PLC0415
     from inception_keras.convert import load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
 
-    check_output(output)
+    check_output(output, save_model)
     start = time.perf_counter()
     arch = MODELS[model_name]
     kwargs = dict(classes=1001 if keep_background else 1000, aux_logits=aux)
-    model = create_model(arch, **kwargs)
-    with open_slim_checkpoint(checkpoint) as ckpt:
+    with open_slim_checkpoint(checkpoint) as ckpt:  # a bad checkpoint fails before the (slow) build
+        model = create_model(arch, **kwargs)
         report = load_slim_weights(model, ckpt, arch=arch, drop_background=not keep_background, ema=ema)
-    written = save_converted(model, output, arch=arch, build_kwargs=kwargs, verify=verify, save_model=save_model)
     summary = {
         "checkpoint": os.fspath(checkpoint),
         "model": arch,
         "classes": kwargs["classes"],
         "aux_logits": aux,
         "ema": ema,
-        **written,
     }
-    return finish_summary(summary, report, start)
+    return save_converted(model, output, summary, report, start, arch=arch, build_kwargs=kwargs, verify=verify,
+                          save_model=save_model)
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,7 @@ import os
 import time
 
 from inception_keras.cli import options
-from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output, finish_summary,
+from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output,
                                             print_summary, save_converted)
 
 
@@ -55,7 +55,7 @@ def convert(checkpoint: str, model_name: str, output: str, *, classes: int | Non
     from inception_keras.convert import ConversionError, load_timm_weights, open_timm_checkpoint  # noqa: PLC0415
     from inception_keras.convert.timm import checkpoint_classes, classifier_name, plan_batchnorm  # noqa: PLC0415
 
-    check_output(output)
+    check_output(output, save_model)
     start = time.perf_counter()
     arch = MODELS[model_name]
     with open_timm_checkpoint(checkpoint, ema=ema, allow_pickle=allow_pickle) as ckpt:
@@ -70,16 +70,15 @@ def convert(checkpoint: str, model_name: str, output: str, *, classes: int | Non
         kwargs["batchnorm_scale"] = batchnorm_scale or not plan.foldable
         model = create_model(arch, **kwargs)
         report = load_timm_weights(model, ckpt, arch=arch, batchnorm_eps=batchnorm_eps)
-    written = save_converted(model, output, arch=arch, build_kwargs=kwargs, verify=verify, save_model=save_model)
     summary = {
         "checkpoint": os.fspath(checkpoint),
         "model": arch,
         "classes": found,
         "batchnorm_scale": kwargs["batchnorm_scale"],
         "build_kwargs": kwargs,
-        **written,
     }
-    return finish_summary(summary, report, start)
+    return save_converted(model, output, summary, report, start, arch=arch, build_kwargs=kwargs, verify=verify,
+                          save_model=save_model)
 
 
 def main(argv=None) -> int:

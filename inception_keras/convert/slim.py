@@ -179,10 +179,13 @@ class CheckpointSource(TensorSource):
 
         try:
             return np.asarray(self._reader.get_tensor(name))
-        except tf.errors.OpError as e:
+        except (tf.errors.OpError, IndexError, ValueError, OSError) as e:
+            # A truncated .data file: IndexError "Read less bytes than requested"
+            detail = (getattr(e, "message", None) or str(e) or type(e).__name__).splitlines()[0]
+            files = ", ".join(sorted(glob.glob(glob.escape(self.prefix) + ".data-*"))) or self.prefix
             raise ConversionError(
-                f"cannot read {name!r} from {self.prefix}: the checkpoint is damaged or truncated "
-                f"({e.message.splitlines()[0]})"
+                f"cannot read {name!r} from the checkpoint {self.prefix}: its data file ({files}) is truncated or "
+                f"corrupt ({detail}); download or copy it again"
             ) from None
 
 
@@ -212,6 +215,41 @@ def _find_prefix(path: str) -> str:
     raise ConversionError(f"no checkpoint at {path} (looked for {path} and {path}.index)")
 
 
+# tarfile's extraction filters refuse members that would write outside the folder or make
+# devices; Python has them from 3.12, 3.11.4, 3.10.12, 3.9.17 and 3.8.17.
+_REFUSALS = {
+    "AbsolutePathError": "its path is absolute",
+    "OutsideDestinationError": "it would be written outside the extraction folder",
+    "SpecialFileError": "it is a device, pipe or other special file",
+    "AbsoluteLinkError": "it is a link to an absolute path",
+    "LinkOutsideDestinationError": "it is a link that points outside the extraction folder",
+}
+
+
+def extract_archive(path: str, folder: str) -> None:
+    """Extract the tar archive ``path`` into ``folder`` with tarfile's "data" filter (no absolute
+    paths, no escapes from ``folder``, no devices); fails closed where Python lacks the filter."""
+    if not hasattr(tarfile, "data_filter"):
+        import sys  # noqa: PLC0415
+
+        raise ConversionError(
+            f"cannot extract {path} safely: this Python ({sys.version.split()[0]}) has no tarfile extraction "
+            f"filter (Python 3.10.12, 3.11.4 or 3.12 and later have it); upgrade Python, or extract the archive "
+            f"yourself and pass the checkpoint prefix"
+        )
+    try:
+        with tarfile.open(path) as tar:
+            tar.extractall(folder, filter="data")
+    except tarfile.FilterError as e:
+        member = getattr(e, "tarinfo", None)
+        reason = _REFUSALS.get(type(e).__name__, str(e))
+        named = f"a member named {member.name!r}" if member is not None else "a member"
+        raise ConversionError(f"refused to extract {path}: it holds {named}, refused because {reason} "
+                              f"({type(e).__name__}); this is not a TF-slim release archive") from None
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise ConversionError(f"cannot extract {path}: {e} (is the download complete?)") from None
+
+
 def _is_archive(path: str) -> bool:
     return path.endswith((".tar.gz", ".tgz", ".tar"))
 
@@ -230,11 +268,7 @@ def open_slim_checkpoint(path):
             if not os.path.isfile(path):
                 raise ConversionError(f"no archive at {path}")
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="inception_keras_"))
-            try:
-                with tarfile.open(path) as tar:
-                    tar.extractall(tmp, filter="data")
-            except (tarfile.TarError, EOFError, OSError) as e:
-                raise ConversionError(f"cannot extract {path}: {e} (is the download complete?)") from None
+            extract_archive(path, tmp)
             prefix = _find_prefix(tmp)
         else:
             prefix = _find_prefix(path)

@@ -39,17 +39,54 @@ def h5_layers(path: str) -> dict[str, dict[str, np.ndarray]]:
         with h5py.File(path, "r") as f:
             if "layers" not in f:
                 raise ConversionError(f"{path} is not a Keras 3 .weights.h5 file (no 'layers' group)")
-            for key, group in f["layers"].items():
-                vars_group = group.get("vars")
-                if vars_group is None or not len(vars_group):
-                    continue
-                name = vars_group.attrs.get("name", key)
-                name = name.decode() if isinstance(name, bytes) else str(name)
-                values = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
-                out[name] = _name_variables(name, values, path)
+            for name, variables in _h5_layer_variables(f):
+                out[name] = _name_variables(name, [np.asarray(v) for v in variables], path)
     except OSError as e:
         raise ConversionError(f"weights file {path} is not a readable HDF5 file (truncated or corrupt): {e}") from None
     return out
+
+
+def _h5_layer_variables(f):
+    """(layer name, [h5 datasets of its variables in order]) of each weighted layer of an open file."""
+    for key, group in f["layers"].items():
+        vars_group = group.get("vars")
+        if vars_group is None or not len(vars_group):
+            continue
+        name = vars_group.attrs.get("name", key)
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        yield name, [vars_group[str(i)] for i in range(len(vars_group))]
+
+
+def h5_layer_shapes(path: str) -> dict[str, list[tuple[int, ...]]]:
+    """``{layer name: [variable shapes]}`` of a Keras 3 ``.weights.h5`` file, or of the weights
+    inside a ``.keras`` archive, without reading the values. Raises OSError / ValueError /
+    KeyError for a file that is neither."""
+    import zipfile  # noqa: PLC0415
+
+    import h5py  # noqa: PLC0415
+
+    def read(f):
+        return {name: [tuple(v.shape) for v in variables] for name, variables in _h5_layer_variables(f)}
+
+    if path.endswith(".keras"):
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+            with h5py.File(member, "r") as f:
+                return read(f)
+    with h5py.File(path, "r") as f:
+        return read(f)
+
+
+def layer_differences(model, in_file: Mapping[str, list], limit: int = 5) -> list[str]:
+    """How the weighted layers of ``model`` and of a weights file (:func:`h5_layer_shapes`)
+    differ: at most ``limit`` lines, then one line counting the rest. Empty when they agree."""
+    in_model = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers if layer.weights}
+    lines = [f"{name}: not in the file" for name in in_model if name not in in_file]
+    lines += [f"{name}: in the file, not in the model" for name in in_file if name not in in_model]
+    lines += [f"{name}: shapes {in_file[name]} in the file, {shapes} in the model"
+              for name, shapes in in_model.items() if name in in_file and in_file[name] != shapes]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... and {len(lines) - limit} more differences"]
+    return lines
 
 
 def _name_variables(layer: str, values: list[np.ndarray], path: str) -> dict[str, np.ndarray]:

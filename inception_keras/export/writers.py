@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ..datasets import Preprocessing
-from ..fileio import atomic_save, atomic_save_dir, write_json, write_text
+from ..fileio import atomic_save, atomic_save_dir, make_temporary_dir, remove_stale_temporaries, write_json, write_text
 from .build import _archive, _onnx_model, _tflite_bytes
 from .check import _Checker
 from .inputs import load_images, random_encoded_images, random_inputs
@@ -45,7 +45,7 @@ def _write_saved_model(archive, path: str, verify) -> float:
         seconds.append(time.perf_counter() - start)
         verify(tmp)
 
-    atomic_save_dir(save, path)
+    atomic_save_dir(save, path, "export")
     return seconds[0]
 
 
@@ -53,7 +53,7 @@ def _write_tflite(archive, path: str, quantize, representative, verify, metadata
     start = time.perf_counter()
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    work = make_temporary_dir(path, "export")
     try:  # through a SavedModel, as Keras' own LiteRT export does: the .tflite keeps the signature
         saved = os.path.join(work, "saved_model")
         archive.write_out(saved, verbose=False)
@@ -73,7 +73,7 @@ def _write_tflite(archive, path: str, quantize, representative, verify, metadata
         write_text(labels, labels_text(metadata["class_names"]))
 
     try:
-        atomic_save(save, path, ".tflite")
+        atomic_save(save, path, ".tflite", "export")
     except BaseException:
         if not had_labels and os.path.exists(labels):  # the rename itself failed
             os.remove(labels)
@@ -94,7 +94,7 @@ def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify, metadata:
         onnx.save(proto, tmp)
         verify(tmp)
 
-    atomic_save(save, path, ".onnx")
+    atomic_save(save, path, ".onnx", "export")
     return seconds
 
 
@@ -172,6 +172,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                           min_agreement=min_agreement, opset=opset, latency_runs=latency_runs)
     path = artefact_path(output, fmt)
     prepare_output(path, fmt)
+    remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))  # of killed exports and conversions
 
     if isinstance(model.output, (list, tuple, dict)):
         raise ExportError("export takes a model with one output; build it without aux_logits / features_only")

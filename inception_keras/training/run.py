@@ -170,7 +170,7 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
     if chief:
         os.makedirs(output, exist_ok=True)
         # From a kill during a write: temporary files, and folders (best/ being replaced).
-        remove_stale_temporaries(output, restore=RUN_FILES["best"])
+        remove_stale_temporaries(output, restore=RUN_FILES["best"], own_folder=True)
         if not resume:
             write_json(os.path.join(output, RUN_FILES["config"]),
                        {"config": config.to_json(), "derived": derived, "command": command})

@@ -14,6 +14,10 @@ from ..core import ConversionError, TensorSource
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 PYTORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
+# torch.load(weights_only=True) refusing a pickled global, in the wordings of torch 2.x:
+# "Unsupported global: GLOBAL torch.nn.modules.linear.Linear was not an allowed global by default"
+# "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"
+_FORBIDDEN = re.compile(r"[Uu]nsupported (?:global: )?GLOBAL (?P<name>\S+)(?: whose module (?P<module>\S+) is blocked)?")
 
 
 class StateDictSource(TensorSource):
@@ -102,14 +106,18 @@ def _torch_load(path: str, allow_pickle: bool):
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        found = _FORBIDDEN.search(str(e))
         if allow_pickle or not found:
             raise ConversionError(f"{path} is not a readable PyTorch file (truncated, or another format): "
                                   f"{str(e).splitlines()[0]}") from None
+        name, blocked = found.group("name").rstrip(".,"), found.group("module")
+        why = (f"its module {blocked} is blocked: it could run commands or touch files; a weights file has no "
+               f"reason to load it" if blocked else "loading weights allows only tensors and plain data; a whole "
+               "model saved with torch.save(model) does this, and so does a malicious file")
         raise ConversionError(
-            f"{path} holds pickled Python objects besides tensors ({found.group(1)}: a whole model saved with "
-            f"torch.save(model)?), which are loaded only with allow_pickle=True (--allow-pickle): do that only "
-            f"for a file you trust, unpickling runs code from it. Or save model.state_dict() instead."
+            f"{path} tried to load a forbidden object, {name} ({why}). Load it with allow_pickle=True "
+            f"(--allow-pickle) only if you trust the file: unpickling runs code from it. "
+            f"Or save model.state_dict() instead."
         ) from None
     except (ModuleNotFoundError, AttributeError) as e:
         raise ConversionError(
