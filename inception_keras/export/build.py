@@ -111,6 +111,20 @@ def _tflite_bytes(saved_model_dir: str, quantize, representative) -> bytes:
         raise ExportCheckError(f"the TFLite converter failed ({type(e).__name__}: {str(e).strip()[:2000]})") from e
 
 
+def _release_memory() -> None:
+    """Free the garbage, and hand the memory malloc keeps for later back to the system (glibc's
+    ``malloc_trim``: TensorFlow's threads free into arenas that Python's next allocations do not
+    reuse, so without it a freed frozen graph still counts, and adds to grappler's copies)."""
+    import ctypes  # noqa: PLC0415
+    import gc  # noqa: PLC0415
+
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError, TypeError):  # not glibc
+        pass
+
+
 def _collecting(optimizers):
     """tf2onnx's ONNX optimizers, each made after a garbage collection.
 
@@ -120,12 +134,11 @@ def _collecting(optimizers):
     when a full collection comes, after some 40 copies with a TensorFlow process's millions of
     long-lived objects (12.5 GB for Inception-v4). Collecting before each optimizer keeps one or
     two copies alive."""
-    import gc  # noqa: PLC0415
     from collections import OrderedDict  # noqa: PLC0415
 
     def after_collection(factory):
         def make():
-            gc.collect()
+            _release_memory()
             return factory()
         return make
 
@@ -136,7 +149,6 @@ def _frozen_graph_def(concrete, input_names: list[str], output_names: list[str])
     """The graph of ``concrete`` with its variables as constants, optimized by grappler: what
     ``tf2onnx.tf_loader.from_function`` returns, without keeping the frozen function (a second
     and third copy of every weight) alive while grappler makes its own copies."""
-    import gc  # noqa: PLC0415
 
     import tensorflow as tf  # noqa: PLC0415
     from tf2onnx import tf_loader  # noqa: PLC0415
@@ -145,7 +157,7 @@ def _frozen_graph_def(concrete, input_names: list[str], output_names: list[str])
                                                          aggressive_inlining=True)
     graph_def = frozen.graph.as_graph_def(add_shapes=True)
     del frozen
-    gc.collect()
+    _release_memory()
     graph_def = tf_loader.fix_freezing_errors_part2(graph_def)
     # tf2onnx imports the graph into a session first, only to drop resource inputs (there are
     # none: input_names has no resource tensors); grappler needs a graph context, not the import.
@@ -187,7 +199,7 @@ def _convert_function(endpoint, spec, opset: int):
         del graph_def
     finally:
         gc.unfreeze()
-        gc.collect()
+        _release_memory()
     return proto
 
 
