@@ -165,6 +165,16 @@ def _frozen_graph_def(concrete, input_names: list[str], output_names: list[str])
         return tf_loader.tf_optimize(input_names, output_names, graph_def)
 
 
+def _has_tf2onnx_internals() -> bool:
+    """Whether tf2onnx has the functions :func:`_convert_function` calls (tf2onnx 1.9 to 1.17 do)."""
+    from tf2onnx import convert, optimizer, tf_loader  # noqa: PLC0415
+
+    return all(hasattr(module, name) for module, name in (
+        (convert, "_convert_common"), (convert, "tensor_names_from_structed"), (optimizer, "_get_optimizers"),
+        (tf_loader, "convert_variables_to_constants_v2"), (tf_loader, "fix_freezing_errors_part2"),
+        (tf_loader, "tf_optimize")))
+
+
 def _convert_function(endpoint, spec, opset: int):
     """``tf2onnx.convert.from_function(endpoint, input_signature=spec, opset=opset)``, the same
     steps with the same arguments, in a fraction of the memory (see :func:`_collecting` and
@@ -174,12 +184,9 @@ def _convert_function(endpoint, spec, opset: int):
     import gc  # noqa: PLC0415
 
     import tensorflow as tf  # noqa: PLC0415
-    from tf2onnx import convert, optimizer, tf_loader  # noqa: PLC0415
+    from tf2onnx import convert, optimizer  # noqa: PLC0415
 
-    steps = (getattr(convert, "_convert_common", None), getattr(convert, "tensor_names_from_structed", None),
-             getattr(optimizer, "_get_optimizers", None), getattr(tf_loader, "convert_variables_to_constants_v2", None),
-             getattr(tf_loader, "fix_freezing_errors_part2", None), getattr(tf_loader, "tf_optimize", None))
-    if any(step is None for step in steps):
+    if not _has_tf2onnx_internals():
         return convert.from_function(endpoint, input_signature=spec, opset=opset)[0]
     concrete = endpoint.get_concrete_function(*spec)
     input_names = [t.name for t in concrete.inputs if t.dtype != tf.dtypes.resource]
