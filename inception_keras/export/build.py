@@ -166,7 +166,8 @@ def _frozen_graph_def(concrete, input_names: list[str], output_names: list[str])
 
 
 def _has_tf2onnx_internals() -> bool:
-    """Whether tf2onnx has the functions :func:`_convert_function` calls (tf2onnx 1.17 does; checked, not assumed, for later versions)."""
+    """Whether tf2onnx has the functions :func:`_convert_function` calls (tf2onnx 1.17 does; a
+    later version is checked, not assumed)."""
     from tf2onnx import convert, optimizer, tf_loader  # noqa: PLC0415
 
     return all(hasattr(module, name) for module, name in (
