@@ -354,6 +354,46 @@ def test_tflite_labels_file_beside_the_export_and_after_a_failed_one(tmp_path, m
 # --------------------------------------------------------------------------- #
 # ONNX
 # --------------------------------------------------------------------------- #
+def test_onnx_conversion_matches_tf2onnx(small_model, monkeypatch):
+    """The export's conversion (tf2onnx's steps, collecting garbage between them) gives the graph of
+    tf2onnx.convert.from_function: the same operators, initializers and outputs (node names and
+    which of two identical nodes survives vary from run to run in tf2onnx itself); with a tf2onnx
+    that lacks the internals it uses, it converts with from_function."""
+    import collections
+    import gc
+
+    import onnx
+    import onnxruntime as ort
+    import tf2onnx
+
+    from inception_keras.export import build
+
+    _, endpoint = build._archive(small_model, None, None)
+    spec = [tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32, name="images")]
+    ours = build._convert_function(endpoint, spec, 18)
+    assert gc.get_freeze_count() == 0  # the objects frozen out of the collections are back
+    theirs = tf2onnx.convert.from_function(endpoint, input_signature=spec, opset=18)[0]
+
+    def summary(proto):
+        ops = collections.Counter(n.op_type for n in proto.graph.node)
+        weights = sorted((tuple(t.dims), onnx.numpy_helper.to_array(t).tobytes()) for t in proto.graph.initializer)
+        return ops, weights, [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
+
+    assert summary(ours)[1:] == summary(theirs)[1:]
+    ops, expected = summary(ours)[0], summary(theirs)[0]
+    assert {k: v for k, v in ops.items() if k != "Reshape"} == {k: v for k, v in expected.items() if k != "Reshape"}
+    x = np.random.default_rng(5).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("float32")
+
+    def run(proto):
+        return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"images": x})[0]
+
+    np.testing.assert_array_equal(run(ours), run(theirs))
+
+    monkeypatch.setattr(build, "_has_tf2onnx_internals", lambda: False)
+    np.testing.assert_array_equal(run(build._convert_function(endpoint, spec, 18)), run(theirs))
+
+
 def test_onnx(small_model, tmp_path):
     import onnx
     import onnxruntime as ort
