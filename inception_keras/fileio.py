@@ -129,18 +129,33 @@ def folder_lock(folder):
         os.close(fd)  # closing releases the lock
 
 
-def writable_folder_problem(path) -> str | None:
-    """Why a new file could not be written next to ``path`` (None: it can): a probe file is made and removed."""
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    if not os.path.isdir(folder):
-        return f"the folder {folder} does not exist"
+def unwritable_folder(folder) -> tuple[str, str] | None:
+    """``(where, why)`` when no file could be written into ``folder``, None when one can.
+
+    A missing ``folder`` is judged by its nearest existing ancestor, where its folders would be
+    made: ``why`` is "a file, not a folder" or "not writable (reason)". A probe file is made
+    and removed; nothing else is created."""
+    existing = os.path.abspath(os.fspath(folder))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return existing, "a file, not a folder"
     try:
-        fd, probe = tempfile.mkstemp(prefix=os.path.basename(temporary_prefix(path, "probe")), dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=os.path.basename(temporary_prefix(existing, "probe")), dir=existing)
         os.close(fd)
         os.remove(probe)
     except OSError as e:
-        return f"the folder {folder} is not writable ({e.strerror or e})"
+        return existing, f"not writable ({e.strerror or e})"
     return None
+
+
+def writable_folder_problem(path) -> str | None:
+    """Why a new file could not be written next to ``path`` (None: it can)."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist"
+    problem = unwritable_folder(folder)
+    return None if problem is None else f"the folder {problem[0]} is {problem[1]}"
 
 
 def write_json(path, data) -> str:

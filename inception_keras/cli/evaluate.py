@@ -69,7 +69,7 @@ def _same_vocabulary(info, image_set) -> bool:
 def check_output(folder: str) -> None:
     """OSError unless report.json and report.md can be written into ``folder`` (created if
     missing); creates nothing."""
-    import tempfile  # noqa: PLC0415
+    from inception_keras.fileio import unwritable_folder  # noqa: PLC0415
 
     folder = os.path.abspath(folder)
     if os.path.exists(folder) and not os.path.isdir(folder):
@@ -77,18 +77,10 @@ def check_output(folder: str) -> None:
     for name in ("report.json", "report.md"):
         if os.path.isdir(os.path.join(folder, name)):
             raise OSError(f"--output {folder}: {name} is a folder; give another --output")
-    existing = folder
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise OSError(f"cannot create --output {folder}: {existing} is a file, not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=existing)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise OSError(f"cannot write the report into --output {folder}: {existing} is not writable "
-                      f"({e.strerror or e}); give a writable folder") from None
+    problem = unwritable_folder(folder)
+    if problem:
+        raise OSError(f"cannot write the report into --output {folder}: {problem[0]} is {problem[1]}; "
+                      f"give a writable folder")
 
 
 def run(args, command: str | None = None) -> dict:

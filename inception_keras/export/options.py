@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
+
+from ..fileio import unwritable_folder
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("dynamic", "float16", "int8")
@@ -127,15 +128,7 @@ def prepare_output(path: str, fmt: str) -> None:
                               "it would be replaced: give a new path or remove it first")
     elif os.path.isdir(path):
         raise ExportError(f"output {path!r} is a folder; give a file path for the {fmt} export")
-    missing = _missing_dirs(path)
-    existing = os.path.dirname(missing[-1]) if missing else parent
-    if not os.path.isdir(existing):
-        raise ExportError(f"cannot write to the output folder {parent!r}: {existing!r} is a file, not a folder; "
+    problem = unwritable_folder(parent)  # the folder that will hold the new ones (or the output)
+    if problem:
+        raise ExportError(f"cannot write to the output folder {parent!r}: {problem[0]!r} is {problem[1]}; "
                           "give an --output in a writable folder")
-    try:  # the folder that will hold the new ones (or the output) must take a new file
-        fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=existing)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise ExportError(f"cannot write to the output folder {parent!r}: {existing!r} is not writable "
-                          f"({e.strerror or e}); give an --output in a writable folder") from None
