@@ -403,16 +403,16 @@ class _ProgressStream:
             if part == "\r":
                 continue
             if part == "\n":
-                self._emit(force=True)
+                self._emit()
                 continue
             if part:
                 # After a "\r" a redraw replaces the line; text without it continues the line.
                 self.pending = part if "\r" in text else self.pending + part
         if self.pending and time.monotonic() - self.last >= self.interval:
-            self._emit(force=True)
+            self._emit()
         return len(text)
 
-    def _emit(self, force: bool) -> None:
+    def _emit(self) -> None:
         if self.pending.strip():
             self.target.write(self.pending.rstrip() + "\n")
             self.target.flush()
@@ -423,7 +423,7 @@ class _ProgressStream:
         self.target.flush()
 
     def close_line(self) -> None:
-        self._emit(force=True)
+        self._emit()
 
     def isatty(self) -> bool:
         return self.tty
