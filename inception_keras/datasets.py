@@ -117,6 +117,13 @@ def preprocess_for_eval(image, prep: Preprocessing):
     return image
 
 
+def decode_and_preprocess(encoded, prep: Preprocessing, max_pixels: int | None = None):
+    """Encoded image bytes (a scalar string tensor) -> the model's input, float32 ``size x size
+    x 3`` in [-1, 1]: :func:`inception_keras.images.decode_image` then :func:`preprocess_for_eval`.
+    The one function every ``tf.data`` pipeline (evaluate, predict) maps over its files."""
+    return preprocess_for_eval(decode_image(encoded, max_pixels), prep)
+
+
 def load_for_eval(path, prep: Preprocessing, max_pixels: int | None = None) -> np.ndarray:
     """One image file as the evaluation pipeline sees it: decoded as every tool decodes
     (:func:`inception_keras.images.decode_any`), then :func:`preprocess_for_eval`. Raises
@@ -226,7 +233,7 @@ class ImageSet:
         import tensorflow as tf  # noqa: PLC0415
 
         def load(encoded, label, index):
-            return preprocess_for_eval(decode_image(encoded, max_pixels), prep), label + label_shift, index
+            return decode_and_preprocess(encoded, prep, max_pixels), label + label_shift, index
 
         ds = self.encoded(limit).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
