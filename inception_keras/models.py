@@ -8,6 +8,7 @@ as ``__``). Stage outputs keep slim's endpoint names, so
 
 from __future__ import annotations
 
+import contextlib
 import os
 from numbers import Real
 
@@ -278,15 +279,20 @@ def _load_weights_file(model: keras.Model, weights, spec) -> None:
         return
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path!r}")
-    _check_classifier_shape(model, path)
-    advice = ("The file must be saved from the same architecture built with the same include_top, "
-              "classes, aux_logits, features_only and batchnorm_scale arguments.")
-    differences = _layer_differences(model, path)
-    if differences:
-        raise ValueError(f"could not load weights from {path!r} into {model.name!r}: the layers differ:\n  "
-                         + "\n  ".join(differences) + f"\n{advice}")
+    with _weights_h5(path) as h5:
+        _check_classifier_shape(model, h5, shown=path)
+        advice = ("The file must be saved from the same architecture built with the same include_top, "
+                  "classes, aux_logits, features_only and batchnorm_scale arguments.")
+        differences = _layer_differences(model, h5)
+        if differences:
+            raise ValueError(f"could not load weights from {path!r} into {model.name!r}: the layers differ:\n  "
+                             + "\n  ".join(differences) + f"\n{advice}")
+        _keras_load_weights(model, h5, path, advice)
+
+
+def _keras_load_weights(model, h5: str, path: str, advice: str) -> None:
     try:
-        model.load_weights(path)
+        model.load_weights(h5)
     except Exception as e:  # Keras raises ValueError/KeyError/... with little context, or a whole layer list
         said = str(e) if len(str(e)) <= _KERAS_MESSAGE else str(e)[:_KERAS_MESSAGE] + " [...]"
         raise ValueError(f"could not load weights from {path!r} into {model.name!r}: {said}\n{advice}") from None
@@ -337,18 +343,41 @@ def _load_pytorch_weights(model, path: str, spec) -> None:
         load_timm_weights(model, ckpt, arch=spec.name)
 
 
-def _check_classifier_shape(model: keras.Model, path: str) -> None:
+@contextlib.contextmanager
+def _weights_h5(path: str):
+    """The HDF5 weights of ``path``: the file itself, or for a ``.keras`` archive its
+    ``model.weights.h5`` extracted to a temporary folder (Keras' load_weights reads it inside
+    the zip, seeking back and forth: minutes for a full-size model)."""
+    if not path.endswith(".keras"):
+        yield path
+        return
+    import tempfile  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    member = "model.weights.h5"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if member not in archive.namelist():
+                raise ValueError(f"{path!r} is not a Keras model archive: it has no {member}")
+            with tempfile.TemporaryDirectory(prefix="inception_keras_") as folder:
+                archive.extract(member, folder)
+                yield os.path.join(folder, member)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{path!r} is not a readable .keras archive ({e}); save it with model.save()") from None
+
+
+def _check_classifier_shape(model: keras.Model, path: str, shown: str | None = None) -> None:
     """Name the usual mismatch (classes, include_top) before Keras fails on it.
 
     The dense kernels are the only 2D weights of these models, in every Keras weights
-    format, so comparing the 2D shapes of the file with the model's is enough.
+    format, so comparing the 2D shapes of the file with the model's is enough. ``shown`` is
+    the name given in messages (default ``path``).
     """
     import h5py  # noqa: PLC0415 - only needed for weight files
 
-    if path.endswith(".keras"):
-        return  # a zip archive: Keras checks it itself
+    real, path = path, shown or path
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(real, "r") as f:
             in_file = []
             f.visititems(lambda _, obj: in_file.append(tuple(obj.shape))
                          if isinstance(obj, h5py.Dataset) and obj.ndim == 2 else None)

@@ -96,6 +96,7 @@ def save_converted(model, output: str, summary: dict, report, start: float, *, a
     JSON report, all under a lock on the output folder, so that the weights, model and report
     in place always belong to one conversion. A failed check removes only the temporaries: a
     file already in place stays. Returns ``summary`` completed (:func:`finish_summary`)."""
+    import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
     from inception_keras import create_model  # noqa: PLC0415
@@ -116,9 +117,14 @@ def save_converted(model, output: str, summary: dict, report, start: float, *, a
             shape = tuple(d or 299 for d in model.input_shape[1:])
             x = np.random.default_rng(0).uniform(-1, 1, (1, *shape)).astype("float32")
             expected = _outputs(model, x)
-            check = create_model(arch, **build_kwargs)
             for written in filter(None, (tmp, tmp_model)):
-                check.load_weights(written)
+                if written == tmp:
+                    check = create_model(arch, **build_kwargs)
+                    check.load_weights(written)
+                else:
+                    # The whole saved model, config included. (load_model extracts the weights from
+                    # the zip; load_weights on a .keras seeks inside it, quadratic in its size.)
+                    check = keras.models.load_model(written, compile=False)
                 max_diff = max(max_diff or 0.0, max_abs_diff(expected, _outputs(check, x)))
                 if max_diff != 0.0:
                     raise RuntimeError(f"the written weights give different outputs (max |diff| {max_diff}); "
