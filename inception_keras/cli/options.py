@@ -33,10 +33,37 @@ PREPROCESSING = ("slim", "resize-crop")
 RENAMED = {"--image-size": "--input-size", "--lr-scaling": "--scale-lr"}
 
 
+# Tools whose installed command is not ``inception-keras-<the name the tool gives make_parser>``.
+_COMMANDS = {"convert_slim_checkpoint": "inception-keras-convert", "convert_timm_checkpoint": "inception-keras-convert-timm"}
+
+
+def program_name(tool: str) -> str:
+    """The name a tool's usage and error lines show: the command the user typed.
+
+    When this process was started as one of the tools (``python tools/predict.py``, the installed
+    ``inception-keras-predict``, ``python -m inception_keras.cli.predict``), that is the name in
+    ``sys.argv[0]``, as argparse shows it by default. When a tool's ``main(argv)`` is called from
+    Python (a test, a notebook, another program), ``sys.argv[0]`` names that program instead, so the
+    installed command's name is shown: ``inception-keras-predict``.
+    """
+    main = sys.modules.get("__main__")
+    entry = getattr(main, "main", None)
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name.startswith("inception_keras.cli."):
+        return f"python -m {spec.name}"
+    if getattr(entry, "__module__", "").startswith("inception_keras.cli.") and sys.argv and sys.argv[0]:
+        return os.path.basename(sys.argv[0])
+    if tool.startswith("inception-keras-"):
+        return tool
+    return _COMMANDS.get(tool, f"inception-keras-{tool}")
+
+
 def make_parser(prog: str, doc: str) -> argparse.ArgumentParser:
-    """A parser whose description is the first line of ``doc`` and whose epilog is the rest."""
+    """A parser whose description is the first line of ``doc`` and whose epilog is the rest.
+
+    ``prog`` names the tool; the parser shows :func:`program_name` of it (what the user typed)."""
     lines = doc.splitlines()
-    return argparse.ArgumentParser(prog=prog, description=lines[0], epilog="\n".join(lines[1:]),
+    return argparse.ArgumentParser(prog=program_name(prog), description=lines[0], epilog="\n".join(lines[1:]),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
