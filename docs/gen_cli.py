@@ -18,6 +18,7 @@ Run it by hand to see what a page gets::
 from __future__ import annotations
 
 import argparse
+import html
 import importlib
 import re
 import sys
@@ -64,6 +65,12 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _code_cell(text: str) -> str:
+    """Code for one table cell. Markdown keeps the backslash of ``\\|`` inside backticks, so the
+    code is written as HTML with the pipe as an entity (``--batch-size N|dynamic``)."""
+    return f"<code>{html.escape(' '.join(text.split())).replace('|', '&#124;')}</code>"
+
+
 def option_rows(parser: argparse.ArgumentParser) -> list[tuple[str, list[tuple[str, str]]]]:
     """(group title, [(invocation, help)]) for every group with a visible option, in --help's order.
 
@@ -106,7 +113,7 @@ def markdown(command: str) -> str:
         lines += [f"Installed as `{command}`; from a checkout, `python {script}`. `--help` prints these options.", ""]
     for title, rows in option_rows(parser):
         lines += [f"**{title[:1].upper() + title[1:]}**", "", "| option | meaning |", "|---|---|"]
-        lines += [f"| `{_cell(invocation)}` | {_cell(text)} |" for invocation, text in rows]
+        lines += [f"| {_code_cell(invocation)} | {_cell(text)} |" for invocation, text in rows]
         lines.append("")
     return "\n".join(lines)
 

@@ -86,7 +86,7 @@ def test_option_tables_list_every_option_of_the_parser(command):
     options = _options(command)
     assert options
     for option in options:
-        assert f"| `{option}" in text or f", {option}" in text, (command, option)
+        assert f"| <code>{option}" in text or f", {option}" in text, (command, option)
     assert text.startswith(f"```text\n{command} ")
 
 
