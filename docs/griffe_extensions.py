@@ -11,11 +11,15 @@ Nothing is imported: both read the source, as griffe does.
   names become aliases of the objects in their modules, so the reference documents
   ``inception_keras.create_model`` and ``inception_keras.training.TrainConfig`` by the names
   users import.
+* :class:`ExampleSections`: the docstrings head their doctests ``Example:``, as Keras and Napoleon
+  do; griffe's Google parser knows only ``Examples:``, and would render the ``>>>`` lines as
+  nested quotes. The heading is read as ``Examples:``.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 
 import griffe
 
@@ -62,3 +66,12 @@ class LazyExports(griffe.Extension):
             if name not in mod.members:
                 package = mod.path if mod.filepath.name == "__init__.py" else mod.parent.path
                 mod.set_member(name, griffe.Alias(name, f"{package}{relative}.{name}", parent=mod))
+
+
+class ExampleSections(griffe.Extension):
+    heading = re.compile(r"^(\s*)Example:[ \t]*$", re.MULTILINE)
+
+    def on_object(self, *, obj, **kwargs):  # noqa: ARG002 - griffe's hook signature
+        docstring = obj.docstring
+        if docstring is not None and not obj.is_alias and "Example:" in docstring.value:
+            docstring.value = self.heading.sub(r"\1Examples:", docstring.value)

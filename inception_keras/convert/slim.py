@@ -139,8 +139,11 @@ def load_slim_weights(model, source, *, arch: str, drop_background: bool = True,
         ema: read ``<name>/ExponentialMovingAverage`` shadows where the checkpoint has them.
 
     Returns:
-        A :class:`ConversionReport`. Raises :class:`ConversionError` when a variable has
-        no tensor, a shape differs, or the checkpoint has a model tensor the model lacks.
+        The :class:`ConversionReport`.
+
+    Raises:
+        ConversionError: a variable has no tensor, a shape differs, or the checkpoint has
+            a model tensor the model lacks.
     """
     source = as_source(source)
     scope = _scope(arch)

@@ -50,10 +50,11 @@ def load_timm_weights(model, source, *, arch: str, batchnorm_eps: float | None =
             source does not say (default: timm's 0.001).
 
     Returns:
-        A :class:`ConversionReport` whose notes say how BatchNorm was handled. Raises
-        :class:`ConversionError` when a variable has no tensor, a shape differs, a tensor
-        is left over, the classes differ, or gamma cannot be folded into a model without
-        BatchNorm scale.
+        The :class:`ConversionReport`; its notes say how BatchNorm was handled.
+
+    Raises:
+        ConversionError: a variable has no tensor, a shape differs, a tensor is left over,
+            the classes differ, or gamma cannot be folded into a model without BatchNorm scale.
     """
     source = as_source(source)
     shapes = source.shapes
