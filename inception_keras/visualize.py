@@ -737,7 +737,8 @@ def overview_dot(model: keras.Model, model_name: str | None = None, *, rankdir: 
                  f'<TD WIDTH="{_SHAPE_WIDTH}"></TD>'
                  f'<TD PORT="box" BORDER="1" WIDTH="{_STAGE_WIDTH}" CELLPADDING="5" BGCOLOR="{fill}">{text}</TD>'
                  f'<TD WIDTH="{_SHAPE_WIDTH}" ALIGN="LEFT" CELLPADDING="6">{_html(shape)}</TD></TR></TABLE>>')
-        node = f"stage_{i}"
+        node = stage.key if [s.key for s in stages].count(stage.key) == 1 else f"{stage.key}_{i}"
+        node = _dot_id(node)
         graph.add_node(pydot.Node(node, label=label, shape="plain", style="solid"))
         if previous is not None:
             side = ("s", "n") if rankdir == "TB" else ("e", "w")
