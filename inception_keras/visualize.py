@@ -1,15 +1,25 @@
-"""Architecture drawings: the full graph of each model, and one small model per block type.
+"""Architecture drawings: compact ones like the paper's figures, and full layer graphs.
 
     from inception_keras import create_model, visualize
 
-    visualize.render(create_model("inception_v4"), "inception_v4.svg")      # every layer, one box per block
-    models = visualize.block_models("inception_resnet_v2", ["inception_resnet_b"])
-    visualize.render(models["inception_resnet_b"], "block17.png", dpi=96)   # 17x17x1152 -> 17x17x1152
-    text = visualize.to_dot(models["inception_resnet_b"]).to_string()      # needs pydot only
+    models = visualize.block_models("inception_v4", ["inception_c"])
+    visualize.write(visualize.paper_dot(models["inception_c"]), "inception_c.png")   # like Fig. 6
+    model = create_model("inception_resnet_v2")
+    [s.label for s in visualize.model_stages(model)]   # ['Input', 'Stem', '5 x Inception-ResNet-A', ...]
+    visualize.write(visualize.overview_dot(model), "irv2.svg")                         # like Fig. 15
+    visualize.render(model, "irv2_full.svg")            # every layer, one dashed box per block
+    text = visualize.to_dot(models["inception_c"]).to_string()                         # needs pydot only
 
-The graphs come from ``keras.utils.model_to_dot`` (pydot) with shapes and the slim-style
-layer names. Three things are changed so that graphs of several hundred layers stay
-legible and the ``.dot`` files diff cleanly:
+**Paper style** (:func:`paper_dot`, :func:`overview_dot`). The boxes are read from the built
+graph (:func:`paper_units`): a Conv2D with its BatchNorm and ReLU is one box, labelled from
+the layer configs as the paper labels it (``3x3 Conv (384 stride 2 V)``, "V" for 'valid'
+padding), and the branches of each block run left to right from slim's Branch_0. The
+overview groups the layers into stages by their slim scopes (:func:`model_stages`) and
+counts the repeated blocks, so nothing is copied from a table that could drift.
+
+**Full style** (:func:`to_dot`) comes from ``keras.utils.model_to_dot`` (pydot) with shapes
+and the slim-style layer names. Three things are changed so that graphs of several hundred
+layers stay legible and the ``.dot`` files diff cleanly:
 
 - nodes are named after their layers (Keras names them ``id(layer)``, which changes
   from run to run);
@@ -422,13 +432,14 @@ def paper_units(model: keras.Model) -> list[Unit]:
         for source in sources:
             consumers[source].append(name)
 
+    outputs = {t._keras_history.operation.name for t in model.outputs}  # noqa: SLF001
+
     def only_consumer(name, kind):
+        """The one layer ``name`` feeds, if it is a ``kind`` and ``name`` is not a model output."""
         users = consumers[name]
         if len(users) == 1 and isinstance(layers[users[0]], kind) and name not in outputs:
             return users[0]
         return None
-
-    outputs = {t._keras_history.operation.name for t in model.outputs}  # noqa: SLF001
     owner = {}  # layer name -> the name of its unit
     for name, layer in layers.items():
         if isinstance(layer, keras.layers.Conv2D):
