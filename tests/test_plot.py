@@ -1,11 +1,11 @@
-"""The architecture drawings (tools/plot_architectures.py): valid PNG, SVG and dot files with
-the slim layer names and shapes, the block models, and what happens without Graphviz."""
+"""The architecture drawings (tools/plot_architectures.py): the full style's valid SVG and dot
+files with the slim layer names and shapes, the block models, the manifest, and what happens
+without Graphviz. The paper style's labels, order and overview: test_plot_paper.py."""
 
 import json
 import os
 import re
 import stat
-import struct
 import xml.etree.ElementTree as ET
 
 import pydot
@@ -15,13 +15,6 @@ from inception_keras import visualize
 from inception_keras.cli import plot
 
 AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|activation|add|concatenate|rescaling|input_layer)(_\d+)?$")
-
-
-def _png_size(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 def _svg_text(path):
@@ -34,18 +27,13 @@ def _no_tmp_files(folder):
     return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_full_graph_and_block_in_every_format(tmp_path, capsys):
-    args = ["--model", "inception_resnet_v1", "--block", "full", "reduction_a", "--format", "png", "svg", "dot",
-            "--input-size", "75", "--output-dir", str(tmp_path)]
+def test_full_style_graph_and_block(tmp_path, capsys):
+    args = ["--style", "full", "--model", "inception_resnet_v1", "--block", "full", "reduction_a",
+            "--format", "svg", "dot", "--input-size", "75", "--output-dir", str(tmp_path)]
     assert plot.main(args) == 0
     printed = capsys.readouterr().out
-    full, block = tmp_path / "inception_resnet_v1", tmp_path / "blocks" / "inception_resnet_v1" / "reduction_a"
-
-    # PNG: signature, and the size of a tall graph of 431 layers / a small block
-    width, height = _png_size(full.with_suffix(".png"))
-    assert 500 < width < 6000 and 5000 < height <= visualize.PNG_MAX_SIDE
-    width, height = _png_size(block.with_suffix(".png"))
-    assert 500 < width < 5000 and 300 < height < 3000
+    full = tmp_path / "full" / "inception_resnet_v1"
+    block = tmp_path / "full" / "blocks" / "inception_resnet_v1" / "reduction_a"
 
     # SVG: valid XML that names the layers and shows the shapes
     text = _svg_text(full.with_suffix(".svg"))
@@ -66,28 +54,28 @@ def test_full_graph_and_block_in_every_format(tmp_path, capsys):
         n.get_name() for sub in graph.get_subgraphs() for n in sub.get_nodes()}
     assert {"input", "Mixed_6a", "Mixed_6a__Branch_0__Conv2d_1a_3x3", "Mixed_6a__Branch_1__Conv2d_1a_3x3__relu"} <= names
 
-    # the manifest and the index list the six files; the table shows them
+    # the manifest and the index list the four files; the table shows them
     rows = json.loads((tmp_path / "manifest.json").read_text())["drawings"]
     assert [r["file"] for r in rows] == [
-        "inception_resnet_v1.png", "inception_resnet_v1.svg", "inception_resnet_v1.dot",
-        "blocks/inception_resnet_v1/reduction_a.png", "blocks/inception_resnet_v1/reduction_a.svg",
-        "blocks/inception_resnet_v1/reduction_a.dot",
+        "full/inception_resnet_v1.svg", "full/inception_resnet_v1.dot",
+        "full/blocks/inception_resnet_v1/reduction_a.svg", "full/blocks/inception_resnet_v1/reduction_a.dot",
     ]
-    assert rows[0]["layers"] == 431 and rows[0]["width"] > 500 and rows[3]["layers"] == 15
+    assert rows[0]["layers"] == 431 and rows[2]["layers"] == 15 and {r["style"] for r in rows} == {"full"}
     assert all(r["bytes"] == (tmp_path / r["file"]).stat().st_size for r in rows)
     index = (tmp_path / "README.md").read_text()
-    assert "(blocks/inception_resnet_v1/reduction_a.png)" in index and "(inception_resnet_v1.dot)" in index
-    assert "inception_resnet_v1.png" in printed and "reduction_a.svg" in printed and " px" in printed
+    assert "(full/blocks/inception_resnet_v1/reduction_a.svg)" in index and "(full/inception_resnet_v1.dot)" in index
+    assert "**full graph** (full style)" in index and "python tools/plot_architectures.py" in index
+    assert "full/inception_resnet_v1.svg" in printed and "reduction_a.dot" in printed
     assert _no_tmp_files(tmp_path)
 
 
 def test_paper_irv2_blocks_show_the_corrected_channel_counts(tmp_path):
-    assert plot.main(["--model", "inception_resnet_v2", "--block", "inception_resnet_b", "inception_resnet_c",
-                      "--format", "svg", "--output-dir", str(tmp_path)]) == 0
-    b = _svg_text(tmp_path / "blocks" / "inception_resnet_v2" / "inception_resnet_b.svg")
-    c = _svg_text(tmp_path / "blocks" / "inception_resnet_v2" / "inception_resnet_c.svg")
-    assert "Repeat_1__block17_1__Conv2d_1x1" in b and "Output shape: (None, 17, 17, 1152)" in b
-    assert "Repeat_2__block8_1__Conv2d_1x1" in c and "Output shape: (None, 8, 8, 2144)" in c
+    assert plot.main(["--style", "full", "--model", "inception_resnet_v2", "--block", "inception_resnet_b",
+                      "inception_resnet_c", "--format", "dot", "--output-dir", str(tmp_path)]) == 0
+    b = (tmp_path / "full" / "blocks" / "inception_resnet_v2" / "inception_resnet_b.dot").read_text()
+    c = (tmp_path / "full" / "blocks" / "inception_resnet_v2" / "inception_resnet_c.dot").read_text()
+    assert "Repeat_1__block17_1__Conv2d_1x1" in b and "Output shape: <b>(None, 17, 17, 1152)</b>" in b
+    assert "Repeat_2__block8_1__Conv2d_1x1" in c and "Output shape: <b>(None, 8, 8, 2144)</b>" in c
     assert "1154" not in b and "2048" not in c  # the paper's numbers, which cannot be added
 
 
@@ -142,12 +130,12 @@ def test_without_graphviz_png_and_svg_fail_with_the_install_hint(tmp_path, monke
             assert hint in err
     assert not out.exists()
 
-    # --format dot needs only pydot; --model alone draws the full graph and every block of the model
-    assert plot.main(["--model", "inception_v4", "--format", "dot", "--output-dir", str(out)]) == 0
+    # --format dot needs only pydot, in either style
+    assert plot.main(["--model", "inception_v4", "--block", "aux_head", "--format", "dot", "--output-dir", str(out)]) == 0
     assert "AuxLogits__Conv2d_2a" in (out / "blocks" / "inception_v4" / "aux_head.dot").read_text()
-    assert "Mixed_7d__Branch_2__Conv2d_0e_3x1" in (out / "inception_v4.dot").read_text()
-    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.dot"))
-    assert written == sorted(["inception_v4.dot"] + [f"blocks/inception_v4/{b}.dot" for b in visualize.block_names("inception_v4")])
+    assert plot.main(["--style", "full", "--model", "inception_v4", "--block", "aux_head", "--format", "dot",
+                      "--output-dir", str(out)]) == 0
+    assert "AuxLogits__Conv2d_2a__BatchNorm" in (out / "full" / "blocks" / "inception_v4" / "aux_head.dot").read_text()
 
     graph = visualize.to_dot(visualize.block_models("inception_v4", ["aux_head"])["aux_head"])
     with pytest.raises(visualize.GraphvizNotFoundError, match="apt-get install graphviz"):
@@ -189,14 +177,21 @@ def test_bad_arguments(tmp_path, capsys, args, message):
 
 
 def test_options_reach_the_graph_and_output_is_stable(tmp_path):
-    common = ["--model", "inception_resnet_v2_slim", "--block", "final_block", "--format", "dot"]
+    common = ["--style", "full", "--model", "inception_resnet_v2_slim", "--block", "final_block", "--format", "dot"]
     assert plot.main([*common, "--rankdir", "LR", "--no-show-shapes", "--dpi", "30", "--output-dir", str(tmp_path / "a")]) == 0
-    dot = (tmp_path / "a" / "blocks" / "inception_resnet_v2_slim" / "final_block.dot").read_text()
+    dot = (tmp_path / "a" / "full" / "blocks" / "inception_resnet_v2_slim" / "final_block.dot").read_text()
     assert "rankdir=LR;" in dot and "dpi=30;" in dot and "Output shape" not in dot
     assert "Block8__Conv2d_1x1" in dot and "Conv2d_7b_1x1__relu" in dot
 
+    # the paper style takes the same options
+    assert plot.main(["--model", "inception_v4", "--block", "stem", "--format", "dot", "--rankdir", "LR",
+                      "--no-show-shapes", "--dpi", "30", "--output-dir", str(tmp_path / "a")]) == 0
+    dot = (tmp_path / "a" / "blocks" / "inception_v4" / "stem.dot").read_text()
+    assert "rankdir=LR;" in dot and "dpi=30;" in dot
+    assert 'input [label="Input",' in dot and 'Output [label="Output",' in dot  # no shapes in the boxes
+
     # the same drawing twice: the same bytes (node names do not depend on id())
-    first = tmp_path / "b" / "blocks" / "inception_resnet_v2_slim" / "final_block.dot"
+    first = tmp_path / "b" / "full" / "blocks" / "inception_resnet_v2_slim" / "final_block.dot"
     assert plot.main([*common, "--output-dir", str(tmp_path / "b")]) == 0
     text = first.read_text()
     assert plot.main([*common, "--output-dir", str(tmp_path / "b")]) == 0
@@ -209,16 +204,22 @@ def test_manifest_keeps_earlier_drawings(tmp_path):
     assert plot.main(["--model", "inception_resnet_v1", "inception_v4", "--block", "stem", "--format", "dot",
                       "--output-dir", str(out)]) == 0
     assert plot.main(["--model", "inception_v4", "--block", "aux_head", "--format", "dot", "--output-dir", str(out)]) == 0
+    assert plot.main(["--style", "full", "--model", "inception_v4", "--block", "stem", "--format", "dot",
+                      "--output-dir", str(out)]) == 0
     rows = json.loads((out / "manifest.json").read_text())["drawings"]
-    assert [r["file"] for r in rows] == [  # graph order, each file once
-        "blocks/inception_v4/stem.dot", "blocks/inception_v4/aux_head.dot", "blocks/inception_resnet_v1/stem.dot",
+    assert [r["file"] for r in rows] == [  # graph order, paper style first, each file once
+        "blocks/inception_v4/stem.dot", "blocks/inception_v4/aux_head.dot", "full/blocks/inception_v4/stem.dot",
+        "blocks/inception_resnet_v1/stem.dot",
     ]
+    assert [r["style"] for r in rows] == ["paper", "paper", "full", "paper"]
+    assert rows[0]["boxes"] == 17 and rows[2]["boxes"] == rows[2]["layers"] == 39  # one box per conv unit / layer
     os.remove(out / "blocks" / "inception_v4" / "stem.dot")  # gone from disk: gone from the manifest
     assert plot.main(["--model", "inception_v4", "--block", "aux_head", "--format", "dot", "--output-dir", str(out)]) == 0
     index = (out / "README.md").read_text()
-    assert "inception_v4/stem.dot" not in index and "inception_resnet_v1/stem.dot" in index
-    assert len([line for line in index.splitlines() if line.startswith("- ")]) == 2
+    assert "(blocks/inception_v4/stem.dot)" not in index and "inception_resnet_v1/stem.dot" in index
+    assert len([line for line in index.splitlines() if line.startswith("- ")]) == 3
 
 
 def test_parser_choices_match_the_library():
     assert plot.FORMATS == visualize.FORMATS and plot.RANKDIRS == visualize.RANKDIRS
+    assert set(visualize.OVERVIEW_FIGURES) == set(visualize.BLOCKS)

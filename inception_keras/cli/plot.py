@@ -1,15 +1,23 @@
-"""Draw the full graph of every model and each block type, into architectures/.
+"""Draw every model and each block type into architectures/, compact like the paper's figures.
 
     python tools/plot_architectures.py                  # everything, into ./architectures
     python tools/plot_architectures.py --model inception_resnet_v2 --block inception_resnet_b --format svg
-    python tools/plot_architectures.py --block full --format dot --output-dir /tmp/graphs
+    python tools/plot_architectures.py --model inception_v4 --block overview --format png
+    python tools/plot_architectures.py --style full --block full --format dot --output-dir /tmp/graphs
     inception-keras-plot --model inception_v4 --block stem inception_a --rankdir LR --dpi 120
 
-Files: <dir>/<model>.<format> for the full graphs and <dir>/blocks/<model>/<block>.<format>
-for the blocks, then <dir>/manifest.json and the index <dir>/README.md are brought up to
-date (earlier entries of other files are kept). By default full graphs are written as
-.dot, .svg and .png (48 dpi) and blocks as .png (96 dpi) and .svg. PNG and SVG need
-Graphviz's `dot` program; `--format dot` needs only pydot. Runs offline.
+Two styles. `--style paper` (the default) draws one box per conv unit (Conv2D + BatchNorm +
+ReLU), labelled as the paper labels it ("3x3 Conv (384 stride 2 V)"), branches left to right
+from Branch_0, and per model an overview like the paper's Figures 9 and 15 ("4 x Inception-A",
+with the output shape of every stage). `--style full` draws every Keras layer with its
+slim-style name and shapes (the `full` graph of a whole model is 20-30 thousand pixels tall).
+
+Files: <dir>/<model>.<format> (the overview) and <dir>/blocks/<model>/<block>.<format>;
+with --style full, <dir>/full/<model>.<format> and <dir>/full/blocks/<model>/<block>.<format>.
+Then <dir>/manifest.json and the index <dir>/README.md are brought up to date (earlier
+entries of other files are kept). By default paper drawings are written as .png (96 dpi),
+.svg and .dot; full graphs as .dot, .svg and .png (48 dpi), full-style blocks as .png and .svg.
+PNG and SVG need Graphviz's `dot` program; `--format dot` needs only pydot. Runs offline.
 """
 
 from __future__ import annotations
@@ -23,35 +31,49 @@ from pathlib import Path
 
 from inception_keras.fileio import write_text
 
-FULL = "full"  # the --block name of a model's full graph
+OVERVIEW = "overview"  # the --block name of a model's overview (--style paper)
+FULL = "full"  # the --block name of a model's full graph (--style full)
+STYLES = ("paper", "full")
 FORMATS = ("png", "svg", "dot")  # as inception_keras.visualize, which imports keras: --help stays fast
 RANKDIRS = ("TB", "LR")
+PAPER_FORMATS = ("png", "svg", "dot")
 FULL_FORMATS = ("dot", "svg", "png")
 BLOCK_FORMATS = ("png", "svg")
+PAPER_DPI = 96
 FULL_DPI = 48  # a full graph is 20-30 thousand pixels tall at 48 dpi; its text is 10 pixels high
 BLOCK_DPI = 96
+FULL_DIR = "full"  # --style full drawings go into <dir>/full/
 MANIFEST = "manifest.json"
 INDEX = "README.md"
+REGENERATE = "python tools/plot_architectures.py"
+NEWLINE = "\n"  # a paper drawing's title has two lines: the block, then its shapes
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inception-keras-plot", description=__doc__.splitlines()[0],
-        epilog="Block names: full (the whole network), stem, inception_a/b/c or inception_resnet_a/b/c, "
+        epilog=f"Drawing names: {OVERVIEW} (--style paper: the stages of the whole network), {FULL} "
+               "(--style full: every layer of the whole network), stem, inception_a/b/c or inception_resnet_a/b/c, "
                "reduction_a, reduction_b, aux_head, final_block (inception_resnet_v2_slim).",
     )
     what = parser.add_argument_group("what to draw")
     what.add_argument("--model", nargs="+", metavar="NAME", help="models to draw (default: all)")
     what.add_argument("--block", nargs="+", metavar="NAME",
-                      help=f"drawings of each model: '{FULL}' and/or block types (default: all)")
+                      help=f"drawings of each model: '{OVERVIEW}' or '{FULL}' and/or block types "
+                           f"(default: {OVERVIEW} or {FULL} as the style, and every block)")
     options.add_input_size(what)
     how = parser.add_argument_group("how to draw it")
+    how.add_argument("--style", choices=STYLES, default="paper",
+                     help="paper: one box per conv unit, labelled as in the paper, and an overview per model "
+                          "(default); full: every Keras layer with its name and shapes")
     how.add_argument("--format", nargs="+", choices=FORMATS, metavar="FORMAT",
-                     help=f"any of {', '.join(FORMATS)} (default: dot svg png for full graphs, png svg for blocks)")
+                     help=f"any of {', '.join(FORMATS)} (default: png svg dot for --style paper; dot svg png for "
+                          "full graphs and png svg for blocks with --style full)")
     how.add_argument("--rankdir", choices=RANKDIRS, default="TB", help="TB: top to bottom (default); LR: left to right")
-    how.add_argument("--dpi", type=int, help=f"PNG resolution (default {FULL_DPI} for full graphs, {BLOCK_DPI} for blocks)")
+    how.add_argument("--dpi", type=int, help=f"PNG resolution (default {PAPER_DPI}; {FULL_DPI} for full graphs)")
     how.add_argument("--show-shapes", action=argparse.BooleanOptionalAction, default=True,
-                     help="show each layer's input and output shapes (default: yes)")
+                     help="show shapes: each layer's (--style full), the input and output and each stage's "
+                          "(--style paper) (default: yes)")
     parser.add_argument("--output-dir", default="architectures", help="folder to write into (default: architectures)")
     options.add_verbose(parser)
     return parser
@@ -62,8 +84,13 @@ def _error(message: str) -> int:
     return 2
 
 
+def _whole(style: str) -> str:
+    """The drawing of a whole network in ``style``: its overview, or its full graph."""
+    return OVERVIEW if style == "paper" else FULL
+
+
 def _plan(args):
-    """[(model, [drawings])] from --model and --block, or an error message."""
+    """[(model, [drawings])] from --model, --block and --style, or an error message."""
     from inception_keras import list_models  # noqa: PLC0415
     from inception_keras.visualize import block_names  # noqa: PLC0415
 
@@ -71,38 +98,67 @@ def _plan(args):
     unknown = [m for m in models if m not in list_models()]
     if unknown:
         return f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(list_models())}"
+    whole = _whole(args.style)
     if not args.block:
-        return [(m, [FULL, *block_names(m)]) for m in models]
-    known = {FULL} | {b for m in list_models() for b in block_names(m)}
+        return [(m, [whole, *block_names(m)]) for m in models]
+    known = {OVERVIEW, FULL} | {b for m in list_models() for b in block_names(m)}
     requested = args.block
     unknown = [b for b in requested if b not in known]
     if unknown:
-        return f"unknown block(s) {', '.join(unknown)}; choose from {', '.join([FULL, *sorted(known - {FULL})])}"
-    plan = [(m, [b for b in [FULL, *block_names(m)] if b in requested]) for m in models]
+        return f"unknown block(s) {', '.join(unknown)}; choose from {', '.join([OVERVIEW, FULL, *sorted(known - {OVERVIEW, FULL})])}"
+    other = ({OVERVIEW, FULL} - {whole}) & set(requested)
+    if other:
+        (name,) = other
+        return (f"'{name}' is drawn with --style {'paper' if name == OVERVIEW else 'full'}, not --style {args.style} "
+                f"(which draws '{whole}' and the blocks)")
+    plan = [(m, [b for b in [whole, *block_names(m)] if b in requested]) for m in models]
     missing = [b for b in requested if not any(b in drawings for _, drawings in plan)]
     if missing:
-        choices = [FULL, *sorted({b for m in models for b in block_names(m)})]
+        choices = [whole, *sorted({b for m in models for b in block_names(m)})]
         return (f"{', '.join(models)} {'has' if len(models) == 1 else 'have'} no block {', '.join(missing)}; "
                 f"choose from {', '.join(choices)}")
     return plan
 
 
-def _draw(name: str, drawing: str, model, base: Path, formats, dpi, args, title: str) -> list[dict]:
+def _path(out: Path, style: str, name: str, drawing: str) -> Path:
+    """Where a drawing goes, without its suffix."""
+    base = out / FULL_DIR if style == "full" else out
+    return base / name if drawing in (OVERVIEW, FULL) else base / "blocks" / name / drawing
+
+
+def _draw(name: str, drawing: str, model, out: Path, args, title: str) -> list[dict]:
     from inception_keras import visualize  # noqa: PLC0415
 
-    graph = visualize.to_dot(model, rankdir=args.rankdir, dpi=dpi, show_shapes=args.show_shapes, title=title)
+    whole = drawing in (OVERVIEW, FULL)
+    if args.style == "paper":
+        formats, dpi = args.format or PAPER_FORMATS, args.dpi or PAPER_DPI
+        if drawing == OVERVIEW:
+            boxes = len(visualize.model_stages(model, name))
+            graph = visualize.overview_dot(model, name, rankdir=args.rankdir, dpi=dpi, title=title,
+                                           show_shapes=args.show_shapes)
+        else:
+            boxes = len(visualize.paper_units(model))
+            graph = visualize.paper_dot(model, rankdir=args.rankdir, dpi=dpi, title=title, show_shapes=args.show_shapes)
+    else:
+        formats = args.format or (FULL_FORMATS if whole else BLOCK_FORMATS)
+        dpi = args.dpi or (FULL_DPI if whole else BLOCK_DPI)
+        boxes = len(model.layers)
+        graph = visualize.to_dot(model, rankdir=args.rankdir, dpi=dpi, show_shapes=args.show_shapes, title=title)
+    base = _path(out, args.style, name, drawing)
     rows = []
     for fmt in formats:
         written = visualize.write(graph, base.with_suffix(f".{fmt}"), fmt)
         for line in written.warnings:
             print(f"warning: {written.path}: {line}", file=sys.stderr)
         rows.append({
-            "file": written.path.relative_to(args.output_dir).as_posix(),
+            "file": written.path.relative_to(out).as_posix(),
             "model": name,
             "block": drawing,
-            "title": title,
+            "style": args.style,
+            "title": title.replace(NEWLINE, ": "),
             "format": fmt,
             "layers": len(model.layers),
+            "boxes": boxes,
             "bytes": written.bytes,
             **({"width": written.width, "height": written.height} if fmt == "png" else {}),
             "rankdir": args.rankdir,
@@ -120,20 +176,24 @@ def _draw_all(plan, args) -> list[dict]:
     out = Path(args.output_dir)
     rows = []
     for name, drawings in plan:
-        if FULL in drawings:
+        whole = [d for d in drawings if d in (OVERVIEW, FULL)]
+        if whole:
             model = create_model(name, input_shape=(args.input_size, args.input_size, 3))
-            title = (f"{name}: {len(model.layers)} layers, "
-                     f"{visualize.shape_text(model.input.shape)} -> {visualize.shape_text(model.output.shape)}")
-            rows += _draw(name, FULL, model, out / name, args.format or FULL_FORMATS, args.dpi or FULL_DPI, args, title)
+            shapes = f"{visualize.shape_text(model.input.shape)} -> {visualize.shape_text(model.output.shape)}"
+            if whole[0] == OVERVIEW:
+                title = f"{name} ({visualize.OVERVIEW_FIGURES.get(name, 'overview')}): {shapes}"
+            else:
+                title = f"{name}: {len(model.layers)} layers, {shapes}"
+            rows += _draw(name, whole[0], model, out, args, title)
             del model
             keras.backend.clear_session()
-        blocks = [b for b in drawings if b != FULL]
+        blocks = [b for b in drawings if b not in (OVERVIEW, FULL)]
         if blocks:
             for block, model in visualize.block_models(name, blocks).items():
-                title = (f"{name}: {visualize.block_title(name, block)}: "
+                title = (f"{name}: {visualize.block_title(name, block)}"
+                         f"{NEWLINE if args.style == 'paper' else ': '}"
                          f"{visualize.shape_text(model.input.shape)} -> {visualize.shape_text(model.output.shape)}")
-                rows += _draw(name, block, model, out / "blocks" / name / block, args.format or BLOCK_FORMATS,
-                              args.dpi or BLOCK_DPI, args, title)
+                rows += _draw(name, block, model, out, args, title)
             keras.backend.clear_session()
     return rows
 
@@ -147,10 +207,12 @@ def _sort_key(row):
 
     models = list_models()
     model = models.index(row["model"]) if row["model"] in models else len(models)
-    drawings = [FULL, *block_names(row["model"])] if row["model"] in models else []
+    style = row.get("style", "full")  # rows of earlier versions, which drew only this style
+    style = STYLES.index(style) if style in STYLES else len(STYLES)
+    drawings = [OVERVIEW, FULL, *block_names(row["model"])] if row["model"] in models else []
     block = drawings.index(row["block"]) if row["block"] in drawings else len(drawings)
     fmt = FORMATS.index(row["format"]) if row["format"] in FORMATS else len(FORMATS)
-    return model, block, fmt, row["file"]
+    return model, style, block, fmt, row["file"]
 
 
 def merge_manifest(out: Path, rows: list[dict]) -> list[dict]:
@@ -169,47 +231,60 @@ def format_index(rows: list[dict]) -> str:
     lines = [
         "# Architecture drawings",
         "",
-        "Written by `python tools/plot_architectures.py` (`inception_keras/cli/plot.py`); do not edit by hand.",
-        "Each box is one layer: its slim-style name (`/` written `__`), its class and, unless drawn with",
-        "`--no-show-shapes`, its input and output shapes. Full graphs draw every layer, the layers of each",
-        "block inside a dashed box; their PNGs are tens of thousands of pixels tall, so open them at 100 %",
-        "or use the SVG, which a browser zooms and searches. Each block type is drawn as a small model of",
-        "its own, at the input shape it has in the 299x299 network. `manifest.json` lists every file with",
-        "its size and drawing options.",
+        f"Written by `{REGENERATE}` (`inception_keras/cli/plot.py`); do not edit by hand:",
+        f"`{REGENERATE}` regenerates this folder, this index and `manifest.json` (which lists every",
+        "file with its size and drawing options).",
+        "",
+        "Paper style (`--style paper`, the default): per model an **overview** like the paper's Figures 9",
+        "and 15, one box per stage with its output shape, and each block type drawn as a small model of",
+        "its own at the input shape it has in the 299x299 network, one box per conv unit (Conv2D +",
+        "BatchNorm + ReLU) labelled as in the paper: `3x3 Conv (384 stride 2 V)`, where `V` marks 'valid'",
+        "padding and 'same' padding is unmarked; `Linear` marks a conv without ReLU. Branches run left to",
+        "right from Branch_0, as in the paper. Every label is read from the built Keras graph.",
+        "",
+        "Full style (`--style full`, written into `full/`): every Keras layer with its slim-style name",
+        "(`/` written `__`) and shapes; the full graphs of whole models are tens of thousands of pixels tall.",
     ]
     model = None
     drawings = {}
     for row in rows:
-        drawings.setdefault((row["model"], row["block"]), []).append(row)
-    for (name, block), files in drawings.items():
+        drawings.setdefault((row["model"], row.get("style", "full"), row["block"]), []).append(row)
+    for (name, style, block), files in drawings.items():
         if name != model:
             lines += ["", f"## {name}", ""]
             model = name
         first = files[0]
         what = first["title"].split(": ", 1)[-1]  # the title without the model's name
-        if block == FULL:
-            label = "**full graph**"  # the title has the number of layers
+        tag = " (full style)" if style == "full" else ""
+        if block == OVERVIEW:  # "inception_v4 (Fig. 9): 299x299x3 -> 1000"
+            figure, shapes = first["title"][len(name):].strip().split(": ", 1)
+            label, what = f"**overview** {figure}", f"{shapes}, {first['boxes']} boxes"
+        elif block == FULL:
+            label = f"**full graph**{tag}"  # the title has the number of layers
         else:
-            label, what = f"`{block}`", f"{what}, {first['layers']} layers"
+            label = f"`{block}`{tag}"
+            what = f"{what}, {first['layers']} layers" + (f" in {first['boxes']} boxes" if style == "paper" else "")
         links = " · ".join(f"[{r['format']}]({r['file']})" for r in files)
         lines.append(f"- {label}: {what}: {links}")
     return "\n".join(lines) + "\n"
 
 
 def format_table(rows: list[dict]) -> str:
-    header = ("file", "layers", "size")
+    """The files written: name, layers, boxes drawn and size (and pixels of PNGs)."""
+    header = ("file", "layers", "boxes", "size")
     lines = []
     for r in rows:
         size = f"{r['bytes'] / 1e6:.2f} MB" if r["bytes"] >= 1e6 else f"{r['bytes'] / 1e3:.1f} kB"
         if "width" in r:
             size = f"{size}, {r['width']}x{r['height']} px"
-        lines.append((r["file"], str(r["layers"]), size))
+        lines.append((r["file"], str(r["layers"]), str(r.get("boxes", "")), size))
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    out = ["  ".join((str.ljust if i != 1 else str.rjust)(h, w) for i, (h, w) in enumerate(zip(header, widths)))]
-    out.append("  ".join("-" * w for w in widths))
-    for line in lines:
-        out.append("  ".join((str.ljust if i != 1 else str.rjust)(c, w) for i, (c, w) in enumerate(zip(line, widths))))
-    return "\n".join(out)
+    right = (1, 2)  # numbers
+
+    def row(cells):
+        return "  ".join((str.rjust if i in right else str.ljust)(c, w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([row(header), "  ".join("-" * w for w in widths), *(row(line) for line in lines)])
 
 
 def main(argv=None) -> int:
@@ -224,7 +299,7 @@ def main(argv=None) -> int:
         return _error(f"--input-size must be at least {MIN_INPUT_SIZE}, got {args.input_size}")
     if args.dpi is not None and not 1 <= args.dpi <= 600:
         return _error(f"--dpi must be between 1 and 600, got {args.dpi}")
-    formats = set(args.format or FULL_FORMATS + BLOCK_FORMATS)
+    formats = set(args.format or FORMATS)
     if formats & {"png", "svg"} and not visualize.graphviz_available():
         return _error(visualize.INSTALL_HINT)
 
