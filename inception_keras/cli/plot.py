@@ -51,7 +51,7 @@ NEWLINE = "\n"  # a paper drawing's title has two lines: the block, then its sha
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="inception-keras-plot", description=__doc__.splitlines()[0],
+        prog=options.program_name("inception-keras-plot"), description=__doc__.splitlines()[0],
         epilog=f"Drawing names: {OVERVIEW} (--style paper: the stages of the whole network), {FULL} "
                "(--style full: every layer of the whole network), stem, inception_a/b/c or inception_resnet_a/b/c, "
                "reduction_a, reduction_b, aux_head, final_block (inception_resnet_v2_slim).",
