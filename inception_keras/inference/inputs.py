@@ -61,6 +61,7 @@ class Sources:
     total: int  # sources before sharding
     shard: tuple[int, int] = (0, 1)
     record_counts: list[int] | None = None  # records per TFRecord shard, once counted
+    any_records: bool = False  # whether the whole (unsharded) input has TFRecords: the rows' columns
 
     @property
     def has_records(self) -> bool:
@@ -116,7 +117,8 @@ class Sources:
         lo, hi = index * len(every) // count, (index + 1) * len(every) // count
         n_files = max(0, min(hi, len(self.files)) - lo)  # image files come first
         return Sources(files=every[lo : lo + n_files], tfrecords=every[lo + n_files : hi],
-                       fingerprint=self.fingerprint, total=self.total, shard=(index, count))
+                       fingerprint=self.fingerprint, total=self.total, shard=(index, count),
+                       any_records=self.any_records)
 
 
 def _read_list(path: str) -> list[str]:
@@ -196,4 +198,5 @@ def resolve(specs) -> Sources:
         except OSError:
             size = -1
         digest.update(f"{p}\0{size}\n".encode("utf-8", "surrogateescape"))
-    return Sources(ordered_files, ordered_shards, digest.hexdigest(), len(ordered_files) + len(ordered_shards))
+    return Sources(ordered_files, ordered_shards, digest.hexdigest(), len(ordered_files) + len(ordered_shards),
+                   any_records=bool(ordered_shards))

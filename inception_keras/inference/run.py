@@ -148,7 +148,7 @@ def run(predictor, sources, outputs: Outputs, *, chunk_size: int = DEFAULT_CHUNK
     outputs.check()
     plan = Plan(len(sources), chunk_size)
     columns = prediction_columns(predictor.top, synsets=imagenet_synsets(predictor.class_names) is not None,
-                                 records=sources.has_records, embedding=outputs.embeddings_in_predictions)
+                                 records=sources.any_records, embedding=outputs.embeddings_in_predictions)
     description = manifest(predictor, sources, chunk_size, columns)
     store = PartsFolder(outputs.main + ".parts", description) if outputs.main else MemoryParts()
     done = store.open() if isinstance(store, PartsFolder) else set()
