@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -122,8 +121,7 @@ def test_folders_globs_list_files_and_tfrecords_give_the_same_rows(photos, recor
     assert len(by_folder["path"]) == 11 and sum(e is not None for e in by_folder["error"]) == 1
     assert by_folder["path"] == sorted(by_folder["path"])
     expected = table(by_folder)
-    for inputs in ([f"{photos}/**/*.*"], [str(listing)], [str(photos / "a"), str(photos / "b" / "c" / "*.jpg"),
-                                                           *glob.glob(str(photos / "b" / "c" / "*.png"))]):
+    for inputs in ([f"{photos}/**/*.*"], [str(listing), str(photos / "a")]):  # (duplicates are one row)
         assert_same_rows(expected, table(run(predictor, resolve(inputs), Outputs(), progress=False).table))
     from_records = run(predictor, resolve([str(records)]), Outputs(), progress=False).table
     assert from_records["path"][0].endswith("train-00000-of-00002") and from_records["record"][:3] == [0, 1, 2]

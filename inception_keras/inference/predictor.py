@@ -173,11 +173,15 @@ class Predictor:
         forward = self._forward_fn()
         if self._step is None:
             @tf.function(reduce_retracing=True)
+            def gathered(images, rows):
+                outs = strategy.run(forward, args=(images,))
+                return (*(strategy.gather(o, axis=0) for o in outs), strategy.gather(rows, axis=0))
+
             def step(batch):
                 images, rows, filenames = batch
-                outs = strategy.run(forward, args=(images,))
-                return (*(strategy.gather(o, axis=0) for o in outs), strategy.gather(rows, axis=0),
-                        strategy.gather(filenames, axis=0))
+                # strings cannot be gathered: the replicas' parts are joined in the same order
+                names = tf.concat(strategy.experimental_local_results(filenames), axis=0)
+                return (*gathered(images, rows), names)
 
             self._step = step
         if strategy.num_replicas_in_sync > 1:

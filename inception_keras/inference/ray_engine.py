@@ -103,7 +103,8 @@ def run_ray(predictor, sources, plan, pending, finish, advance, batch_size: int,
         ds = ds.map_batches(PredictActor, fn_constructor_kwargs={
                                 "factory": factory, "threads": None if gpus >= 1 else per_worker,
                                 "digest": predictor.identity()["weights_sha256"]},
-                            batch_size=batch_size, batch_format="numpy", concurrency=workers,
+                            batch_size=batch_size, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(size=workers),
                             num_cpus=per_worker, num_gpus=1 if gpus >= 1 else 0)
         collector = Collector(plan)
         queue = set(pending)

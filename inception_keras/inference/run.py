@@ -185,7 +185,7 @@ def run(predictor, sources, outputs: Outputs, *, chunk_size: int = DEFAULT_CHUNK
         else:
             _run_local(predictor, sources, plan, pending, finish, advance, batch_size)
     seconds = time.perf_counter() - start
-    if bar is not None:
+    if bar is not None and state["done"] < plan.rows:  # (at the target the bar has finished itself)
         bar.update(plan.rows, values=[("images/s", state["images"] / max(seconds, 1e-9))], finalize=True)
 
     renderer = Renderer(sources, predictor.class_names, columns)
