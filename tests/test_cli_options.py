@@ -34,14 +34,14 @@ SHARED = {
     "--classes": {"predict", "evaluate", "train", "export", "models", "convert_timm"},
     "--labels": {"predict", "evaluate", "train", "export"},  # class names; evaluate and train: a flat folder's label file
     "--input-size": {"predict", "evaluate", "train", "benchmark", "export", "models", "plot"},
-    "--batch-size": {"evaluate", "train", "benchmark", "export"},
+    "--batch-size": {"predict", "evaluate", "train", "benchmark", "export"},
     "--preprocessing": {"predict", "evaluate", "export"},
     "--crop-fraction": {"predict", "evaluate", "train", "export"},
-    "--mixed-precision": {"evaluate", "train", "benchmark"},
-    "--jit-compile": {"evaluate", "train", "benchmark"},
-    "--strategy": {"evaluate", "train"},
+    "--mixed-precision": {"predict", "evaluate", "train", "benchmark"},
+    "--jit-compile": {"predict", "evaluate", "train", "benchmark"},
+    "--strategy": {"predict", "evaluate", "train"},
     "--json": {"predict", "evaluate", "train", "benchmark", "export", "models"},
-    "--no-progress": {"evaluate", "train"},
+    "--no-progress": {"predict", "evaluate", "train"},
     "--verbose": set(TOOLS),
 }
 # The value each option is given, and what every tool must make of it.

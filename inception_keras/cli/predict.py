@@ -1,77 +1,237 @@
-"""Classify images and print the top classes with names and percentages.
+"""Classify images, and extract embeddings, from a few files to millions of images.
 
     python tools/predict.py cat.jpg dog.png --model inception_v4 --weights imagenet --top 5
     python tools/predict.py cat.jpg --model inception_v4.tf_in1k --json
     python tools/predict.py flower.jpg --model runs/flowers/best       # a fine-tuned run: its classes and size
-    python tools/predict.py flower.jpg --model inception_resnet_v2_slim --weights flowers.weights.h5 \\
-        --classes 5 --labels flowers.txt
+    python tools/predict.py photos/ --model inception_v4.tf_in1k --output preds.parquet --embeddings emb.npy
+    python tools/predict.py '/data/val/*.JPEG' list.txt --output preds.csv --batch-size 128 --strategy mirrored
+    python tools/predict.py photos/ --output out/preds-3.parquet --shard 3/8          # one of 8 machines
+    python tools/predict.py --merge 'out/preds-*.parquet' --output preds.parquet      # ... then merge them
+    python tools/predict.py photos/ --output preds.parquet --engine ray [--ray-address auto]
 
---model is a graph name (with --weights), or a preset (a named one, a preset folder such as a
-training run's best/, or an hf:// URI), which brings its class names, input size and
-preprocessing. Images get TF-slim's evaluation preprocessing by default (central crop keeping
-87.5% of each side, bilinear resize, scale to [-1, 1]), decoded as tools/evaluate.py decodes
-them. ``--labels`` is a text file with one class name per line, in output order; without it
-1000/1001-class models use the ImageNet names.
+Inputs are image files, folders (recursive), globs, list files (.txt/.lst, one path per line)
+and TFRecord shards in the TF-slim layout (image/encoded, optionally image/filename), read by a
+tf.data pipeline (parallel decode, batching, prefetch). --model is a graph name (with --weights)
+or a preset (a named one, a preset folder such as a training run's best/, or an hf:// URI),
+which brings its class names, input size and preprocessing. Images get TF-slim's evaluation
+preprocessing by default, decoded as tools/evaluate.py decodes them; an image that cannot be
+read gets a row with the reason in its error column and the run goes on.
+
+Without --output the top classes are printed (or JSON with --json); exit status 1 when an image
+could not be read. With --output (.csv, .jsonl or .parquet) one row per image is written:
+path, top-k class ids, names, synsets (ImageNet heads) and probabilities, error. --embeddings
+writes the pooled features (the classifier's input, or --layer NAME globally average-pooled)
+to a .npy (with an .index.csv of paths) or .parquet file; --embeddings alone puts them into the
+--output Parquet/JSONL file. The rows are written in chunks (--chunk-size) into OUTPUT.parts/
+as they are finished: rerun the same command after a crash and only the missing chunks are
+done. --shard I/N does the I-th of N contiguous slices of the sorted inputs; --merge joins the
+N outputs into the unsharded one.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from inception_keras.cli import options
 
+INTO_OUTPUT = "(into --output)"
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from inception_keras.inference.inputs import parse_shard  # noqa: PLC0415
+
+    try:
+        return parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--shard {text!r}: ").removeprefix(
+            f"--shard {text}: ")) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("predict", __doc__)
-    parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
+    parser.add_argument("images", nargs="*", metavar="INPUT",
+                        help="image files, folders, globs, list files (.txt) or TFRecord shards")
     options.add_model_options(parser)
     options.add_max_pixels(options.add_preprocessing_options(parser))
-    out = options.add_output_options(parser, progress=False)
-    out.add_argument("--top", type=int, help="classes to show per image (default 5, or all when fewer)")
+    batch = parser.add_argument_group("batch inference")
+    options.add_batch_size(batch, 32)
+    batch.add_argument("--output", metavar="FILE", help="write one row per image to FILE (.csv, .jsonl or .parquet) "
+                                                        "instead of printing")
+    batch.add_argument("--embeddings", nargs="?", const=INTO_OUTPUT, metavar="FILE",
+                       help="write pooled features to FILE.npy (+ FILE.index.csv) or FILE.parquet; alone: as an "
+                            "'embedding' column of the --output Parquet/JSONL file")
+    batch.add_argument("--layer", metavar="NAME", help="the embeddings are this layer's output, globally "
+                                                       "average-pooled (default: the classifier's input)")
+    batch.add_argument("--chunk-size", type=_positive, default=2048,
+                       help="images per chunk, the unit a rerun skips when it is done (default 2048)")
+    batch.add_argument("--shard", type=_shard, metavar="I/N",
+                       help="do only shard I (0-based) of N: a contiguous slice of the sorted inputs")
+    batch.add_argument("--merge", nargs="+", metavar="FILE",
+                       help="merge the --output files of the N shards (globs are expanded) into --output / "
+                            "--embeddings, instead of predicting")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: tf.data on this machine (default); ray: Ray Data actors, here or on a cluster")
+    batch.add_argument("--ray-address", metavar="ADDRESS", help="join this Ray cluster ('auto': the local one) "
+                                                                "instead of starting Ray here")
+    batch.add_argument("--ray-workers", type=_positive, metavar="N",
+                       help="model actors (default: one per GPU of the cluster, or 1 without GPUs)")
+    options.add_run_options(parser)
+    out = options.add_output_options(parser)
+    out.add_argument("--top", type=int, help="classes per image (default 5, or all when fewer)")
     return parser
+
+
+def predictor_from_args(args: dict, strategy=None):
+    """The :class:`inception_keras.inference.Predictor` of the parsed arguments (a dict: a Ray
+    worker gets it pickled) and the loaded model's description."""
+    from inception_keras.inference import Predictor  # noqa: PLC0415
+
+    ns = argparse.Namespace(**args)
+    loaded = options.load_model(ns)
+    top = min(5, len(loaded.class_names)) if ns.top is None else ns.top
+    predictor = Predictor(loaded.model, loaded.class_names, loaded.preprocessing, top=top,
+                          embeddings=ns.embeddings is not None, layer=ns.layer, strategy=strategy,
+                          jit_compile=options.jit_value(ns.jit_compile) is True, max_pixels=ns.max_pixels,
+                          name=loaded.name, weights=loaded.weights)
+    return predictor, loaded
+
+
+def _worker_predictor(args: dict):
+    import keras  # noqa: PLC0415
+
+    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+
+    keras.mixed_precision.set_dtype_policy(mixed_precision_policy(args["mixed_precision"]))
+    return predictor_from_args(args)[0]
+
+
+def _outputs(args):
+    from inception_keras.inference import Outputs  # noqa: PLC0415
+
+    into = args.embeddings == INTO_OUTPUT or (args.embeddings and args.output and args.embeddings == args.output)
+    return Outputs(args.output, None if into else args.embeddings, bool(into))
+
+
+def _table(result, names_width=None) -> tuple[list, str]:
+    rows = result.table
+    k = sum(1 for name in rows if name.endswith("_prob"))
+    results, lines = [], []
+    for i, path in enumerate(rows["path"]):
+        image = path if "record" not in rows or rows["record"][i] is None else \
+            f"{path}#{rows['record'][i]}" + (f" ({rows['filename'][i]})" if rows["filename"][i] else "")
+        if rows["error"][i]:
+            results.append({"image": image, "error": f"{image}: {rows['error'][i]}"})
+            continue
+        top = [{"index": rows[f"top{j}_id"][i], "name": rows[f"top{j}_name"][i],
+                "probability": rows[f"top{j}_prob"][i]} for j in range(1, k + 1)]
+        results.append({"image": image, "top": top})
+        width = max(len(t["name"]) for t in top)
+        lines.append(image)
+        lines += [f"  {t['name']:<{width}}  ({100 * t['probability']:.2f}%)" for t in top]
+    return results, "\n".join(lines)
+
+
+def _merge(args) -> int:
+    from inception_keras.inference import merge  # noqa: PLC0415
+
+    if args.images:
+        raise ValueError(f"--merge takes no images (got {args.images[0]!r} ...): it joins the shard outputs given "
+                         f"to --merge")
+    embeddings = None if args.embeddings == INTO_OUTPUT else args.embeddings
+    written = merge(args.merge, args.output, embeddings)
+    options.emit(args, {"merged": args.merge, "written": written}, "\n".join(f"wrote {p}" for p in written))
+    return 0
 
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    import numpy as np  # noqa: PLC0415
-
-    from inception_keras.datasets import load_for_eval  # noqa: PLC0415
-
     try:
-        if args.top is not None and (args.top < 1 or (args.classes is not None and args.top > args.classes)):
-            raise ValueError(f"--top must be between 1 and the number of classes, got {args.top}")
-        loaded = options.load_model(args)
-        model, names, prep = loaded.model, loaded.class_names, loaded.preprocessing
-        top = min(5, len(names)) if args.top is None else args.top
-        if top > len(names):
-            raise ValueError(f"--top must be between 1 and {len(names)} (the model's classes), got {args.top}")
+        if args.merge:
+            return _merge(args)
+        return _predict(args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    results, failed = [], 0
-    for path in args.images:
-        try:
-            with options.max_pixels(args):
-                x = load_for_eval(path, prep)[None]
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            results.append({"image": path, "error": str(e)})
-            failed += 1
-            continue
-        probs = np.asarray(model(x, training=False))[0]
-        order = np.argsort(-probs, kind="stable")[:top]
-        results.append({"image": path, "top": [
-            {"index": int(i), "name": names[i], "probability": float(probs[i])} for i in order]})
-    lines = []
-    for r in results:
-        if "error" in r:
-            continue
-        lines.append(r["image"])
-        width = max(len(t["name"]) for t in r["top"])
-        lines += [f"  {t['name']:<{width}}  ({100 * t['probability']:.2f}%)" for t in r["top"]]
-    options.emit(args, {"model": loaded.name, "weights": loaded.weights, "results": results}, "\n".join(lines))
-    return 1 if failed else 0
+
+
+def _predict(args) -> int:
+    import keras  # noqa: PLC0415
+
+    from inception_keras.inference import resolve, run  # noqa: PLC0415
+    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+
+    if not args.images:
+        raise ValueError("give images: files, folders, globs, list files (.txt) or TFRecord shards "
+                         "(or --merge FILE... to merge shard outputs)")
+    if args.top is not None and (args.top < 1 or (args.classes is not None and args.top > args.classes)):
+        raise ValueError(f"--top must be between 1 and the number of classes, got {args.top}")
+    outputs = _outputs(args)
+    if args.output is None and args.embeddings is not None and outputs.embeddings is None:
+        raise ValueError("--embeddings without a file name puts them into --output: give --output FILE.parquet, "
+                         "or --embeddings FILE.npy")
+    if args.shard and not outputs.main:
+        raise ValueError("--shard writes a file to merge: give --output FILE (or --embeddings FILE)")
+    outputs.check()  # before the inputs are listed and the model built: nothing is written on a bad name
+    sources = resolve(args.images)
+    if args.shard:
+        sources = sources.shard_of(*args.shard)
+    ray_options = None
+    if args.engine == "ray":
+        from inception_keras.inference.ray_engine import import_ray  # noqa: PLC0415
+
+        import_ray()
+        if options.is_graph(args) and options.weights_value(args.weights or "imagenet") is None:
+            raise ValueError("--engine ray with --weights none: each worker would build other random weights; "
+                             "save them once (model.save_weights) and pass the file to --weights")
+        ray_options = {"factory": functools.partial(_worker_predictor, vars(args)), "address": args.ray_address,
+                       "workers": args.ray_workers}
+    keras.mixed_precision.set_dtype_policy(mixed_precision_policy(args.mixed_precision))
+    strategy = _strategy(args.strategy)
+    with strategy.scope():
+        predictor, loaded = predictor_from_args(vars(args), strategy)
+    if outputs.main:
+        options.info(args, f"{loaded.name} (weights {loaded.weights}): {len(sources)} images from "
+                           f"{len(sources.files)} files and {len(sources.tfrecords)} TFRecord shards"
+                           + (f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""))
+    with options.progress_to_stderr():
+        result = run(predictor, sources, outputs, chunk_size=args.chunk_size, batch_size=args.batch_size,
+                     progress=not args.no_progress and outputs.main is not None, engine=args.engine,
+                     ray_options=ray_options, on_resume=lambda message: options.info(args, message))
+    if outputs.main is None:
+        results, table = _table(result)
+        for r in results:
+            if "error" in r:
+                print(f"error: {r['error']}", file=sys.stderr)
+        options.emit(args, {"model": loaded.name, "weights": loaded.weights, "results": results}, table)
+        return 1 if result.unreadable else 0
+    summary = {"model": loaded.name, "weights": loaded.weights, **result.to_json()}
+    speed = f"{result.images_per_second} images/s" if result.images_per_second else "no images predicted"
+    text = [f"{result.rows} images, {result.unreadable} unreadable"
+            + (" (see the error column)" if result.unreadable and outputs.predictions else "")
+            + f"; {result.images} predicted in {result.seconds:.1f} s, {speed}"
+            + (f"; {result.skipped_chunks} of {result.chunks} chunks were done before" if result.skipped_chunks
+               else "")]
+    text += [f"wrote {p}" for p in result.written]
+    options.emit(args, summary, "\n".join(text))
+    return 0
+
+
+def _strategy(name: str):
+    import tensorflow as tf  # noqa: PLC0415
+
+    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
 
 
 if __name__ == "__main__":
