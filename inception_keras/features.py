@@ -122,7 +122,9 @@ def feature_info(name: str, **kwargs) -> FeatureInfo:
         from .loading import preset_info  # noqa: PLC0415 - a preset names its graph
 
         name = preset_info(name).model
-    return _feature_info(name, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+    levels = resolve_out_indices(kwargs.pop("out_indices", None))
+    info = _feature_info(name, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+    return FeatureInfo(info[i] for i in levels)
 
 
 def _hashable(value):

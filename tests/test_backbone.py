@@ -18,6 +18,62 @@ SIZE = (75, 75, 3)
 SIDES_75 = [35, 15, 7, 3, 1]  # strides 2, 4, 8, 16, 32 at 75x75 ('valid' convs)
 
 
+# --------------------------------------------------------------------------- #
+# One set of weights, three backends, the same outputs in the same order (the first
+# test starts the JAX and PyTorch runs, the last one reads them)
+# --------------------------------------------------------------------------- #
+BACKEND_SCRIPT = r"""
+import json, sys
+import numpy as np
+import keras
+import inception_keras
+weights, x_path, out_path = sys.argv[1:4]
+model = inception_keras.create_inception_resnet_v1(features_only=True, input_shape=(75, 75, 3), weights=weights)
+outputs = model(np.load(x_path), training=False)
+np.savez(out_path, *[keras.ops.convert_to_numpy(y) for y in outputs])
+print(json.dumps({"backend": keras.backend.backend(), "type": type(outputs).__name__,
+                  "names": model.feature_info.names()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def saved_backbone(tmp_path_factory):
+    """Inception-ResNet-v1 as a backbone with non-trivial BatchNorm statistics: its weights, an
+    input, the TensorFlow outputs, and the JAX and PyTorch subprocesses started on them (they
+    run while the other tests of this module build their models)."""
+    folder = tmp_path_factory.mktemp("backbone")
+    model = inception_keras.create_inception_resnet_v1(features_only=True, input_shape=SIZE)
+    randomize_batchnorm(model, np.random.default_rng(3))
+    x = np.random.default_rng(4).uniform(-1, 1, (2, *SIZE)).astype("float32")
+    np.save(folder / "x.npy", x)
+    model.save_weights(folder / "w.weights.h5")
+    outputs = [np.asarray(y) for y in model(x, training=False)]
+    procs = {}
+    for backend in ("jax", "torch"):
+        env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+        procs[backend] = subprocess.Popen(
+            [sys.executable, "-c", BACKEND_SCRIPT, str(folder / "w.weights.h5"), str(folder / "x.npy"),
+             str(folder / f"{backend}.npz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    yield folder, x, outputs, model.feature_info.names(), procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _assert_close(got, expected):
+    assert [g.shape for g in got] == [e.shape for e in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4 * float(np.abs(e).max()))
+
+
+def test_tensorflow_outputs_are_a_list_in_stride_order(saved_backbone):
+    _, _, outputs, names, _ = saved_backbone
+    assert [y.shape for y in outputs] == [(2, s, s, c) for s, c in zip(SIDES_75, (64, 192, 256, 896, 1792))]
+    assert names == ["Conv2d_2b_3x3", "Conv2d_4a_3x3", "Repeat__block35_5", "Repeat_1__block17_10",
+                     "Repeat_2__block8_5"]
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_each_level_is_the_named_layer(zoo, name):
     model = zoo.get(name, features_only=True, input_shape=(None, None, 3))
@@ -73,55 +129,11 @@ def test_out_indices_needs_features_only():
         inception_keras.create_inception_resnet_v1(out_indices=(1, 2), input_shape=SIZE)
 
 
-# --------------------------------------------------------------------------- #
-# One set of weights, three backends, the same outputs in the same order
-# --------------------------------------------------------------------------- #
-BACKEND_SCRIPT = r"""
-import json, sys
-import numpy as np
-import keras
-import inception_keras
-weights, x_path, out_path = sys.argv[1:4]
-model = inception_keras.create_inception_resnet_v1(features_only=True, input_shape=(75, 75, 3), weights=weights)
-outputs = model(np.load(x_path), training=False)
-np.savez(out_path, *[keras.ops.convert_to_numpy(y) for y in outputs])
-print(json.dumps({"backend": keras.backend.backend(), "type": type(outputs).__name__,
-                  "names": model.feature_info.names()}))
-"""
-
-
-@pytest.fixture(scope="module")
-def saved_backbone(tmp_path_factory):
-    """Inception-ResNet-v1 as a backbone with non-trivial BatchNorm statistics: its weights, an
-    input and the TensorFlow outputs."""
-    folder = tmp_path_factory.mktemp("backbone")
-    model = inception_keras.create_inception_resnet_v1(features_only=True, input_shape=SIZE)
-    randomize_batchnorm(model, np.random.default_rng(3))
-    x = np.random.default_rng(4).uniform(-1, 1, (2, *SIZE)).astype("float32")
-    np.save(folder / "x.npy", x)
-    model.save_weights(folder / "w.weights.h5")
-    outputs = [np.asarray(y) for y in model(x, training=False)]
-    return folder, x, outputs, model.feature_info.names()
-
-
-def _assert_close(got, expected):
-    assert [g.shape for g in got] == [e.shape for e in expected]
-    for g, e in zip(got, expected):
-        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4 * float(np.abs(e).max()))
-
-
-def test_tensorflow_outputs_are_a_list_in_stride_order(saved_backbone):
-    _, _, outputs, names = saved_backbone
-    assert [y.shape for y in outputs] == [(2, s, s, c) for s, c in zip(SIDES_75, (64, 192, 256, 896, 1792))]
-    assert names == ["Conv2d_2b_3x3", "Conv2d_4a_3x3", "Repeat__block35_5", "Repeat_1__block17_10",
-                     "Repeat_2__block8_5"]
-
-
 def test_out_indices_load_the_whole_graphs_weights(saved_backbone):
-    folder, x, outputs, _ = saved_backbone
-    model = inception_keras.create_inception_resnet_v1(features_only=True, out_indices=(1, 3), input_shape=SIZE,
+    folder, x, outputs, _, _ = saved_backbone
+    model = inception_keras.create_inception_resnet_v1(features_only=True, out_indices=(3, 1), input_shape=SIZE,
                                                        weights=str(folder / "w.weights.h5"))
-    assert model.feature_info.names() == ["Conv2d_4a_3x3", "Repeat_1__block17_10"]
+    assert model.feature_info.names() == ["Conv2d_4a_3x3", "Repeat_1__block17_10"]  # stride order
     got = model(x, training=False)
     assert isinstance(got, list)
     _assert_close([np.asarray(y) for y in got], [outputs[1], outputs[3]])
@@ -130,15 +142,9 @@ def test_out_indices_load_the_whole_graphs_weights(saved_backbone):
     assert single.feature_info.reduction() == [32]
 
 
+# The other tests of the module run first (pytest keeps the file's order) while these finish.
 def test_jax_and_torch_give_the_same_list(saved_backbone):
-    folder, _, outputs, names = saved_backbone
-    procs = {}
-    for backend in ("jax", "torch"):  # the two subprocesses run side by side
-        env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
-                   TF_CPP_MIN_LOG_LEVEL="3")
-        procs[backend] = subprocess.Popen(
-            [sys.executable, "-c", BACKEND_SCRIPT, str(folder / "w.weights.h5"), str(folder / "x.npy"),
-             str(folder / f"{backend}.npz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    folder, _, outputs, names, procs = saved_backbone
     for backend, proc in procs.items():
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]

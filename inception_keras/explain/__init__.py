@@ -16,12 +16,12 @@ The names are imported on first use, so importing this package does not load Ker
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "METHODS": ".gradcam",
-    "Explanation": ".gradcam",
-    "check_backend": ".gradcam",
-    "default_layer": ".gradcam",
-    "gradcam": ".gradcam",
-    "spatial_layer": ".gradcam",
+    "METHODS": ".cam",
+    "Explanation": ".cam",
+    "check_backend": ".cam",
+    "default_layer": ".cam",
+    "gradcam": ".cam",
+    "spatial_layer": ".cam",
     "resolve_class": ".classes",
     "imagenet_synsets": ".classes",
     "contact_sheet": ".drawing",

@@ -99,11 +99,13 @@ def render(image, explanation, title: str, note: str | None = None, *, alpha: fl
     canvas.paste(left, (MARGIN, MARGIN))
     canvas.paste(right, (MARGIN + size[0] + GAP, MARGIN))
     draw = ImageDraw.Draw(canvas)
-    # the peak, ringed in white and black so that it shows on any colour
-    px = MARGIN + size[0] + GAP + (explanation.peak[0] + 0.5) * scale
-    py = MARGIN + (explanation.peak[1] + 0.5) * scale
-    for radius, colour in ((8, "black"), (7, "white"), (6, "black")):
-        draw.ellipse((px - radius, py - radius, px + radius, py + radius), outline=colour, width=1)
+    if explanation.peak is not None:  # the peak, ringed in white and black so that it shows on any colour
+        px = MARGIN + size[0] + GAP + (explanation.peak[0] + 0.5) * scale
+        py = MARGIN + (explanation.peak[1] + 0.5) * scale
+        for radius, colour in ((8, "black"), (7, "white"), (6, "black")):
+            draw.ellipse((px - radius, py - radius, px + radius, py + radius), outline=colour, width=1)
+    else:
+        note = (note + "; " if note else "") + "empty heat map: nothing here speaks for this class"
     text_width = canvas.width - 2 * MARGIN
     y = MARGIN + size[1] + MARGIN
     draw.text((MARGIN, y), _fit(draw, title, text_width, title_font), fill="black", font=title_font)

@@ -33,10 +33,12 @@ class Explanation:
         score: the model's output for it (a probability for a softmax head).
         logit: the differentiated score (the input of the final softmax, or the output).
         heatmap: float32 ``(height, width)`` in [0, 1] at the input's resolution (the
-            layer's map resized bilinearly over the whole input).
-        cam: float32 ``(h, w)`` in [0, 1] at the layer's resolution.
+            layer's map resized bilinearly over the whole input, its maximum 1 unless all zero).
+        cam: float32 ``(h, w)`` in [0, 1] at the layer's resolution (divided by its maximum;
+            all zero where no position speaks for the class).
         layer: the layer explained.
         method: "gradcam" or "gradcam++".
+        outputs: the model's whole output row for the image (every class's score).
     """
 
     class_index: int
@@ -46,10 +48,14 @@ class Explanation:
     cam: np.ndarray
     layer: str
     method: str
+    outputs: np.ndarray
 
     @property
-    def peak(self) -> tuple[int, int]:
-        """(x, y) of the heat map's maximum, in input pixels (column, row)."""
+    def peak(self) -> tuple[int, int] | None:
+        """(x, y) of the heat map's maximum, in input pixels (column, row); None when the map
+        is all zero (nothing at this layer speaks for the class)."""
+        if not self.heatmap.any():
+            return None
         row, col = np.unravel_index(int(np.argmax(self.heatmap)), self.heatmap.shape)
         return int(col), int(row)
 
@@ -169,7 +175,7 @@ def gradcam(model, images, *, class_index=None, layer: str | None = None, method
         c = int(chosen[i])
         cam = _normalise(cams[i])
         out.append(Explanation(class_index=c, score=float(outputs[i, c]), logit=float(logits[i, c]),
-                               heatmap=_resize(cam, x.shape[1:3]), cam=cam, layer=name, method=method))
+                               heatmap=_normalise(_resize(cam, x.shape[1:3])), cam=cam, layer=name, method=method, outputs=outputs[i]))
     return out
 
 
