@@ -123,6 +123,8 @@ def feature_info(name: str, **kwargs) -> FeatureInfo:
 
         name = preset_info(name).model
     levels = resolve_out_indices(kwargs.pop("out_indices", None))
+    for ignored in ("weights", "features_only", "include_top", "pooling"):  # they do not change the levels
+        kwargs.pop(ignored, None)
     info = _feature_info(name, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
     return FeatureInfo(info[i] for i in levels)
 
