@@ -38,19 +38,23 @@ def _record(endpoints, name, x):
 # =========================================================================== #
 # Stems
 # =========================================================================== #
-def _stem_base(x):
-    """Shared start of every stem: 299x299x3 -> 147x147x64."""
+def _stem_base(x, endpoints=None):
+    """Shared start of every stem: 299x299x3 -> 147x147x64. Records the stride-2 map
+    Conv2d_2b_3x3 (147x147x64) in ``endpoints``."""
     x = conv_bn(x, 32, "Conv2d_1a_3x3", strides=2, padding="valid")  # 149x149x32
     x = conv_bn(x, 32, "Conv2d_2a_3x3", padding="valid")  # 147x147x32
-    return conv_bn(x, 64, "Conv2d_2b_3x3")  # 147x147x64
+    x = conv_bn(x, 64, "Conv2d_2b_3x3")  # 147x147x64
+    _record(endpoints, "Conv2d_2b_3x3", x)
+    return x
 
 
 def stem_v4(x, endpoints=None):
     """Inception-v4 / Inception-ResNet-v2 stem (Fig. 3), slim scopes Conv2d_1a..Mixed_5a.
 
-    299x299x3 -> 35x35x384. Records the stride-4 map Mixed_4a (71x71x192) in ``endpoints``.
+    299x299x3 -> 35x35x384. Records the stride-2 map Conv2d_2b_3x3 (147x147x64) and the
+    stride-4 map Mixed_4a (71x71x192) in ``endpoints``.
     """
-    x = _stem_base(x)
+    x = _stem_base(x, endpoints)
     x = concat(  # Mixed_3a: 73x73x160
         [
             max_pool(x, "Mixed_3a__Branch_0__MaxPool_0a_3x3"),
@@ -81,7 +85,7 @@ def stem_v4(x, endpoints=None):
 
 def _stem_resnet_base(x, endpoints):
     """Conv2d_1a..Conv2d_4a of TF-slim's IR-v2 and the paper's IR-v1: -> 71x71x192."""
-    x = _stem_base(x)
+    x = _stem_base(x, endpoints)
     x = max_pool(x, "MaxPool_3a_3x3")  # 73x73x64
     x = conv_bn(x, 80, "Conv2d_3b_1x1", padding="valid")  # 73x73x80
     x = conv_bn(x, 192, "Conv2d_4a_3x3", padding="valid")  # 71x71x192
@@ -92,7 +96,8 @@ def _stem_resnet_base(x, endpoints):
 def stem_resnet_v1(x, endpoints=None):
     """Inception-ResNet-v1 stem (Fig. 14), facenet's scopes: 299x299x3 -> 35x35x256.
 
-    Records the stride-4 map Conv2d_4a_3x3 (71x71x192) in ``endpoints``.
+    Records the stride-2 map Conv2d_2b_3x3 (147x147x64) and the stride-4 map Conv2d_4a_3x3
+    (71x71x192) in ``endpoints``.
     """
     x = _stem_resnet_base(x, endpoints)
     return conv_bn(x, 256, "Conv2d_4b_3x3", strides=2, padding="valid")
@@ -102,7 +107,8 @@ def stem_slim(x, endpoints=None):
     """TF-slim Inception-ResNet-v2 stem (not in the paper): 299x299x3 -> 35x35x320.
 
     Conv2d_1a..Conv2d_4a, MaxPool_5a_3x3 (35x35x192), then the Inception-A-like Mixed_5b.
-    Records the stride-4 map Conv2d_4a_3x3 (71x71x192) in ``endpoints``.
+    Records the stride-2 map Conv2d_2b_3x3 (147x147x64) and the stride-4 map Conv2d_4a_3x3
+    (71x71x192) in ``endpoints``.
     """
     x = _stem_resnet_base(x, endpoints)
     x = max_pool(x, "MaxPool_5a_3x3")  # 35x35x192

@@ -16,8 +16,9 @@ import keras
 from keras import layers
 
 from . import blocks
+from .features import REDUCTIONS, FeatureInfo, FeatureLevel, resolve_out_indices
 from .layers import batchnorm_scale as _batchnorm_scale
-from .layers import conv_bn
+from .layers import channel_axis, conv_bn
 from .specs import (
     AUX_MIN_INPUT_SIZE,
     DEFAULT_INPUT_SIZE,
@@ -85,7 +86,7 @@ def _resolve_scales(scale, spec: ResNetSpec):
 
 
 def _check_arguments(*, weights, input_shape, channels, include_top, pooling, classes, classifier_activation,
-                     dropout_rate, aux_logits, features_only):
+                     dropout_rate, aux_logits, features_only, out_indices):
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
             f"weights must be None, 'imagenet', or the path to a Keras weights file, TF-slim checkpoint or PyTorch "
@@ -106,6 +107,9 @@ def _check_arguments(*, weights, input_shape, channels, include_top, pooling, cl
             raise ValueError(f"unknown classifier_activation {classifier_activation!r}") from e
     if not 0.0 <= float(dropout_rate) < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices selects feature levels: pass it with features_only=True")
+    resolve_out_indices(out_indices)
     if aux_logits:
         if features_only:
             raise ValueError("aux_logits=True cannot be combined with features_only=True")
@@ -121,7 +125,7 @@ def _check_arguments(*, weights, input_shape, channels, include_top, pooling, cl
 
 
 # =========================================================================== #
-# Bodies: each returns the final feature map and the stride-4/8/16/32 endpoints
+# Bodies: each returns the final feature map and records the stride-2/4/8/16/32 endpoints
 # =========================================================================== #
 def _body_v4(x, spec: InceptionV4Spec, scales, endpoints):
     del scales  # no residuals in Inception-v4
@@ -187,14 +191,18 @@ def _body_resnet(x, spec: ResNetSpec, scales, endpoints):
 
 def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
           classes=1000, classifier_activation="softmax", name=None, dropout_rate=0.2, aux_logits=False,
-          features_only=False, scale=True, batchnorm_scale=False):
-    """Build the graph described by ``spec``; the public constructors call this."""
+          features_only=False, out_indices=None, scale=True, batchnorm_scale=False):
+    """Build the graph described by ``spec``; the public constructors call this.
+
+    The returned model carries ``model.feature_info`` (:class:`~inception_keras.features.FeatureInfo`):
+    the five feature levels, or with ``features_only=True`` those of ``out_indices``."""
     if not isinstance(batchnorm_scale, bool):
         raise ValueError(f"batchnorm_scale must be True or False, got {batchnorm_scale!r}")
     input_shape, channels = _resolve_input_shape(input_shape, input_tensor)
     _check_arguments(weights=weights, input_shape=input_shape, channels=channels, include_top=include_top,
                      pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-                     dropout_rate=dropout_rate, aux_logits=aux_logits, features_only=features_only)
+                     dropout_rate=dropout_rate, aux_logits=aux_logits, features_only=features_only,
+                     out_indices=out_indices)
     if weights is not None and os.path.isdir(os.fspath(weights)):
         from .loading import check_folder_arch  # noqa: PLC0415 - a wrong preset fails before the build
 
@@ -210,23 +218,41 @@ def build(spec, *, include_top=True, weights=None, input_tensor=None, input_shap
     else:
         inputs = img_input = layers.Input(tensor=input_tensor, shape=input_shape, name="input")
 
+    levels = resolve_out_indices(out_indices)
     with _batchnorm_scale(batchnorm_scale):
-        outputs = _graph(img_input, spec, scales, include_top=include_top, pooling=pooling, classes=classes,
-                         classifier_activation=classifier_activation, dropout_rate=dropout_rate,
-                         aux_logits=aux_logits, features_only=features_only)
+        outputs, endpoints = _graph(img_input, spec, scales, include_top=include_top, pooling=pooling,
+                                    classes=classes, classifier_activation=classifier_activation,
+                                    dropout_rate=dropout_rate, aux_logits=aux_logits, features_only=features_only)
     model = keras.Model(inputs, outputs, name=name or spec.name)
-    _load_weights(model, weights, spec)
+    _load_weights(model, weights, spec)  # into the whole graph, whatever out_indices leaves out
+    if features_only and levels != tuple(range(len(outputs))):
+        model = keras.Model(inputs, [outputs[i] for i in levels], name=model.name)  # the same layers and weights
+    model.feature_info = _feature_info(model, endpoints, levels if features_only else range(len(endpoints)))
     return model
+
+
+def _feature_info(model, endpoints, levels) -> FeatureInfo:
+    """The levels ``levels`` of ``endpoints`` (name -> tensor, in stride order) with the layers
+    that make them."""
+    layer_of = {id(layer.output): layer.name for layer in model.layers}
+    named = list(endpoints.items())
+    return FeatureInfo(
+        FeatureLevel(index=i, name=named[i][0], layer=layer_of[id(named[i][1])],
+                     channels=int(named[i][1].shape[channel_axis()]), reduction=REDUCTIONS[i])
+        for i in levels
+    )
 
 
 def _graph(img_input, spec, scales, *, include_top, pooling, classes, classifier_activation, dropout_rate,
            aux_logits, features_only):
-    """The body and the head; returns the model's outputs."""
+    """The body and the head; returns the model's outputs and the endpoints."""
     body = _body_resnet if isinstance(spec, ResNetSpec) else _body_v4
-    endpoints = {}  # block name -> feature map at strides 4, 8, 16, 32, in that order
+    endpoints = {}  # block name -> feature map at strides 2, 4, 8, 16, 32, in that order
     x = body(img_input, spec, scales, endpoints)
+    assert len(endpoints) == len(REDUCTIONS), list(endpoints)
     if features_only:
-        return endpoints
+        # A list, not a dict: Keras flattens dicts in key order on JAX and PyTorch.
+        return list(endpoints.values()), endpoints
     if include_top:
         # === Logits === 8x8xC -> C -> classes
         x = layers.GlobalAveragePooling2D(name="Logits__AvgPool_1a")(x)
@@ -236,7 +262,7 @@ def _graph(img_input, spec, scales, *, include_top, pooling, classes, classifier
             x = layers.Activation(classifier_activation, name="Predictions")(x)
         outputs = x
         if aux_logits:
-            aux_input = list(endpoints.values())[2]  # the stride-16 map: Mixed_6h / last B block
+            aux_input = list(endpoints.values())[3]  # the stride-16 map: Mixed_6h / last B block
             aux = blocks.aux_head(aux_input, classes, spec.aux_conv, spec.aux_logits, classifier_activation)
             outputs = [x, aux]
     elif pooling == "avg":
@@ -245,7 +271,7 @@ def _graph(img_input, spec, scales, *, include_top, pooling, classes, classifier
         outputs = layers.GlobalMaxPooling2D(name="global_max_pool")(x)
     else:
         outputs = x
-    return outputs
+    return outputs, endpoints
 
 
 # =========================================================================== #
@@ -443,8 +469,12 @@ _COMMON_ARGS = """
             probability 0.8.
         aux_logits: add the auxiliary classifier (needs ``include_top`` and an input of
             at least 299x299); the model then returns ``[predictions, aux_predictions]``.
-        features_only: return a model whose outputs are a dict of the feature maps at
-            strides 4, 8, 16 and 32, keyed by the name of the block that makes them.
+        features_only: return a backbone: a model whose outputs are a list of feature maps
+            in stride order, by default the five levels at strides 2, 4, 8, 16 and 32 (the
+            last layer at each stride; ``model.feature_info`` names them, see
+            :mod:`inception_keras.features`).
+        out_indices: with ``features_only``: which levels to return, e.g. ``(2, 3, 4)``
+            for strides 8, 16, 32 (negative indices count from the end; default all five).
         batchnorm_scale: give every BatchNorm a learned scale (gamma), as PyTorch's
             BatchNorm2d has. False (the default) is TF-slim's graph, BatchNorm(scale=False);
             the layer names are the same either way."""
@@ -481,11 +511,12 @@ def _doc(text):
     """)
 def create_inception_v4(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                         classes=1000, classifier_activation="softmax", name=None, dropout_rate=0.2,
-                        aux_logits=False, features_only=False, batchnorm_scale=False):
+                        aux_logits=False, features_only=False, out_indices=None, batchnorm_scale=False):
     return build(INCEPTION_V4, include_top=include_top, weights=weights, input_tensor=input_tensor,
                  input_shape=input_shape, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, name=name, dropout_rate=dropout_rate,
-                 aux_logits=aux_logits, features_only=features_only, batchnorm_scale=batchnorm_scale)
+                 aux_logits=aux_logits, features_only=features_only, out_indices=out_indices,
+                 batchnorm_scale=batchnorm_scale)
 
 
 @_doc("""Inception-ResNet-v1 (Szegedy et al. 2016, Figures 14, 10, 7, 11, 12, 13, 15).
@@ -512,12 +543,13 @@ def create_inception_v4(include_top=True, weights=None, input_tensor=None, input
     """)
 def create_inception_resnet_v1(include_top=True, weights=None, input_tensor=None, input_shape=None,
                                pooling=None, classes=1000, classifier_activation="softmax", name=None,
-                               dropout_rate=0.2, aux_logits=False, features_only=False, scale=True,
-                               batchnorm_scale=False):
+                               dropout_rate=0.2, aux_logits=False, features_only=False, out_indices=None,
+                               scale=True, batchnorm_scale=False):
     return build(INCEPTION_RESNET_V1, include_top=include_top, weights=weights, input_tensor=input_tensor,
                  input_shape=input_shape, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, name=name, dropout_rate=dropout_rate,
-                 aux_logits=aux_logits, features_only=features_only, scale=scale, batchnorm_scale=batchnorm_scale)
+                 aux_logits=aux_logits, features_only=features_only, out_indices=out_indices,
+                 scale=scale, batchnorm_scale=batchnorm_scale)
 
 
 @_doc("""Inception-ResNet-v2: the paper's graph (``variant="paper"``) or TF-slim's (``"slim"``).
@@ -555,12 +587,13 @@ def create_inception_resnet_v1(include_top=True, weights=None, input_tensor=None
     """)
 def create_inception_resnet_v2(include_top=True, weights=None, input_tensor=None, input_shape=None,
                                pooling=None, classes=1000, classifier_activation="softmax", name=None,
-                               dropout_rate=0.2, aux_logits=False, features_only=False, scale=True,
-                               variant="paper", batchnorm_scale=False):
+                               dropout_rate=0.2, aux_logits=False, features_only=False, out_indices=None,
+                               scale=True, variant="paper", batchnorm_scale=False):
     variants = {"paper": INCEPTION_RESNET_V2, "slim": INCEPTION_RESNET_V2_SLIM}
     if variant not in variants:
         raise ValueError(f"variant must be 'paper' or 'slim', got {variant!r}")
     return build(variants[variant], include_top=include_top, weights=weights, input_tensor=input_tensor,
                  input_shape=input_shape, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, name=name, dropout_rate=dropout_rate,
-                 aux_logits=aux_logits, features_only=features_only, scale=scale, batchnorm_scale=batchnorm_scale)
+                 aux_logits=aux_logits, features_only=features_only, out_indices=out_indices,
+                 scale=scale, batchnorm_scale=batchnorm_scale)

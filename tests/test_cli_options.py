@@ -10,13 +10,15 @@ import sys
 import keras
 import pytest
 
-from inception_keras.cli import benchmark, convert, convert_timm, evaluate, export, models, options, plot, predict, train
+from inception_keras.cli import (benchmark, convert, convert_timm, evaluate, explain, export, models, options, plot,
+                                 predict, train)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The tools, each with the arguments it needs to parse at all.
 TOOLS = {
     "predict": (predict, ["x.jpg"]),
+    "explain": (explain, ["x.jpg"]),
     "evaluate": (evaluate, ["--data", "d"]),
     "train": (train, []),
     "benchmark": (benchmark, []),
@@ -29,19 +31,19 @@ TOOLS = {
 # Which shared options each tool has.
 SHARED = {
     "--model": set(TOOLS),
-    "--variant": {"predict", "evaluate", "train", "benchmark", "export"},
-    "--weights": {"predict", "evaluate", "train", "export"},
-    "--classes": {"predict", "evaluate", "train", "export", "models", "convert_timm"},
-    "--labels": {"predict", "evaluate", "train", "export"},  # class names; evaluate and train: a flat folder's label file
-    "--input-size": {"predict", "evaluate", "train", "benchmark", "export", "models", "plot"},
+    "--variant": {"predict", "explain", "evaluate", "train", "benchmark", "export"},
+    "--weights": {"predict", "explain", "evaluate", "train", "export"},
+    "--classes": {"predict", "explain", "evaluate", "train", "export", "models", "convert_timm"},
+    "--labels": {"predict", "explain", "evaluate", "train", "export"},  # class names; evaluate and train: a flat folder's label file
+    "--input-size": {"predict", "explain", "evaluate", "train", "benchmark", "export", "models", "plot"},
     "--batch-size": {"predict", "evaluate", "train", "benchmark", "export"},
-    "--preprocessing": {"predict", "evaluate", "export"},
-    "--crop-fraction": {"predict", "evaluate", "train", "export"},
+    "--preprocessing": {"predict", "explain", "evaluate", "export"},
+    "--crop-fraction": {"predict", "explain", "evaluate", "train", "export"},
     "--mixed-precision": {"predict", "evaluate", "train", "benchmark"},
     "--jit-compile": {"predict", "evaluate", "train", "benchmark"},
     "--strategy": {"predict", "evaluate", "train"},
-    "--json": {"predict", "evaluate", "train", "benchmark", "export", "models"},
-    "--no-progress": {"predict", "evaluate", "train"},
+    "--json": {"predict", "explain", "evaluate", "train", "benchmark", "export", "models"},
+    "--no-progress": {"predict", "explain", "evaluate", "train"},
     "--verbose": set(TOOLS),
 }
 # The value each option is given, and what every tool must make of it.

@@ -223,36 +223,34 @@ def test_aux_logits(zoo, name):
     assert tuple(model.get_layer(conv_name).output.shape[1:]) == (1, 1, 768)
 
 
-FEATURE_MAPS = {
-    "inception_v4": {"Mixed_4a": 192, "Mixed_5e": 384, "Mixed_6h": 1024, "Mixed_7d": 1536},
-    "inception_resnet_v1": {"Conv2d_4a_3x3": 192, "Repeat__block35_5": 256, "Repeat_1__block17_10": 896,
-                            "Repeat_2__block8_5": 1792},
-    "inception_resnet_v2": {"Mixed_4a": 192, "Repeat__block35_5": 384, "Repeat_1__block17_10": 1152,
-                            "Repeat_2__block8_5": 2144},
-    "inception_resnet_v2_slim": {"Conv2d_4a_3x3": 192, "Repeat__block35_10": 320, "Repeat_1__block17_20": 1088,
-                                 "Conv2d_7b_1x1": 1536},
+FEATURE_MAPS = {  # the last layer at strides 2, 4, 8, 16, 32 (timm's choice), and its channels
+    "inception_v4": {"Conv2d_2b_3x3": 64, "Mixed_4a": 192, "Mixed_5e": 384, "Mixed_6h": 1024, "Mixed_7d": 1536},
+    "inception_resnet_v1": {"Conv2d_2b_3x3": 64, "Conv2d_4a_3x3": 192, "Repeat__block35_5": 256,
+                            "Repeat_1__block17_10": 896, "Repeat_2__block8_5": 1792},
+    "inception_resnet_v2": {"Conv2d_2b_3x3": 64, "Mixed_4a": 192, "Repeat__block35_5": 384,
+                            "Repeat_1__block17_10": 1152, "Repeat_2__block8_5": 2144},
+    "inception_resnet_v2_slim": {"Conv2d_2b_3x3": 64, "Conv2d_4a_3x3": 192, "Repeat__block35_10": 320,
+                                 "Repeat_1__block17_20": 1088, "Conv2d_7b_1x1": 1536},
 }
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_features_only(zoo, name):
     model = zoo.get(name, features_only=True, input_shape=(None, None, 3))
-    assert list(model.output) == list(FEATURE_MAPS[name])  # stride order
+    assert isinstance(model.output, list) and len(model.output) == 5
+    assert model.feature_info.names() == list(FEATURE_MAPS[name])  # stride order
+    assert model.feature_info.reduction() == [2, 4, 8, 16, 32]
     shapes = model.compute_output_shape((1, 299, 299, 3))
-    sides = [71, 35, 17, 8]  # strides 4, 8, 16, 32 (as 'valid' convs count them)
-    for (key, channels), side in zip(FEATURE_MAPS[name].items(), sides):
-        assert tuple(shapes[key]) == (1, side, side, channels), key
+    sides = [147, 71, 35, 17, 8]  # strides 2, 4, 8, 16, 32 (as 'valid' convs count them)
+    for shape, (key, channels), side in zip(shapes, FEATURE_MAPS[name].items(), sides):
+        assert tuple(shape) == (1, side, side, channels), key
 
 
 def test_features_only_forward(zoo):
     model = zoo.get("inception_resnet_v1", features_only=True, input_shape=(75, 75, 3))
     out = model(np.zeros((1, 75, 75, 3), "float32"), training=False)
-    assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "Conv2d_4a_3x3": (1, 15, 15, 192),
-        "Repeat__block35_5": (1, 7, 7, 256),
-        "Repeat_1__block17_10": (1, 3, 3, 896),
-        "Repeat_2__block8_5": (1, 1, 1, 1792),
-    }
+    assert [tuple(v.shape) for v in out] == [(1, 35, 35, 64), (1, 15, 15, 192), (1, 7, 7, 256), (1, 3, 3, 896),
+                                             (1, 1, 1, 1792)]
 
 
 # --------------------------------------------------------------------------- #

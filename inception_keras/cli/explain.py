@@ -1,0 +1,175 @@
+"""Show which pixels drove a prediction: Grad-CAM heat maps over the images, with class and score.
+
+    python tools/explain.py cat.jpg --model inception_v4.tf_in1k                   # explanations/cat.gradcam.png
+    python tools/explain.py cat.jpg dog.jpg --model inception_resnet_v2_slim --weights imagenet \\
+        --class "tabby" --method gradcam++ --output out/                          # + out/contact_sheet.png
+    python tools/explain.py cat.jpg --model inception_v4.tf_in1k --layer Mixed_6h --json
+    python tools/explain.py flower.jpg --model runs/flowers/best --class 3        # a fine-tuned run
+
+Each image is decoded and preprocessed as tools/predict.py does (TF-slim's central crop by
+default), and the heat map is drawn over that crop: the pixels the model saw, not the whole
+file. The PNG shows the crop, the crop under the heat map (the peak ringed), the class name
+and its score. With several images a contact sheet of them all is written too.
+
+--class is an output index (281), a WordNet synset (n02123045, for ImageNet heads) or a
+class name ("tabby", one part of "tabby, tabby cat"); default: each image's top class.
+--layer is any layer with a spatial output (model.summary() lists them); default: the last
+feature map (Mixed_7d, Conv2d_7b_1x1, the last C block). Gradients need the tensorflow (the
+default), jax or torch backend (KERAS_BACKEND).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from inception_keras.cli import options
+
+METHODS = ("gradcam", "gradcam++")
+DEFAULT_OUTPUT = "explanations"
+CONTACT_SHEET = "contact_sheet.png"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = options.make_parser("explain", __doc__)
+    parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
+    options.add_model_options(parser)
+    options.add_max_pixels(options.add_preprocessing_options(parser))
+    group = parser.add_argument_group("explanation")
+    group.add_argument("--method", default="gradcam", choices=METHODS, help="gradcam (default) or gradcam++")
+    group.add_argument("--class", dest="target_class", metavar="CLASS",
+                       help="the class to explain: index, synset or name (default: each image's top class)")
+    group.add_argument("--layer", help="the layer to explain (default: the last feature map)")
+    group.add_argument("--alpha", type=options.fraction, default=0.5, help="the heat map's opacity (default 0.5)")
+    group.add_argument("--output", default=DEFAULT_OUTPUT,
+                       help=f"folder for the PNGs (default {DEFAULT_OUTPUT}/): IMAGE.METHOD.png per image and "
+                            f"{CONTACT_SHEET} for several")
+    out = options.add_output_options(parser)
+    out.add_argument("--top", type=int, default=5, help="top classes listed per image in --json (default 5)")
+    return parser
+
+
+def _synsets(loaded, classes: int):
+    """The synset of each output, where the labels have them (ImageNet heads)."""
+    from inception_keras.explain.classes import imagenet_synsets  # noqa: PLC0415
+    from inception_keras.preprocessing import default_class_names  # noqa: PLC0415
+
+    labels = getattr(loaded.info, "labels", None)
+    if labels and any(label.get("synset") for label in labels):
+        synsets = [None] * classes
+        for label in labels:
+            if 0 <= label.get("id", -1) < classes:
+                synsets[label["id"]] = label.get("synset")
+        return synsets
+    return imagenet_synsets(classes) if loaded.class_names == default_class_names(classes) else None
+
+
+def _check_output(folder: str) -> None:
+    from inception_keras.fileio import unwritable_folder  # noqa: PLC0415
+
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OSError(f"--output {folder} is a file; give a folder for the PNGs")
+    problem = unwritable_folder(folder)
+    if problem:
+        raise OSError(f"cannot write into --output {folder}: {problem[0]} is {problem[1]}; give a writable folder")
+
+
+def _png_names(paths, method: str) -> list[str]:
+    """``cat.gradcam.png`` per image; a repeated file name gets ``-2``, ``-3``..."""
+    seen: dict[str, int] = {}
+    names = []
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0] or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(f"{stem}{'' if seen[stem] == 1 else f'-{seen[stem]}'}.{method}.png")
+    return names
+
+
+def _save_png(picture, path: str) -> None:
+    from inception_keras.fileio import atomic_save  # noqa: PLC0415
+
+    atomic_save(lambda tmp: picture.save(tmp, format="PNG"), path, ".png")
+
+
+def main(argv=None) -> int:
+    args = options.parse_args(build_parser(), argv)
+    import keras  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    from inception_keras import explain  # noqa: PLC0415
+    from inception_keras.datasets import load_for_eval  # noqa: PLC0415
+
+    try:
+        explain.check_backend()
+        _check_output(args.output)
+        if args.top < 1:
+            raise ValueError(f"--top must be at least 1, got {args.top}")
+        loaded = options.load_model(args)
+        model, names, prep = loaded.model, loaded.class_names, loaded.preprocessing
+        layer = args.layer or explain.default_layer(model)
+        explain.spatial_layer(model, layer)
+        classes = int(model.outputs[0].shape[-1])
+        wanted = None
+        if args.target_class is not None:
+            wanted = explain.resolve_class(args.target_class, names, _synsets(loaded, classes))
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    os.makedirs(args.output, exist_ok=True)
+    results, pictures, failed = [], [], 0
+    pngs = _png_names(args.images, args.method)
+    bar = keras.utils.Progbar(len(args.images), unit_name="image") if len(args.images) > 1 and not args.no_progress \
+        else None
+    with options.progress_to_stderr():
+        for i, (path, png) in enumerate(zip(args.images, pngs)):
+            if bar is not None and i:
+                bar.update(i)
+            try:
+                with options.max_pixels(args):
+                    x = load_for_eval(path, prep)
+            except ValueError as e:
+                print(f"error: {e}", file=sys.stderr)
+                results.append({"image": path, "error": str(e)})
+                failed += 1
+                continue
+            [e] = explain.gradcam(model, x[None], class_index=wanted, layer=layer, method=args.method)
+            title = f"{names[e.class_index]}  {100 * e.score:.1f}%"
+            note = f"{os.path.basename(path)}: {e.method} at {e.layer}, class {e.class_index}"
+            picture = explain.render(x, e, title, note, alpha=args.alpha)
+            target = os.path.join(args.output, png)
+            _save_png(picture, target)
+            pictures.append(picture)
+            order = np.argsort(-e.outputs, kind="stable")[: min(args.top, classes)]
+            height, width = e.heatmap.shape
+            results.append({
+                "image": path, "png": target, "class": {"index": e.class_index, "name": names[e.class_index],
+                                                        "score": e.score},
+                "top": [{"index": int(j), "name": names[j], "score": float(e.outputs[j])} for j in order],
+                "peak": None if e.peak is None else {
+                    "x": e.peak[0], "y": e.peak[1], "x_fraction": (e.peak[0] + 0.5) / width,
+                    "y_fraction": (e.peak[1] + 0.5) / height},
+            })
+        if bar is not None:
+            bar.update(len(args.images))
+    sheet = None
+    if len(pictures) > 1:
+        sheet = os.path.join(args.output, CONTACT_SHEET)
+        _save_png(explain.contact_sheet(pictures, title=f"{loaded.name}: {args.method} at {layer}"), sheet)
+    lines = []
+    for r in results:
+        if "error" not in r:
+            c, p = r["class"], r["peak"]
+            where = (f"peak at x={p['x']} y={p['y']} of the {prep.image_size}x{prep.image_size} crop" if p
+                     else "empty heat map")
+            lines.append(f"{r['image']}: {c['name']} ({100 * c['score']:.2f}%), {where} -> {r['png']}")
+    if sheet:
+        lines.append(f"contact sheet -> {sheet}")
+    data = {"model": loaded.name, "weights": loaded.weights, "method": args.method, "layer": layer,
+            "input_size": prep.image_size, "contact_sheet": sheet, "results": results}
+    options.emit(args, data, "\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
