@@ -90,7 +90,8 @@ class Predictor:
         strategy: a ``tf.distribute`` strategy the model was built under (None: the default).
         jit_compile: compile the forward pass with XLA.
         max_pixels: images over this many pixels are unreadable (None: the current limit).
-        name, weights: what the model and weights are called in the run's description.
+        name: what the model is called in the run's description.
+        weights: what its weights are called in the run's description.
     """
 
     def __init__(self, model, class_names, preprocessing, *, top: int = 5, embeddings: bool = False,
