@@ -4,6 +4,7 @@ and every tool's usage line names the command the user typed."""
 import importlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,41 @@ def test_option_tables_list_every_option_of_the_parser(command):
 def test_a_marker_naming_no_command_is_an_error():
     with pytest.raises(KeyError, match="inception-keras-nothing"):
         gen_cli.expand("<!-- cli: inception-keras-nothing -->\n")
+
+
+# --------------------------------------------------------------------------- #
+# README.md: a landing page whose first commands work and whose links lead somewhere
+# --------------------------------------------------------------------------- #
+README_LIMIT = 8 * 1024  # bytes; the rest of the documentation lives in docs/
+FIRST_COMMANDS = ['pip install -e . && python tools/list_models.py', 'pip install -e ".[test]" && python -m pytest']
+
+
+def _readme():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_readme_is_a_short_landing_page_that_starts_with_the_two_commands():
+    text = _readme()
+    size = len(text.encode("utf-8"))
+    assert size < README_LIMIT, f"README.md is {size} bytes; keep it under {README_LIMIT} and move detail to docs/"
+    first_block = re.search(r"^```(\w*)\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    assert first_block and first_block.group(1) == "bash", "README.md's first code block must be the bash commands"
+    commands = [line for line in first_block.group(2).splitlines() if line and not line.startswith("#")]
+    assert commands == FIRST_COMMANDS
+
+
+def test_every_relative_link_of_the_readme_points_at_a_file():
+    links = re.findall(r"\]\(([^)\s]+)\)", _readme())
+    relative = [link.split("#")[0] for link in links if not re.match(r"^[a-z][a-z+.-]*:|^#", link)]
+    assert relative, "README.md links into docs/"
+    missing = [link for link in relative if not os.path.exists(os.path.join(ROOT, link))]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+    # the README is the way in: every guide and tool page is one link away
+    pages = [f"docs/{name}" for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md")]
+    pages += [f"docs/tools/{name}" for name in os.listdir(os.path.join(ROOT, "docs", "tools")) if name.endswith(".md")]
+    unlinked = sorted(set(pages) - set(relative))
+    assert not unlinked, f"README.md does not link these pages of docs/: {unlinked}"
 
 
 # --------------------------------------------------------------------------- #
