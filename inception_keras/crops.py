@@ -164,8 +164,9 @@ def describe(protocol: str, prep) -> str:
     return DESCRIPTIONS[check_protocol(protocol)].format(fraction=prep.crop_fraction, scales=scales)
 
 
-def structure(protocol: str, prep) -> list[tuple[int, bool]]:
-    """(scale, mirrored) of each box: the same for every image size, so the pipeline builds
-    its graph from it and reads the boxes' positions per image."""
+def structure(protocol: str, prep) -> list[tuple[int, bool, int, int]]:
+    """(scale, mirrored, height, width) of each box of the ``10`` and ``144`` protocols: the same
+    for every image size (only the positions change), so the pipeline builds its graph from it
+    and reads the positions per image."""
     boxes = crop_boxes(protocol, 2 * prep.image_size, 3 * prep.image_size, prep)
-    return [(b.scale, b.mirrored) for b in boxes]
+    return [(b.scale, b.mirrored, b.height, b.width) for b in boxes]

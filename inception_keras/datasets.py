@@ -192,25 +192,27 @@ def crop_views(image, protocol: str, prep: Preprocessing):
     size = prep.image_size
 
     def table(height, width):
-        rows = []
-        for box in crops.crop_boxes(protocol, int(height), int(width), prep):
-            rows.append([box.top, box.left, box.height, box.width,
-                         *crops.scaled_size(int(height), int(width), box.scale)])
-        return np.asarray(rows, np.int32)
+        boxes = crops.crop_boxes(protocol, int(height), int(width), prep)
+        for i, (box, (_, _, h, w)) in enumerate(zip(boxes, layout)):  # the layout the graph was built for
+            assert (box.height, box.width) == (h, w), (protocol, height, width, box)
+            assert not box.mirrored or (boxes[i - 1].top, boxes[i - 1].left) == (box.top, box.left), box
+        return np.asarray([[b.top, b.left, *crops.scaled_size(int(height), int(width), b.scale)] for b in boxes],
+                          np.int32)
 
     image = tf.image.convert_image_dtype(image, tf.float32)
     shape = tf.shape(image)
     boxes = tf.numpy_function(table, [shape[0], shape[1]], tf.int32, stateful=False)
-    boxes.set_shape([len(layout), 6])
+    boxes.set_shape([len(layout), 4])
     resized, views = {}, []
-    for i, (scale, mirrored) in enumerate(layout):
+    for i, (scale, mirrored, height, width) in enumerate(layout):
+        if mirrored and i and layout[i - 1] == (scale, False, height, width):
+            views.append(views[-1][:, ::-1])  # each box is followed by its mirror (crops._with_mirrors)
+            continue
         if scale not in resized:
-            resized[scale] = _resize(image, boxes[i, 4:6], prep) if scale else image
-        top, left, height, width = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
-        crop = resized[scale][top : top + height, left : left + width]
-        crop = tf.cond(tf.logical_and(tf.equal(height, size), tf.equal(width, size)),
-                       lambda c=crop: tf.ensure_shape(c, [size, size, 3]),
-                       lambda c=crop: tf.ensure_shape(_resize(c, [size, size], prep), [size, size, 3]))
+            resized[scale] = _resize(image, boxes[i, 2:4], prep) if scale else image
+        crop = tf.slice(resized[scale], tf.stack([boxes[i, 0], boxes[i, 1], 0]), [height, width, 3])
+        if (height, width) != (size, size):
+            crop = _resize(crop, [size, size], prep)
         views.append(crop[:, ::-1] if mirrored else crop)
     return _to_model_range(tf.stack(views), prep)
 
@@ -311,9 +313,10 @@ class ImageSet:
 
         table = getattr(self, "_exclude_table", None)
         if table is None:
-            keys = tf.constant(sorted(self.exclude), tf.string)
-            table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-                keys, tf.ones_like(keys, tf.int64)), default_value=0)
+            with tf.init_scope():  # created eagerly, so every pipeline's functions can capture it
+                keys = tf.constant(sorted(self.exclude), tf.string)
+                table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+                    keys, tf.ones_like(keys, tf.int64)), default_value=0)
             self._exclude_table = table
         return tf.equal(table.lookup(_name_stem_tf(filename)), 1)
 
