@@ -32,7 +32,7 @@ from importlib import resources
 
 import numpy as np
 
-from .images import decode_any, decode_jpeg_crop
+from .images import current_limit, decode_any, decode_jpeg_crop
 from .images import decode_fallback as decode_fallback  # re-exported: the tools import them from here
 from .images import decode_image as decode_image
 from .preprocessing import imagenet_classes
@@ -157,18 +157,23 @@ def decode_and_preprocess(encoded, prep: Preprocessing, max_pixels: int | None =
     (:func:`inception_keras.images.decode_jpeg_crop`): the same pixels, decoded faster."""
     import tensorflow as tf  # noqa: PLC0415
 
-    def full():
-        return preprocess_for_eval(decode_image(encoded, max_pixels), prep)
-
     if prep.name != "slim" or prep.crop_fraction >= 1.0:
-        return full()
+        return preprocess_for_eval(decode_image(encoded, max_pixels), prep)
+    max_pixels = current_limit(max_pixels)
+
+    # Other formats: a function call, one node where the JPEG branch is taken (inlined, its
+    # many header-parsing ops would each be stepped through, dead, for every JPEG).
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)], autograph=False,
+                 experimental_attributes={"_noinline": True})
+    def other_formats(data):
+        return preprocess_for_eval(decode_image(data, max_pixels), prep)
 
     def window():
         crop = decode_jpeg_crop(encoded, lambda h, w: _central_crop_box(h, w, prep.crop_fraction), max_pixels)
         image = _resize(tf.image.convert_image_dtype(crop, tf.float32), [prep.image_size, prep.image_size], prep)
         return _to_model_range(image, prep)
 
-    return tf.cond(tf.io.is_jpeg(encoded), window, full)
+    return tf.cond(tf.io.is_jpeg(encoded), window, lambda: other_formats(encoded))
 
 
 def crop_views(image, protocol: str, prep: Preprocessing):
