@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import glob
 import os
 import re
+from importlib import resources
 
 import numpy as np
 
-from .images import decode_any
+from .images import current_limit, decode_any, decode_jpeg_crop
 from .images import decode_fallback as decode_fallback  # re-exported: the tools import them from here
 from .images import decode_image as decode_image
 from .preprocessing import imagenet_classes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
-LABEL_FILE_NAMES = ("LOC_val_solution.csv", "labels.txt", "val.txt", "labels.csv")
+DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+LABEL_FILE_NAMES = ("LOC_val_solution.csv", DEVKIT_GROUND_TRUTH, "labels.txt", "val.txt", "labels.csv")
 _TFRECORD = re.compile(r"(-\d{5}-of-\d{5}$)|(\.tfrecords?(-\d+)?$)|(\.tfrec$)")
 _SYNSET = re.compile(r"^n\d{8}$")
 
@@ -96,32 +99,127 @@ def preprocess_for_eval(image, prep: Preprocessing):
     import tensorflow as tf  # noqa: PLC0415
 
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1], as slim does
-    size = [prep.image_size, prep.image_size]
     if prep.name == "slim":
         if prep.crop_fraction < 1.0:
             image = tf.image.central_crop(image, central_fraction=prep.crop_fraction)
-        # TF-slim calls tf.image.resize_bilinear(align_corners=False): the TF1 sampling grid.
-        image = tf.raw_ops.ResizeBilinear(images=image[None], size=size, align_corners=False,
-                                          half_pixel_centers=False)[0]
+        image = _resize(image, [prep.image_size, prep.image_size], prep)
     else:
         shape = tf.cast(tf.shape(image)[:2], tf.float32)
         scale = prep.resize_to / tf.reduce_min(shape)
         new = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), prep.image_size)
-        image = tf.image.resize(image, new, method="bilinear", antialias=True)
+        image = _resize(image, new, prep)
         top = (new[0] - prep.image_size) // 2
         left = (new[1] - prep.image_size) // 2
         image = image[top : top + prep.image_size, left : left + prep.image_size]
+    return _to_model_range(image, prep)
+
+
+def _resize(image, size, prep: Preprocessing):
+    """float [0, 1] HxWx3 -> ``size``, by the preprocessing's resize: TF-slim's
+    ``tf.image.resize_bilinear(align_corners=False)`` (the TF1 sampling grid) for ``slim``,
+    antialiased bilinear for ``resize-crop``."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if prep.name == "slim":
+        return tf.raw_ops.ResizeBilinear(images=image[None], size=size, align_corners=False,
+                                         half_pixel_centers=False)[0]
+    return tf.image.resize(image, size, method="bilinear", antialias=True)
+
+
+def _to_model_range(image, prep: Preprocessing):
+    """float [0, 1] (up to resampling overshoot) -> [-1, 1], with the static input shape."""
+    import tensorflow as tf  # noqa: PLC0415
+
     image = tf.clip_by_value(image, 0.0, 1.0)
     image = (image - 0.5) * 2.0
-    image.set_shape(size + [3])
+    image.set_shape(image.shape[:-3] + [prep.image_size, prep.image_size, 3])
     return image
+
+
+def _central_crop_box(height, width, fraction: float):
+    """tf.image.central_crop's box on int32 tensors: (top, left, height, width)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    def start(n):
+        n = tf.cast(n, tf.float64)
+        return tf.cast((n - n * fraction) / 2, tf.int32)
+
+    top, left = start(height), start(width)
+    return top, left, height - 2 * top, width - 2 * left
 
 
 def decode_and_preprocess(encoded, prep: Preprocessing, max_pixels: int | None = None):
     """Encoded image bytes (a scalar string tensor) -> the model's input, float32 ``size x size
     x 3`` in [-1, 1]: :func:`inception_keras.images.decode_image` then :func:`preprocess_for_eval`.
-    The one function every ``tf.data`` pipeline (evaluate, predict) maps over its files."""
-    return preprocess_for_eval(decode_image(encoded, max_pixels), prep)
+    The one function every ``tf.data`` pipeline (evaluate, predict) maps over its files.
+
+    A JPEG under the ``slim`` preprocessing with a central crop decodes only the crop's window
+    (:func:`inception_keras.images.decode_jpeg_crop`): the same pixels, decoded faster."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if prep.name != "slim" or prep.crop_fraction >= 1.0:
+        return preprocess_for_eval(decode_image(encoded, max_pixels), prep)
+    max_pixels = current_limit(max_pixels)
+
+    # Other formats: a function call, one node where the JPEG branch is taken (inlined, its
+    # many header-parsing ops would each be stepped through, dead, for every JPEG).
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)], autograph=False,
+                 experimental_attributes={"_noinline": True})
+    def other_formats(data):
+        return preprocess_for_eval(decode_image(data, max_pixels), prep)
+
+    def window():
+        crop = decode_jpeg_crop(encoded, lambda h, w: _central_crop_box(h, w, prep.crop_fraction), max_pixels)
+        image = _resize(tf.image.convert_image_dtype(crop, tf.float32), [prep.image_size, prep.image_size], prep)
+        return _to_model_range(image, prep)
+
+    return tf.cond(tf.io.is_jpeg(encoded), window, lambda: other_formats(encoded))
+
+
+def crop_views(image, protocol: str, prep: Preprocessing):
+    """One decoded image (uint8, or float in [0, 1]) -> the model inputs of a crop protocol
+    (:mod:`inception_keras.crops`), float32 ``n x size x size x 3`` in [-1, 1], in the order of
+    :func:`inception_keras.crops.crop_boxes`.
+
+    ``1`` and ``flip`` are :func:`preprocess_for_eval` (and its mirror). The others resize the
+    image to each of the protocol's scales by the preprocessing's resize, cut the boxes, bring
+    each to ``size x size`` (same resize) and mirror the mirrored ones. The boxes come from the
+    pure geometry function for the image's size (``tf.numpy_function``)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    from . import crops  # noqa: PLC0415
+
+    protocol = crops.check_protocol(protocol)
+    if protocol in ("1", "flip"):
+        view = preprocess_for_eval(image, prep)
+        return tf.stack([view, view[:, ::-1]]) if protocol == "flip" else view[None]
+    layout = crops.structure(protocol, prep)
+    size = prep.image_size
+
+    def table(height, width):
+        boxes = crops.crop_boxes(protocol, int(height), int(width), prep)
+        for i, (box, (_, _, h, w)) in enumerate(zip(boxes, layout)):  # the layout the graph was built for
+            assert (box.height, box.width) == (h, w), (protocol, height, width, box)
+            assert not box.mirrored or (boxes[i - 1].top, boxes[i - 1].left) == (box.top, box.left), box
+        return np.asarray([[b.top, b.left, *crops.scaled_size(int(height), int(width), b.scale)] for b in boxes],
+                          np.int32)
+
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    shape = tf.shape(image)
+    boxes = tf.numpy_function(table, [shape[0], shape[1]], tf.int32, stateful=False)
+    boxes.set_shape([len(layout), 4])
+    resized, views = {}, []
+    for i, (scale, mirrored, height, width) in enumerate(layout):
+        if mirrored and i and layout[i - 1] == (scale, False, height, width):
+            views.append(views[-1][:, ::-1])  # each box is followed by its mirror (crops._with_mirrors)
+            continue
+        if scale not in resized:
+            resized[scale] = _resize(image, boxes[i, 2:4], prep) if scale else image
+        crop = tf.slice(resized[scale], tf.stack([boxes[i, 0], boxes[i, 1], 0]), [height, width, 3])
+        if (height, width) != (size, size):
+            crop = _resize(crop, [size, size], prep)
+        views.append(crop[:, ::-1] if mirrored else crop)
+    return _to_model_range(tf.stack(views), prep)
 
 
 def load_for_eval(path, prep: Preprocessing, max_pixels: int | None = None) -> np.ndarray:
@@ -164,6 +262,8 @@ class ImageSet:
     label_source: str = ""
     unlabelled: list[str] = dataclasses.field(default_factory=list)  # flat: images the label file omits
     label_lines: list[str] = dataclasses.field(default_factory=list)  # flat index labels: "file:line" each
+    exclude: frozenset = frozenset()  # TFRecords: file names (no extension) left out as the records are read
+    exclusion: dict | None = None  # what --exclude left out: {"file", "listed", "excluded"} (see exclude_images)
 
     @property
     def num_classes(self) -> int:
@@ -185,6 +285,8 @@ class ImageSet:
         import tensorflow as tf  # noqa: PLC0415
 
         ds = tf.data.TFRecordDataset(self.shards)
+        if self.exclude:
+            return self._count_excluding(ds, limit)
         if limit is not None:
             ds = ds.take(limit)
         n = int(ds.reduce(np.int64(0), lambda n, _: n + 1).numpy())
@@ -192,9 +294,42 @@ class ImageSet:
             self._num_records = n
         return n
 
+    def _count_excluding(self, records, limit):
+        """Records kept (the first ``limit``), noting in ``exclusion`` how many were left out
+        on the way (over all the records when ``limit`` is None)."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        flags = records.map(lambda r: tf.cast(self._excluded(_record_filename(r)), tf.int64),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+        flags = flags.scan(np.int64(0), lambda kept, ex: (kept + 1 - ex, (kept, ex)))
+        if limit is not None:
+            flags = flags.take_while(lambda kept_before, ex: kept_before < limit)
+        kept, excluded = (int(v) for v in flags.reduce(
+            (np.int64(0), np.int64(0)), lambda acc, x: (acc[0] + 1 - x[1], acc[1] + x[1])))
+        if self.exclusion is not None:
+            self.exclusion.update(excluded=excluded, records_read=kept + excluded, whole_set=limit is None)
+        if limit is None:
+            self._num_records = kept
+        return kept
+
+    def _excluded(self, filename):
+        """bool tensor: the record's file name (without folders and extension) is excluded."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        table = getattr(self, "_exclude_table", None)
+        if table is None:
+            with tf.init_scope():  # created eagerly, so every pipeline's functions can capture it
+                keys = tf.constant(sorted(self.exclude), tf.string)
+                table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+                    keys, tf.ones_like(keys, tf.int64)), default_value=0)
+            self._exclude_table = table
+        return tf.equal(table.lookup(_name_stem_tf(filename)), 1)
+
     def describe(self) -> str:
         where = f"{len(self.shards)} shards" if self.layout == "tfrecord" else f"{len(self.files)} files"
         extra = f", {self.label_source}" if self.label_source else ""
+        if self.exclusion and self.exclusion.get("excluded") is not None:
+            extra += f"; {self.exclusion['excluded']} excluded by {os.path.basename(self.exclusion['file'])}"
         if self.unlabelled:
             extra += f"; {len(self.unlabelled)} images in the folder are not in the label file, not evaluated"
         return f"{self.layout} ({where}, {self.num_classes} classes{extra})"
@@ -211,6 +346,8 @@ class ImageSet:
                 "image/class/label": tf.io.FixedLenFeature([], tf.int64),
             }
             offset = self.label_offset
+            if self.exclude:
+                ds = ds.filter(lambda record: tf.logical_not(self._excluded(_record_filename(record))))
 
             def parse(record):
                 ex = tf.io.parse_single_example(record, features)
@@ -239,6 +376,46 @@ class ImageSet:
         ds = ds.ignore_errors()
         return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
+    def crop_dataset(self, prep: Preprocessing, protocol: str, batch_size: int, limit: int | None = None, *,
+                     label_shift: int = 0, drop_remainder: bool = False, max_pixels: int | None = None):
+        """Batches of (crops, labels, indices) of a multi-crop protocol (:func:`crop_views`):
+        each image's crops in order, one row per crop (its image's label and index), at most
+        ``batch_size`` crops a batch, so an image's crops may span two batches. Undecodable
+        examples are left out, as in :meth:`dataset`; so, with ``drop_remainder``, are the
+        crops of a last partial batch."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        from .crops import forward_passes  # noqa: PLC0415
+
+        n = forward_passes(protocol, prep)
+
+        def load(encoded, label, index):
+            views = crop_views(decode_image(encoded, max_pixels), protocol, prep)
+            return views, tf.fill([n], label + label_shift), tf.fill([n], index)
+
+        # An image's crops are n x size x size x 3 floats (144 x 299 x 299: 154 MB): a few
+        # images in flight at a time, the model sees batches of crops.
+        parallel = min(os.cpu_count() or 1, max(4, -(-2 * batch_size // n)))
+        ds = self.encoded(limit).map(load, num_parallel_calls=parallel, deterministic=True)
+        ds = ds.ignore_errors().unbatch()
+        return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(2)
+
+    def names(self, limit: int | None = None) -> list[str]:
+        """Each example's path (file layouts) or ``image/filename`` (TFRecords; ``record N``
+        where a record has none), in evaluation order (the first ``limit``)."""
+        if self.layout != "tfrecord":
+            return list(self.files[:limit] if limit is not None else self.files)
+        import tensorflow as tf  # noqa: PLC0415
+
+        ds = tf.data.TFRecordDataset(self.shards)
+        if self.exclude:
+            ds = ds.filter(lambda record: tf.logical_not(self._excluded(_record_filename(record))))
+        ds = ds.map(_record_filename, num_parallel_calls=tf.data.AUTOTUNE)
+        if limit is not None:
+            ds = ds.take(limit)
+        names = [n.decode("utf-8", "replace") for n in ds.batch(4096).as_numpy_iterator() for n in n]
+        return [n or f"record {i}" for i, n in enumerate(names)]
+
     def examples(self, indices):
         """(index, path or ``shard#record (filename)``, encoded bytes, label) of the given
         examples, in index order; TFRecord shards are read once, up to the last one."""
@@ -259,8 +436,14 @@ class ImageSet:
         pending, count = list(reversed(wanted)), 0
         for shard in self.shards:
             for j, record in enumerate(tf.data.TFRecordDataset(shard)):
-                if count == pending[-1]:
+                feats = None
+                if self.exclude:
                     feats = tf.train.Example.FromString(record.numpy()).features.feature
+                    name = feats["image/filename"].bytes_list.value[0].decode() if "image/filename" in feats else ""
+                    if name_stem(name) in self.exclude:
+                        continue
+                if count == pending[-1]:
+                    feats = feats or tf.train.Example.FromString(record.numpy()).features.feature
                     name = feats["image/filename"].bytes_list.value[0].decode() if "image/filename" in feats else ""
                     where = f"{shard}#{j}" + (f" ({name})" if name else "")
                     label = int(feats["image/class/label"].int64_list.value[0]) - self.label_offset
@@ -269,6 +452,89 @@ class ImageSet:
                         return
                 count += 1
         raise IndexError(f"examples {sorted(pending)} are past the end of the shards")
+
+
+def _record_filename(record):
+    """A TFRecord's ``image/filename`` (empty when it has none)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    spec = {"image/filename": tf.io.FixedLenFeature([], tf.string, default_value="")}
+    return tf.io.parse_single_example(record, spec)["image/filename"]
+
+
+def _name_stem_tf(name):
+    """:func:`name_stem` on a string tensor."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    base = tf.strings.regex_replace(name, r"^.*[/\\]", "")
+    return tf.strings.regex_replace(base, r"([^.])\.[^.]*$", r"\1")
+
+
+def name_stem(name: str) -> str:
+    """A file name or path without its folders and extension: how --exclude and the devkit's
+    image numbers name an image (``val/n01440764/ILSVRC2012_val_00000293.JPEG`` ->
+    ``ILSVRC2012_val_00000293``)."""
+    base = re.split(r"[/\\]", name)[-1]
+    return os.path.splitext(base)[0] if "." in base[1:] else base
+
+
+def ilsvrc2012_val_name(number: int) -> str:
+    """The file name (without extension) of validation image ``number`` (1-based)."""
+    return f"ILSVRC2012_val_{number:08d}"
+
+
+def read_exclude_file(path) -> list[str]:
+    """The images an --exclude file names, as :func:`name_stem` names: one per line, a 1-based
+    validation image number (the devkit's ``ILSVRC2015_clsloc_validation_blacklist.txt``) or a
+    file name or path; blank lines and ``#`` comments are skipped."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise DataError(f"exclude file not found: {path!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"exclude file {path!r} cannot be read ({e})") from None
+    names = []
+    for n, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.isdigit():
+            if int(line) < 1:
+                raise DataError(f"{path}:{n}: image numbers are 1-based (ILSVRC2012_val_00000001 is 1), got {line}")
+            names.append(ilsvrc2012_val_name(int(line)))
+        else:
+            names.append(name_stem(line))
+    if not names:
+        raise DataError(f"exclude file {path!r} lists no images (one image number or file name per line)")
+    return names
+
+
+def exclude_images(image_set: ImageSet, exclude_file) -> ImageSet:
+    """The set without the images ``exclude_file`` names (:func:`read_exclude_file`), matched by
+    file name without extension (TFRecords: ``image/filename``). ``exclusion`` on the result
+    says how many were left out (TFRecords: once they have been counted, see
+    :meth:`ImageSet.count`). DataError when the file names none of the set's images."""
+    names = frozenset(read_exclude_file(exclude_file))
+    exclusion = {"file": os.fspath(exclude_file), "listed": len(names), "excluded": None}
+    if image_set.layout == "tfrecord":
+        return dataclasses.replace(image_set, exclude=names, exclusion=exclusion)
+    keep = [i for i, f in enumerate(image_set.files) if name_stem(f) not in names]
+    excluded = len(image_set.files) - len(keep)
+    if not excluded:
+        raise DataError(no_exclusion_message(exclusion, image_set.root, len(image_set.files)))
+    exclusion["excluded"] = excluded
+    return dataclasses.replace(
+        image_set, files=[image_set.files[i] for i in keep], labels=image_set.labels[keep],
+        label_lines=[image_set.label_lines[i] for i in keep] if image_set.label_lines else [],
+        exclusion=exclusion)
+
+
+def no_exclusion_message(exclusion: dict, root: str, images: int) -> str:
+    return (f"--exclude {exclusion['file']} names none of the {images} images in {root} ({exclusion['listed']} "
+            f"names; they are matched to file names without extension, numbers n to ILSVRC2012_val_%08d): "
+            f"check that it belongs to this data")
 
 
 def _imagenet_index() -> dict[str, int]:
@@ -370,8 +636,9 @@ _LABEL_LINE = re.compile(r"^(?P<name>.*\S)[\s,]+(?P<label>[^\s,]+)$")
 _IMAGENET_CLASSES = 1000
 
 
-def _read_label_file(labels_file: str) -> dict[str, tuple[str, int]]:
-    """filename (as written, maybe without extension) -> (label string, line number)."""
+def _read_label_file(labels_file: str) -> tuple[dict[str, tuple[str, int]], str]:
+    """filename (as written, maybe without extension) -> (label string, line number); and the
+    file's kind: ``devkit`` (ILSVRC2012_validation_ground_truth.txt), ``LOC`` or ``lines``."""
     if not os.path.isfile(labels_file):
         raise DataError(f"label file not found: {labels_file!r}")
     rows = {}
@@ -381,13 +648,15 @@ def _read_label_file(labels_file: str) -> dict[str, tuple[str, int]]:
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"label file {labels_file!r} cannot be read ({e})") from None
     lines = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    if os.path.basename(labels_file) == DEVKIT_GROUND_TRUTH or (lines and all(ln.isdigit() for _, ln in lines)):
+        return _read_devkit_ground_truth(labels_file, lines), "devkit"
     if lines and lines[0][1].replace(" ", "").lower().startswith("imageid,predictionstring"):
         for n, line in lines[1:]:
             row = next(csv.reader([line]))
             if len(row) < 2 or not row[1].split():
                 raise DataError(f"{labels_file}:{n}: bad LOC_val_solution row {row!r}")
             rows[row[0]] = (row[1].split()[0], n)  # the first box's synset
-        return rows
+        return rows, "LOC"
     for n, line in lines:
         match = _LABEL_LINE.match(line)
         if not match:
@@ -396,6 +665,29 @@ def _read_label_file(labels_file: str) -> dict[str, tuple[str, int]]:
         if name in rows:
             raise DataError(f"{labels_file}:{n}: {name!r} is listed twice (first on line {rows[name][1]})")
         rows[name] = (match["label"], n)
+    return rows, "lines"
+
+
+@functools.lru_cache(maxsize=1)
+def ilsvrc2012_ids() -> dict[int, str]:
+    """The devkit's ILSVRC2012_ID (1..1000, the order of its ``meta.mat``, not sorted) ->
+    synset, shipped in ``data/ilsvrc2012_ids.tsv``."""
+    text = resources.files("inception_keras").joinpath("data/ilsvrc2012_ids.tsv").read_text("utf-8")
+    table = {int(i): synset for i, synset in (line.split("\t") for line in text.splitlines() if line.strip())}
+    assert sorted(table) == list(range(1, _IMAGENET_CLASSES + 1)), "ilsvrc2012_ids.tsv must list IDs 1..1000"
+    return table
+
+
+def _read_devkit_ground_truth(labels_file: str, lines: list[tuple[int, str]]) -> dict[str, tuple[str, int]]:
+    """The devkit's ``ILSVRC2012_validation_ground_truth.txt``: line n holds the ILSVRC2012_ID
+    (1..1000) of ``ILSVRC2012_val_%08d.JPEG`` % n. Blank lines do not count."""
+    ids = ilsvrc2012_ids()
+    rows = {}
+    for number, (n, line) in enumerate(lines, 1):
+        if not line.isdigit() or int(line) not in ids:
+            raise DataError(f"{labels_file}:{n}: expected an ILSVRC2012_ID (1..{_IMAGENET_CLASSES}) as in the devkit's "
+                            f"{DEVKIT_GROUND_TRUTH} (one per line, line n for ILSVRC2012_val_%08d.JPEG % n), got {line!r}")
+        rows[ilsvrc2012_val_name(number)] = (ids[int(line)], n)
     return rows
 
 
@@ -413,7 +705,7 @@ def _label_kinds(labels_file: str, raw: list[tuple[str, int]]) -> str:
 
 
 def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
-    rows = _read_label_file(labels_file)
+    rows, kind = _read_label_file(labels_file)
     if not rows:
         raise DataError(f"label file {labels_file!r} lists no images")
     by_stem = {}
@@ -447,6 +739,8 @@ def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
         index = {name: i for i, name in enumerate(vocab)}
         labels = np.asarray([index[v] for v, _ in raw], "int64")
         where = []
+        if kind == "devkit":
+            source = "devkit ILSVRC2012_IDs, mapped to ImageNet synsets"
     return ImageSet("flat", path, vocab, display, files=files, labels=labels,
                     label_source=f"{os.path.basename(labels_file)} ({source})", unlabelled=unlabelled,
                     label_lines=where)

@@ -117,6 +117,69 @@ def decode_image(encoded, max_pixels: int | None = None):
     return image
 
 
+JPEG_BLOCK = 16  # the largest JPEG iMCU (4:2:0 chroma subsampling): 16x16 pixels
+
+
+def jpeg_window(height, width, top, left, crop_height, crop_width, block: int = JPEG_BLOCK):
+    """(top, left, height, width) of the window :func:`decode_jpeg_crop` decodes for a crop: the
+    crop widened to the ``block`` grid plus one block of margin on each side, within the image.
+    Works on Python ints and TensorFlow int32 tensors alike."""
+    def floor(v):
+        return (v // block) * block
+
+    def ceil(v):
+        return -((-v) // block) * block
+
+    top0 = _max(floor(top) - block, 0)
+    left0 = _max(floor(left) - block, 0)
+    bottom = _min(ceil(top + crop_height) + block, height)
+    right = _min(ceil(left + crop_width) + block, width)
+    return top0, left0, bottom - top0, right - left0
+
+
+def _max(a, b):
+    import tensorflow as tf  # noqa: PLC0415
+
+    return max(a, b) if isinstance(a, int) and isinstance(b, int) else tf.maximum(a, b)
+
+
+def _min(a, b):
+    import tensorflow as tf  # noqa: PLC0415
+
+    return min(a, b) if isinstance(a, int) and isinstance(b, int) else tf.minimum(a, b)
+
+
+def decode_jpeg_crop(encoded, crop_box, max_pixels: int | None = None):
+    """A JPEG's pixels inside a crop box, decoding only (about) that window: uint8
+    ``crop_height x crop_width x 3``, pixel for pixel what :func:`decode_image` then slicing
+    gives.
+
+    ``crop_box`` maps the image's int32 (height, width) to int32 (top, left, crop height, crop
+    width). libjpeg's fancy upsampling makes the edge pixels of a cropped decode differ from a
+    full decode, so the window decoded is :func:`jpeg_window` (block grid, one block of margin)
+    and the rest is cropped in memory. The size is read from the header
+    (``tf.io.extract_jpeg_shape``) and an image over ``max_pixels`` fails before decoding, as
+    :func:`decode_image` does."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    max_pixels = current_limit(max_pixels)
+    shape = tf.io.extract_jpeg_shape(encoded, output_type=tf.int32)
+    height, width = shape[0], shape[1]
+    deps = []
+    if max_pixels:
+        pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
+        deps.append(tf.debugging.Assert(
+            pixels <= tf.constant(int(max_pixels), tf.int64),
+            [f"image over the pixel limit of {int(max_pixels)} (--max-pixels); height, width:", shape[:2]]))
+    top, left, crop_height, crop_width = crop_box(height, width)
+    wtop, wleft, wheight, wwidth = jpeg_window(height, width, top, left, crop_height, crop_width)
+    with tf.control_dependencies(deps):
+        window = tf.io.decode_and_crop_jpeg(encoded, tf.stack([wtop, wleft, wheight, wwidth]), channels=3)
+    image = window[top - wtop : top - wtop + crop_height, left - wleft : left - wleft + crop_width]
+    image.set_shape([None, None, 3])
+    return image
+
+
 def check_size(encoded: bytes, max_pixels: int | None = None) -> None:
     """ImageTooLarge (a ValueError) when the header of ``encoded`` says it is over the limit."""
     max_pixels = current_limit(max_pixels)

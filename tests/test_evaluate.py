@@ -1,5 +1,6 @@
 """tools/evaluate.py and the library behind it: data layouts, preprocessing, report."""
 
+import csv
 import json
 import os
 import re
@@ -13,8 +14,9 @@ from evalsets import KINDS, broken_files, encode, write_all_layouts, write_folde
 from slim_reference import slim_preprocess_for_eval
 
 from inception_keras.cli import evaluate as evaluate_cli
-from inception_keras.datasets import DataError, Preprocessing, find_image_set, preprocess_for_eval
-from inception_keras.evaluation import evaluate_model, format_markdown, format_text, write_report
+from inception_keras.datasets import DataError, Preprocessing, find_image_set, load_for_eval, preprocess_for_eval
+from inception_keras.evaluation import (evaluate_model, format_markdown, format_text, softmax, write_predictions,
+                                        write_report)
 from inception_keras.preprocessing import imagenet_classes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,6 +155,46 @@ def test_report_text_markdown_and_files(reports, tmp_path):
     speed = report["speed"]
     assert speed["images_per_second"] > 0 and speed["pipeline_images_per_second"] > 0
     assert speed["batch_latency_ms_p90"] >= 0 and speed["batches"] == 10
+
+
+def test_predictions_csv_and_most_confused_pairs(layouts, tmp_path):
+    """Far images are taken for the class 6 away, near ones for the next class: the confused
+    pairs and each image's top-1 follow from the plan; probabilities are the softmax of the logits."""
+    image_set = find_image_set(layouts["folders"])
+    model = center_model()
+    report, preds = evaluate_model(model, image_set, Preprocessing("slim", SIZE), batch_size=16, progress=False,
+                                   pipeline_batches=0, return_predictions=True)
+    pairs = {(c, (c + 6) % N_CLASSES): FAR[c] for c in range(N_CLASSES) if FAR[c]}
+    for c in NEAR:
+        pairs[(c, c + 1)] = pairs.get((c, c + 1), 0) + 1
+    expected = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert [(r["true"], r["predicted"], r["count"]) for r in report["confused_pairs"]] == [
+        (SYNSETS[t], SYNSETS[p], n) for (t, p), n in expected]
+    assert report["confused_pairs"][0]["true_name"] == imagenet_classes()[3][1]
+    assert "most confused pairs (10, true -> predicted top-1)" in format_text(report)
+    assert "## Most confused pairs" in format_markdown(report)
+
+    path = write_predictions(preds, tmp_path)
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["path", "label"] + [c for j in range(1, 6) for c in (f"top{j}", f"prob{j}")]
+    broken = {"truncated.JPEG", "notes.JPEG"}
+    assert [r[0] for r in rows[1:]] == [f for f in image_set.files if os.path.basename(f) not in broken]  # in order
+    assert len(rows) == 1 + 48
+    shown = {}
+    for c, synset in enumerate(SYNSETS):
+        for i in range(4):
+            shown[f"{synset}_{i}"] = (c + 6) % N_CLASSES if i < FAR[c] else c + 1 if i == 3 and NEAR.get(c) else c
+    for row in rows[1:]:
+        stem = os.path.splitext(os.path.basename(row[0]))[0]
+        assert row[1] == stem.split("_")[0]  # the label: the image's synset
+        assert row[2] == SYNSETS[shown[stem]], stem
+        probs = [float(v) for v in row[3::2]]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-5
+    first = rows[1]
+    x = load_for_eval(first[0], Preprocessing("slim", SIZE))
+    expected_probs = softmax(np.asarray(model(x[None]))[0])
+    assert [float(v) for v in first[3::2]] == pytest.approx(np.sort(expected_probs)[::-1][:5], abs=2e-6)
 
 
 def test_limit_takes_the_first_images(layouts):

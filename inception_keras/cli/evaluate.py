@@ -7,13 +7,19 @@
     python tools/evaluate.py --model inception_v4 --weights imagenet --data '/data/tfrecords/validation-*' \\
         --mixed-precision --jit-compile --strategy mirrored
     python tools/evaluate.py --model runs/flowers/best --data /data/flowers/val   # a fine-tuned run's preset
+    python tools/evaluate.py --model inception_v4 --weights imagenet --data /data/imagenet/val_flat \
+        --labels ILSVRC2012_validation_ground_truth.txt --exclude ILSVRC2015_clsloc_validation_blacklist.txt
+    python tools/evaluate.py --model inception_v4 --weights imagenet --data /data/imagenet/val --crops 144
 
 --data is a folder with one sub-folder per class (ImageNet synset folders get their ImageNet
 labels), a folder of images with a label file (--labels, or LOC_val_solution.csv / labels.txt
 inside it), or TF-slim/TPU TFRecord shards (a folder, a file or a glob). A graph's number of
 classes follows the data (+1 for a slim background class with --classes); a preset (--model
 runs/x/best, a named preset, hf://...) brings its classes, and the data's classes are matched
-to them by name. Writes report.json and report.md into --output.
+to them by name. The devkit's ILSVRC2012_validation_ground_truth.txt (one ILSVRC2012_ID per
+line) is read as a label file. --crops picks the protocol (1, flip, 10, 144: see
+inception_keras/crops.py); crops are averaged as softmax probabilities. Writes report.json,
+report.md and predictions.csv (each image's top-5) into --output.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ import shlex
 import sys
 
 from inception_keras.cli import options
+from inception_keras.crops import PROTOCOLS
 
 STRATEGIES = ("none", "mirrored")
+OUTPUT_FILES = ("report.json", "report.md", "predictions.csv")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,19 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data", required=True, help="image folder(s), flat folder or TFRecord shards")
     data.add_argument("--labels", help="label file for a flat folder: one 'filename label' line per image, the label "
                                        "last (after a tab, spaces or a comma, so names may hold spaces): a synset, "
-                                       "a 0-based ImageNet index (0..999) or a class name; or LOC_val_solution.csv")
+                                       "a 0-based ImageNet index (0..999) or a class name; or LOC_val_solution.csv; "
+                                       "or the devkit's ILSVRC2012_validation_ground_truth.txt (one ILSVRC2012_ID a "
+                                       "line)")
+    data.add_argument("--exclude", metavar="FILE",
+                      help="leave out the images FILE lists, one a line: a 1-based validation image number (the "
+                           "devkit's ILSVRC2015_clsloc_validation_blacklist.txt) or a file name or path (matched "
+                           "without folders and extension)")
     data.add_argument("--split", help="TFRecord shard prefix when a folder holds several (default: validation)")
     data.add_argument("--limit", type=int, help="evaluate only the first N images")
     options.add_max_pixels(data)
     options.add_batch_size(data, 64, "global batch size (default 64)")
     pre = options.add_preprocessing_options(parser)
     options.add_input_size(pre, default=None)
+    pre.add_argument("--crops", choices=tuple(PROTOCOLS), default="1",
+                     help="crops per image, averaged as softmax probabilities: 1 (the preprocessing's central "
+                          "crop, default), flip (+ its mirror), 10 (4 corners + centre of the image resized to "
+                          "input/crop-fraction, and their mirrors), 144 (GoogLeNet: 4 scales x 3 squares x 6 crops "
+                          "x mirror)")
     run = options.add_run_options(parser, strategies=STRATEGIES)
     run.add_argument("--pipeline-batches", type=int, default=20,
                      help="batches for the pipeline-only throughput figure (0: skip)")
     out = options.add_output_options(parser, json_help="--json alone prints the report as JSON instead of the "
                                                        "table; --json PATH.json also writes it to PATH")
-    out.add_argument("--output", default="reports/evaluation", help="folder for report.json and report.md")
+    out.add_argument("--output", default="reports/evaluation",
+                     help="folder for report.json, report.md and predictions.csv")
     return parser
 
 
@@ -67,14 +87,14 @@ def _same_vocabulary(info, image_set) -> bool:
 
 
 def check_output(folder: str) -> None:
-    """OSError unless report.json and report.md can be written into ``folder`` (created if
-    missing); creates nothing."""
+    """OSError unless report.json, report.md and predictions.csv can be written into ``folder``
+    (created if missing); creates nothing."""
     from inception_keras.fileio import unwritable_folder  # noqa: PLC0415
 
     folder = os.path.abspath(folder)
     if os.path.exists(folder) and not os.path.isdir(folder):
-        raise OSError(f"--output {folder} is a file; give a folder for report.json and report.md")
-    for name in ("report.json", "report.md"):
+        raise OSError(f"--output {folder} is a file; give a folder for report.json, report.md and predictions.csv")
+    for name in OUTPUT_FILES:
         if os.path.isdir(os.path.join(folder, name)):
             raise OSError(f"--output {folder}: {name} is a folder; give another --output")
     problem = unwritable_folder(folder)
@@ -87,13 +107,15 @@ def run(args, command: str | None = None) -> dict:
     """Library entry point: evaluate as the tool does and return the report (also written)."""
     import keras  # noqa: PLC0415
 
-    from inception_keras.datasets import align_classes, find_image_set  # noqa: PLC0415
-    from inception_keras.evaluation import evaluate_model, format_text, write_report  # noqa: PLC0415
+    from inception_keras.datasets import align_classes, exclude_images, find_image_set  # noqa: PLC0415
+    from inception_keras.evaluation import evaluate_model, format_text, write_predictions, write_report  # noqa: PLC0415
     from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
 
     check_output(args.output)  # before the model is built and the images are read
     options.check_preset_options(args)  # before the data is listed
     image_set = find_image_set(args.data, args.labels, split=args.split)
+    if args.exclude:
+        image_set = exclude_images(image_set, args.exclude)
     jit = options.jit_value(args.jit_compile) is True  # (auto: the plain forward pass)
     policy = mixed_precision_policy(args.mixed_precision)
     keras.mixed_precision.set_dtype_policy(policy)
@@ -109,15 +131,16 @@ def run(args, command: str | None = None) -> dict:
     options.info(args, f"{name}: {model.count_params():,} parameters, weights {loaded.weights}; "
                        f"data {image_set.describe()}")
     with options.progress_to_stderr():
-        report = evaluate_model(model, image_set, prep, batch_size=args.batch_size, limit=args.limit,
-                                progress=not args.no_progress, command=command,
-                                pipeline_batches=args.pipeline_batches, strategy=strategy, jit_compile=jit,
-                                max_pixels=args.max_pixels,
-                                extra={"model": name, "weights": loaded.weights, "jit_compile": jit,
-                                       "strategy": args.strategy, "replicas": strategy.num_replicas_in_sync})
+        report, predictions = evaluate_model(
+            model, image_set, prep, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
+            command=command, pipeline_batches=args.pipeline_batches, strategy=strategy, jit_compile=jit,
+            max_pixels=args.max_pixels, crops=args.crops, return_predictions=True,
+            extra={"model": name, "weights": loaded.weights, "jit_compile": jit, "strategy": args.strategy,
+                   "replicas": strategy.num_replicas_in_sync})
     options.emit(args, report, format_text(report))  # the metrics first, whatever happens to the files
     json_path, md_path = write_report(report, args.output)
-    options.info(args, f"\nwrote {json_path} and {md_path}")
+    csv_path = write_predictions(predictions, args.output)
+    options.info(args, f"\nwrote {json_path}, {md_path} and {csv_path}")
     return report
 
 
