@@ -524,8 +524,13 @@ def _crops_text(crops: dict) -> str:
             f"({crops['description']}); {crops['averaging']}")
 
 
+def _class_label(key: str, name: str) -> str:
+    """``n01440764 tench`` for ImageNet; a class whose name is its key (a folder) once."""
+    return key if key == name else f"{key} {name}"
+
+
 def _confused_rows(report: dict):
-    return [(f"{r['true']} {r['true_name']}", f"{r['predicted']} {r['predicted_name']}", r["count"])
+    return [(_class_label(r["true"], r["true_name"]), _class_label(r["predicted"], r["predicted_name"]), r["count"])
             for r in report.get("confused_pairs", [])]
 
 
