@@ -497,7 +497,10 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         *([(f"top-{report['top5']['k']}", _fraction(report["top5"]))] if shows_topk(report) else []),
         ("parameters", f"{report['params']:,}"),
         ("multiply-adds", f"{report['macs'] / 1e9:.2f} G" if report["macs"] else "n/a (dynamic input size)"),
-        ("images/s", f"{speed['images_per_second']} end-to-end, {speed['pipeline_images_per_second']} input pipeline only"),
+        ("images/s", f"{speed['images_per_second']} end-to-end, "
+                     + (f"{speed['pipeline_images_per_second']} input pipeline only"
+                        if speed.get("pipeline_images_per_second") is not None
+                        else "input pipeline not measured")),
         ("batch latency", f"{speed['batch_latency_ms_mean']:.1f} ms mean, {speed['batch_latency_ms_p90']:.1f} ms p90 "
                           f"(batch {speed['batch_size']}, {speed['batches']} batches)"),
         ("device", report["device"]),
@@ -505,7 +508,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("preprocessing", report["preprocessing"]["description"]),
     ]
     if report.get("strategy"):
-        rows.append(("strategy", f"{report['strategy']} ({report.get('replicas', 1)} replicas)"))
+        replicas = report.get("replicas", 1)
+        rows.append(("strategy", f"{report['strategy']} ({replicas} replica{'s' if replicas != 1 else ''})"))
     rows.append(("command", report.get("command") or ""))
     return rows
 
