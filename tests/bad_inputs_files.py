@@ -18,7 +18,7 @@ V4 = ("--model", "inception_v4")
 
 
 def _tool(name, checkpoint, output="{tmp}/out.weights.h5", *more):
-    return dict(tool=name, argv=("--checkpoint", checkpoint, *V4, "--output", output, *more), code=1)
+    return dict(tool=name, argv=("--checkpoint", checkpoint, *V4, "--output", output, *more), code=2)
 
 
 case(id="convert-output-not-weights-h5", **_tool("convert", "{tmp}/none.ckpt", "{tmp}/out.h5"),

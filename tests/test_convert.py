@@ -201,8 +201,8 @@ def test_failed_conversion_leaves_no_output(tmp_path, capsys):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     rc = convert_cli.main(["--checkpoint", str(junk), "--model", "inception_v4", "--output", str(out_dir / "v4.weights.h5")])
-    assert rc == 1
-    assert "not a readable TensorFlow checkpoint" in capsys.readouterr().out
+    assert rc == 2
+    assert "not a readable TensorFlow checkpoint" in capsys.readouterr().err
     assert os.listdir(out_dir) == []
 
 

@@ -473,13 +473,13 @@ def test_tool_failures_leave_no_output(irv2_training_checkpoint, tmp_path, capsy
     out.parent.mkdir()
     rc = timm_cli.main(["--checkpoint", str(irv2_training_checkpoint), "--model", "inception_resnet_v2",
                         "--output", str(out), "--classes", "1000"])
-    assert rc == 1
+    assert rc == 2
     assert ("--classes 1000, but the checkpoint has 5 classes (classif.weight (5, 1536)); pass --classes 5"
-            in capsys.readouterr().out)
+            in capsys.readouterr().err)
     truncated = tmp_path / "cut.pth.tar"
     truncated.write_bytes(irv2_training_checkpoint.read_bytes()[:1_000_000])
-    assert timm_cli.main(["--checkpoint", str(truncated), "--model", "inception_resnet_v2", "--output", str(out)]) == 1
-    assert "not a readable PyTorch file" in capsys.readouterr().out
+    assert timm_cli.main(["--checkpoint", str(truncated), "--model", "inception_resnet_v2", "--output", str(out)]) == 2
+    assert "not a readable PyTorch file" in capsys.readouterr().err
     assert os.listdir(out.parent) == []
 
 

@@ -15,7 +15,7 @@ from inception_keras.tables import key_value_table
 
 # Tool --model names -> registry names (Inception-ResNet-v2's weights are for TF-slim's graph).
 MODELS = {"inception_v4": "inception_v4", "inception_resnet_v2": "inception_resnet_v2_slim"}
-# What a tool reports as "error: ..." with exit code 1 instead of a traceback.
+# What a tool reports as "error: ..." on stderr with exit code 2 instead of a traceback.
 ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # ConversionError is a ValueError
 
 

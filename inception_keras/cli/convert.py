@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from inception_keras.cli import options
@@ -66,8 +67,8 @@ def main(argv=None) -> int:
         summary = convert(args.checkpoint, args.model, args.output, keep_background=args.keep_background,
                           aux=args.aux, ema=args.ema, save_model=args.save_model, verify=not args.no_verify)
     except ERRORS as e:
-        print(f"error: {e}")
-        return 1
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print_summary(summary, [
         ("checkpoint", summary["checkpoint"]),
         ("model", f"{summary['model']} (classes={summary['classes']}, aux={summary['aux_logits']}, ema={summary['ema']})"),

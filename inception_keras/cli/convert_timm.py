@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from inception_keras.cli import options
@@ -89,8 +90,8 @@ def main(argv=None) -> int:
                           batchnorm_scale=args.batchnorm_scale, save_model=args.save_model,
                           verify=not args.no_verify)
     except ERRORS as e:
-        print(f"error: {e}")
-        return 1
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     build = ", ".join(f"{k}={v!r}" for k, v in summary["build_kwargs"].items())
     print_summary(summary, [
         ("checkpoint", summary["checkpoint"]),
