@@ -100,7 +100,7 @@ def test_a_marker_naming_no_command_is_an_error():
 # README.md: a landing page whose first commands work and whose links lead somewhere
 # --------------------------------------------------------------------------- #
 README_LIMIT = 8 * 1024  # bytes; the rest of the documentation lives in docs/
-FIRST_COMMANDS = ['pip install -e . && python tools/list_models.py', 'pip install -e ".[test]" && python -m pytest']
+FIRST_COMMANDS = ['pip install -e . && python tools/list_models.py', 'pip install -e ".[test]" && python -m pytest -n 2']
 
 
 def _readme():
