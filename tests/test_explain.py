@@ -257,6 +257,34 @@ def test_the_tool_refuses_before_writing(images, tmp_path, capsys, extra, messag
     assert not out.exists()
 
 
+def test_folders_globs_and_list_files_expand_in_order_each_file_once(tmp_path):
+    for sub, names in (("a", ("2.png", "1.png")), ("b", ("3.jpg",))):
+        (tmp_path / sub).mkdir()
+        for name in names:
+            Image.new("RGB", (80, 80)).save(tmp_path / sub / name)
+    (tmp_path / "list.txt").write_text("b/3.jpg\na/1.png\n")
+    single = str(tmp_path / "b" / "3.jpg")
+    got = explain_cli.expand_inputs([single, str(tmp_path / "a"), str(tmp_path / "list.txt"),
+                                     str(tmp_path / "*" / "*.png")])
+    # the file given first, then the folder sorted; the list and the glob add nothing new
+    assert got == [single, str(tmp_path / "a" / "1.png"), str(tmp_path / "a" / "2.png")]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("missing.jpg", "input not found: 'missing.jpg'"),
+    ("none/*.jpg", "the glob 'none/*.jpg' matches nothing"),
+    ("train-00000-of-00001", "TFRecord shards (train-00000-of-00001) hold no image files"),
+])
+def test_inputs_that_name_nothing_stop_before_any_work(tmp_path, monkeypatch, capsys, spec, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train-00000-of-00001").write_bytes(b"")
+    code = explain_cli.main([spec, *TOOL, "--output", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 # Last: the JAX and PyTorch runs started by the fixture have had the other tests' time.
 def test_jax_and_torch_find_the_same_square(trained, squares):
     model, procs = trained
@@ -273,3 +301,4 @@ def test_jax_and_torch_find_the_same_square(trained, squares):
             for peak, box in zip(got["peaks"][:12], boxes):
                 assert _peak_on_square(peak, box), (backend, method, peak, box)
             np.testing.assert_allclose(np.array(got["cams"]), np.stack([e.cam for e in expected]), atol=1e-4)
+

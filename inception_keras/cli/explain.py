@@ -5,11 +5,17 @@
         --class "tabby" --method gradcam++ --output out/                          # + out/contact_sheet.png
     python tools/explain.py cat.jpg --model inception_v4.tf_in1k --layer Mixed_6h --json
     python tools/explain.py flower.jpg --model runs/flowers/best --class 3        # a fine-tuned run
+    python tools/explain.py photos/ "more/*.png" list.txt --model inception_v4.tf_in1k # folders, globs, lists
 
 Each image is decoded and preprocessed as tools/predict.py does (TF-slim's central crop by
 default), and the heat map is drawn over that crop: the pixels the model saw, not the whole
 file. The PNG shows the crop, the crop under the heat map (the peak ringed), the class name
 and its score. With several images a contact sheet of them all is written too.
+
+Images are given as predict takes them: files, folders (searched recursively), globs and list
+files (.txt/.lst, one path per line), expanded in the order given, each file once. A file that
+cannot be decoded gets an error line and the others go on; an input that names nothing (a
+missing file or folder, a glob that matches nothing) stops the tool before any work.
 
 --class is an output index (281), a WordNet synset (n02123045, for ImageNet heads) or a
 class name ("tabby", one part of "tabby, tabby cat"); default: each image's top class.
@@ -33,7 +39,8 @@ CONTACT_SHEET = "contact_sheet.png"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("explain", __doc__)
-    parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
+    parser.add_argument("images", nargs="+",
+                        help="image files (JPEG, PNG, ...), folders (recursive), globs or list files (.txt)")
     options.add_model_options(parser)
     options.add_max_pixels(options.add_preprocessing_options(parser))
     group = parser.add_argument_group("explanation")
@@ -75,6 +82,29 @@ def _check_output(folder: str) -> None:
         raise OSError(f"cannot write into --output {folder}: {problem[0]} is {problem[1]}; give a writable folder")
 
 
+def expand_inputs(specs) -> list[str]:
+    """The image files of ``specs`` in the order given, each file once (the first spelling of
+    it is kept). An image file stays as it is (an unreadable one gets its error line later); a
+    folder, a glob or a list file is expanded as predict expands it
+    (:func:`inception_keras.inference.inputs.resolve`: sorted within itself), and an input that
+    names nothing is an error. TFRecord shards are refused: explain draws image files."""
+    from inception_keras.inference.inputs import LIST_SUFFIXES, is_tfrecord, resolve  # noqa: PLC0415
+
+    out: dict[str, str] = {}
+    for spec in map(os.fspath, specs):
+        if os.path.isfile(spec) and not spec.lower().endswith(LIST_SUFFIXES):
+            files, records = [spec], [spec] if is_tfrecord(spec) else []
+        else:
+            sources = resolve([spec])
+            files, records = sources.files, sources.tfrecords
+        if records:
+            raise ValueError(f"{spec}: TFRecord shards ({os.path.basename(records[0])}) hold no image files to "
+                             f"draw; give explain image files, folders, globs or list files")
+        for path in files:
+            out.setdefault(os.path.realpath(path), path)
+    return list(out.values())
+
+
 def _png_names(paths, method: str) -> list[str]:
     """``cat.gradcam.png`` per image; a repeated file name gets ``-2``, ``-3``..."""
     seen: dict[str, int] = {}
@@ -103,6 +133,7 @@ def main(argv=None) -> int:
     try:
         explain.check_backend()
         _check_output(args.output)
+        args.images = expand_inputs(args.images)
         if args.top < 1:
             raise ValueError(f"--top must be at least 1, got {args.top}")
         loaded = options.load_model(args)
