@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import keras
 import pytest
@@ -200,3 +201,15 @@ def test_tools_start_quietly_unless_verbose():
     assert quiet.stderr == ""  # no absl / oneDNN / cuInit lines
     loud = run_tool("tools/list_models.py", "--model", "inception_resnet_v1", "--input-size", "75", "--verbose")
     assert loud.returncode == 0 and "inception_resnet_v1" in loud.stdout
+
+
+def test_the_recorded_command_reruns_the_command_as_typed(monkeypatch):
+    """Reports and run folders record the command: the program as started, arguments quoted."""
+    assert options.command_line("evaluate", ["--data", "my photos"]) == "inception-keras-evaluate --data 'my photos'"
+    started = types.ModuleType("__main__")
+    started.main = evaluate.main
+    monkeypatch.setitem(sys.modules, "__main__", started)
+    monkeypatch.setattr(sys, "argv", ["tools/evaluate.py"])
+    assert options.command_line("evaluate", ["--crops", "10"]) == "python tools/evaluate.py --crops 10"
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/inception-keras-evaluate"])
+    assert options.command_line("evaluate", ["--crops", "10"]) == "inception-keras-evaluate --crops 10"

@@ -328,7 +328,7 @@ def test_tool_agrees_with_model_predict(noise_set, flowers_weights, tmp_path, ca
     assert [r["top1_correct"] for r in report["per_class"]] == per_class
     assert f"{top1_correct} / 21 = {top1_correct / 21:.4f}" in printed
     assert len(report["data"]["unreadable"]) == 2
-    assert report["command"].startswith("python tools/evaluate.py --model inception_resnet_v1")
+    assert report["command"].startswith("inception-keras-evaluate --model inception_resnet_v1")  # main() called from Python
     assert report["params"] == model.count_params() and report["strategy"] == "none"  # (evaluate's old name "default" still parses)
 
 

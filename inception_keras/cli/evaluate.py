@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 
 from inception_keras.cli import options
@@ -146,7 +145,7 @@ def run(args, command: str | None = None) -> dict:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    command = shlex.join(["python", "tools/evaluate.py", *(sys.argv[1:] if argv is None else argv)])
+    command = options.command_line("evaluate", sys.argv[1:] if argv is None else argv)
     from inception_keras.datasets import DataError  # noqa: PLC0415
 
     try:

@@ -58,6 +58,17 @@ def program_name(tool: str) -> str:
     return _COMMANDS.get(tool, f"inception-keras-{tool}")
 
 
+def command_line(tool: str, argv) -> str:
+    """The command that reruns this one, for reports and run folders: the program as the user
+    started it (:func:`program_name`; a script with the path typed, ``python tools/evaluate.py``)
+    and the arguments, quoted for a POSIX shell."""
+    import shlex  # noqa: PLC0415
+
+    name = program_name(tool)
+    program = ["python", sys.argv[0]] if name.endswith(".py") else shlex.split(name)
+    return shlex.join([*program, *argv])
+
+
 def make_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     """A parser whose description is the first line of ``doc`` and whose epilog is the rest.
 

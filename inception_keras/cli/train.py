@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 
 from inception_keras.cli import options
@@ -217,7 +216,7 @@ def _old_verbose(argv: list[str]) -> list[str]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    command = shlex.join(["python", "tools/train.py", *argv])
+    command = options.command_line("train", argv)
     argv = _old_verbose(argv)
     args = options.parse_args(parser, argv)
     from inception_keras.datasets import DataError  # noqa: PLC0415
