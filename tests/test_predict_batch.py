@@ -266,7 +266,7 @@ def test_shard_outputs_merge_to_the_unsharded_result(photos, records, predictor,
 
 
 def test_ray_engine_gives_the_rows_of_the_local_engine(photos, classifier, predictor, tmp_path, capsys):
-    ray = pytest.importorskip("ray")
+    import ray  # the batch extra, pulled in by the test extra
     local = run(predictor, resolve([str(photos)]), Outputs(), progress=False).table
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}})

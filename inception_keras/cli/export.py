@@ -46,13 +46,7 @@ from inception_keras.export import (
 def _batch_size(text: str):
     if text in ("dynamic", "auto"):
         return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'dynamic', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'dynamic', got {text!r}")
-    return value
+    return options.positive(text, also=" or 'dynamic'")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,6 +102,18 @@ def fraction(text: str) -> float:
     return value
 
 
+def positive(text: str, *, also: str = "") -> int:
+    """An argparse type: an integer of at least 1 (``also`` names other accepted words in the error)."""
+    expected = f"expected a positive integer{also}, got {text!r}"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(expected) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(expected)
+    return value
+
+
 def _json_path(text: str) -> str:
     if text != "-" and not text.endswith(".json"):
         raise argparse.ArgumentTypeError(f"expected a path ending in .json (or '-' for stdout), got {text!r}; "

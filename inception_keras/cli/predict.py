@@ -49,16 +49,6 @@ def _shard(text: str) -> tuple[int, int]:
             f"--shard {text}: ")) from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("predict", __doc__)
     parser.add_argument("images", nargs="*", metavar="INPUT",
@@ -74,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "'embedding' column of the --output Parquet/JSONL file")
     batch.add_argument("--layer", metavar="NAME", help="the embeddings are this layer's output, globally "
                                                        "average-pooled (default: the classifier's input)")
-    batch.add_argument("--chunk-size", type=_positive, default=2048,
+    batch.add_argument("--chunk-size", type=options.positive, default=2048,
                        help="images per chunk, the unit a rerun skips when it is done (default 2048)")
     batch.add_argument("--shard", type=_shard, metavar="I/N",
                        help="do only shard I (0-based) of N: a contiguous slice of the sorted inputs")
@@ -85,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local: tf.data on this machine (default); ray: Ray Data actors, here or on a cluster")
     batch.add_argument("--ray-address", metavar="ADDRESS", help="join this Ray cluster ('auto': the local one) "
                                                                 "instead of starting Ray here")
-    batch.add_argument("--ray-workers", type=_positive, metavar="N",
+    batch.add_argument("--ray-workers", type=options.positive, metavar="N",
                        help="model actors (default: one per GPU of the cluster, or 1 without GPUs)")
     options.add_run_options(parser)
     out = options.add_output_options(parser)
