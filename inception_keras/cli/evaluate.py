@@ -88,18 +88,13 @@ def _same_vocabulary(info, image_set) -> bool:
 def check_output(folder: str) -> None:
     """OSError unless report.json, report.md and predictions.csv can be written into ``folder``
     (created if missing); creates nothing."""
-    from inception_keras.fileio import unwritable_folder  # noqa: PLC0415
+    from inception_keras.fileio import check_output_folder  # noqa: PLC0415
 
     folder = os.path.abspath(folder)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise OSError(f"--output {folder} is a file; give a folder for report.json, report.md and predictions.csv")
-    for name in OUTPUT_FILES:
+    for name in OUTPUT_FILES:  # (never true when the folder is a file)
         if os.path.isdir(os.path.join(folder, name)):
             raise OSError(f"--output {folder}: {name} is a folder; give another --output")
-    problem = unwritable_folder(folder)
-    if problem:
-        raise OSError(f"cannot write the report into --output {folder}: {problem[0]} is {problem[1]}; "
-                      f"give a writable folder")
+    check_output_folder(folder, "report.json, report.md and predictions.csv")
 
 
 def run(args, command: str | None = None) -> dict:

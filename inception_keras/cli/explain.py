@@ -72,16 +72,6 @@ def _synsets(loaded, classes: int):
     return imagenet_synsets(classes) if loaded.class_names == default_class_names(classes) else None
 
 
-def _check_output(folder: str) -> None:
-    from inception_keras.fileio import unwritable_folder  # noqa: PLC0415
-
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise OSError(f"--output {folder} is a file; give a folder for the PNGs")
-    problem = unwritable_folder(folder)
-    if problem:
-        raise OSError(f"cannot write into --output {folder}: {problem[0]} is {problem[1]}; give a writable folder")
-
-
 def expand_inputs(specs) -> list[str]:
     """The image files of ``specs`` in the order given, each file once (the first spelling of
     it is kept). An image file stays as it is (an unreadable one gets its error line later); a
@@ -129,10 +119,11 @@ def main(argv=None) -> int:
 
     from inception_keras import explain  # noqa: PLC0415
     from inception_keras.datasets import load_for_eval  # noqa: PLC0415
+    from inception_keras.fileio import check_output_folder  # noqa: PLC0415
 
     try:
         explain.check_backend()
-        _check_output(args.output)
+        check_output_folder(args.output, "the PNGs")
         args.images = expand_inputs(args.images)
         if args.top < 1:
             raise ValueError(f"--top must be at least 1, got {args.top}")
