@@ -261,3 +261,30 @@ def remove_stale_temporaries(folder, restore: str | None = None, *, own_folder: 
                 continue
         removed.append(path)
     return removed
+
+
+class OverwriteError(ValueError):
+    """An output would replace a file that this project did not write, or one of the inputs."""
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+
+
+def check_overwrite(path, *, ours: bool, inputs=(), overwrite: bool = False, flag: str = "--output") -> None:
+    """Raise :class:`OverwriteError` when writing ``path`` would silently replace something.
+
+    ``path`` may always be replaced when it does not exist. It is refused when it is one of
+    ``inputs`` (always: ``overwrite`` does not make reading and writing one file safe), and when
+    it exists but ``ours`` is False (the caller's judgement that this project wrote it: a
+    sidecar, embedded metadata) unless ``overwrite`` is set. ``flag`` names the option in the message."""
+    path = os.fspath(path)
+    for source in inputs:
+        if source is not None and os.path.exists(path) and _same_file(path, source):
+            raise OverwriteError(f"{flag} {path} is also an input; write the result to another file")
+    if os.path.lexists(path) and not ours and not overwrite:
+        raise OverwriteError(f"{flag} {path} already exists and was not written by inception-keras; "
+                             f"give another path, or pass --overwrite to replace it")

@@ -19,6 +19,10 @@ import pytest
 
 import bad_inputs_data  # noqa: F401 - its rows
 import bad_inputs_files  # noqa: F401 - its rows
+import bad_inputs_predict  # noqa: F401 - its rows
+import bad_inputs_presets  # noqa: F401 - its rows
+import bad_inputs_tools  # noqa: F401 - its rows
+import bad_inputs_train  # noqa: F401 - its rows
 from bad_inputs import CASES, run_case
 from inception_keras.convert.transfer import h5_layers
 
