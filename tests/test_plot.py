@@ -1,18 +1,22 @@
 """The architecture drawings (tools/plot_architectures.py): the full style's valid SVG and dot
-files with the slim layer names and shapes, the block models, the manifest, and what happens
-without Graphviz. The paper style's labels, order and overview: test_plot_paper.py."""
+files with the slim layer names and shapes, the block models, the manifest, drawing with the
+graphviz-pure wheel when no system Graphviz is installed, and what happens with neither. The
+paper style's labels, order and overview: test_plot_paper.py."""
 
 import json
 import os
 import re
+import shutil
 import stat
 import xml.etree.ElementTree as ET
 
+import keras
 import pydot
 import pytest
 
 from inception_keras import visualize
 from inception_keras.cli import plot
+from inception_keras.visualize import files as visualize_files
 
 AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|activation|add|concatenate|rescaling|input_layer)(_\d+)?$")
 
@@ -27,6 +31,13 @@ def _no_tmp_files(folder):
     return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
+needs_graphviz = pytest.mark.skipif(
+    not visualize.graphviz_available(),
+    reason="no Graphviz dot: `pip install graphviz-pure` (an inception-keras dependency where it has wheels) "
+           "or `apt-get install graphviz`")
+
+
+@needs_graphviz
 def test_full_style_graph_and_block(tmp_path, capsys):
     args = ["--style", "full", "--model", "inception_resnet_v1", "--block", "full", "reduction_a",
             "--format", "svg", "dot", "--input-size", "75", "--output-dir", str(tmp_path)]
@@ -112,10 +123,104 @@ def test_block_models_pick_some():
         visualize.block_models("inception_v4", ["inception_resnet_a"])
 
 
-def _hide_graphviz(monkeypatch, tmp_path):
+def _hide_system_dot(monkeypatch, tmp_path):
+    """PATH without Graphviz's dot, as on a machine where only pip installed things."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    assert shutil.which("dot") is None
+
+
+def _hide_graphviz(monkeypatch, tmp_path):
+    """No Graphviz at all: no dot on PATH, and no graphviz-pure."""
+    _hide_system_dot(monkeypatch, tmp_path)
+    monkeypatch.setattr(visualize_files, "bundled_dot", lambda: None)
+
+
+needs_wheel = pytest.mark.skipif(
+    visualize.bundled_dot() is None,
+    reason="graphviz-pure is not installed: `pip install graphviz-pure` "
+           "(an inception-keras dependency where it has wheels)")
+
+
+def _is_png(path, min_side=100):
+    data = path.read_bytes()
+    assert data[:8] == visualize.PNG_SIGNATURE and len(data) > 1000
+    width, height = visualize.png_size(data)
+    assert min_side <= width <= visualize.PNG_MAX_SIDE and min_side <= height <= visualize.PNG_MAX_SIDE
+    return width, height
+
+
+@needs_wheel
+def test_draws_with_graphviz_pure_when_no_dot_is_on_path(tmp_path, monkeypatch, capsys):
+    """A newcomer's machine: `pip install` only, no system Graphviz. PNG and SVG still come out."""
+    _hide_system_dot(monkeypatch, tmp_path)
+    assert visualize.graphviz_available() and visualize.dot_program() == visualize.bundled_dot()
+    out = tmp_path / "out"
+    assert plot.main(["--model", "inception_v4", "--block", "inception_c", "aux_head", "--format", "png", "svg",
+                      "--output-dir", str(out)]) == 0
+    assert plot.main(["--style", "full", "--model", "inception_resnet_v1", "--block", "reduction_a",
+                      "--format", "png", "svg", "--output-dir", str(out)]) == 0
+    # no Graphviz warning: it has the text widths of every font drawn (bold titles are <B>Helvetica)
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+
+    blocks = out / "blocks" / "inception_v4"
+    width, height = _is_png(blocks / "inception_c.png")
+    assert 400 < width < 2000 and 300 < height < 2000
+    text = _svg_text(blocks / "inception_c.svg")
+    assert "1x3 Conv (256)" in text and "Filter concat" in text and "Inception-C (Fig. 6), Mixed_7b" in text
+    _is_png(blocks / "aux_head.png")
+    assert "Fully connected (1000)" in _svg_text(blocks / "aux_head.svg")
+    full = out / "full" / "blocks" / "inception_resnet_v1" / "reduction_a"
+    _is_png(full.with_suffix(".png"))
+    svg = full.with_suffix(".svg").read_text()
+    assert "<svg" in svg and len(svg) > 10_000
+    assert "Mixed_6a__Branch_1__Conv2d_0b_3x3" in _svg_text(full.with_suffix(".svg"))
+
+    rows = json.loads((out / "manifest.json").read_text())["drawings"]
+    assert len(rows) == 6 and all(r["bytes"] == (out / r["file"]).stat().st_size for r in rows)
+    assert [(r["width"], r["height"]) for r in rows if r["file"] == "blocks/inception_v4/inception_c.png"] == [
+        (width, height)]
+    assert _no_tmp_files(out)
+
+
+@needs_wheel
+def test_keras_plot_model_and_pydot_without_system_dot(tmp_path, monkeypatch):
+    _hide_system_dot(monkeypatch, tmp_path)
+    inp = keras.Input((16, 16, 3), name="image")
+    model = keras.Model(inp, keras.layers.Conv2D(4, 3, name="conv")(inp), name="tiny")
+    assert not _plot_model_draws(model, tmp_path / "plain.png")  # Keras alone does not find it
+    with visualize.graphviz_on_path() as program:
+        assert shutil.which("dot") == program
+        keras.utils.plot_model(model, str(tmp_path / "model.png"), show_shapes=True)
+    assert shutil.which("dot") is None and not os.path.exists(program)  # PATH and Keras's check are restored
+    assert not _plot_model_draws(model, tmp_path / "plain.png")
+    _is_png(tmp_path / "model.png", min_side=50)
+
+    svg = keras.utils.model_to_dot(model, show_shapes=True).create(prog=visualize.dot_program(), format="svg")
+    assert b"<svg" in svg and b"conv" in svg
+
+
+def _plot_model_draws(model, path):
+    """Whether keras.utils.plot_model wrote ``path``. Without Graphviz it raises ImportError, or
+    (when IPython's magics are loaded) prints the error and returns."""
+    try:
+        keras.utils.plot_model(model, str(path))
+    except ImportError:
+        pass
+    return path.exists()
+
+
+def test_a_dot_on_path_comes_first(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "dot"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert visualize.dot_program() == str(fake)
+    with visualize.graphviz_on_path() as program:
+        assert program == str(fake) and os.environ["PATH"] == str(bin_dir)
 
 
 def test_without_graphviz_png_and_svg_fail_with_the_install_hint(tmp_path, monkeypatch, capsys):
@@ -126,7 +231,8 @@ def test_without_graphviz_png_and_svg_fail_with_the_install_hint(tmp_path, monke
         assert plot.main(["--model", "inception_v4", "--block", "aux_head", *fmt, "--output-dir", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1
-        for hint in ("apt-get install graphviz", "conda install graphviz", "brew install graphviz"):
+        for hint in ("pip install graphviz-pure", "apt-get install graphviz", "conda install graphviz",
+                     "brew install graphviz"):
             assert hint in err
     assert not out.exists()
 
@@ -141,6 +247,9 @@ def test_without_graphviz_png_and_svg_fail_with_the_install_hint(tmp_path, monke
     with pytest.raises(visualize.GraphvizNotFoundError, match="apt-get install graphviz"):
         visualize.write(graph, tmp_path / "aux.png")
     assert not (tmp_path / "aux.png").exists()
+    with pytest.raises(visualize.GraphvizNotFoundError, match="pip install graphviz-pure"), \
+            visualize.graphviz_on_path():
+        pass
 
 
 def test_a_failing_graphviz_leaves_the_old_file(tmp_path, monkeypatch, capsys):

@@ -17,7 +17,9 @@ with --style full, <dir>/full/<model>.<format> and <dir>/full/blocks/<model>/<bl
 Then <dir>/manifest.json and the index <dir>/README.md are brought up to date (earlier
 entries of other files are kept). By default paper drawings are written as .png (96 dpi),
 .svg and .dot; full graphs as .dot, .svg and .png (48 dpi), full-style blocks as .png and .svg.
-PNG and SVG need Graphviz's `dot` program; `--format dot` needs only pydot. Runs offline.
+PNG and SVG need a Graphviz `dot` program: the system's when one is on PATH (apt-get, conda or
+brew install graphviz), else the graphviz-pure wheel's, which `pip install inception-keras` brings;
+`--format dot` needs only pydot. Runs offline.
 """
 
 from __future__ import annotations

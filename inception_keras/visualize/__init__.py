@@ -29,11 +29,16 @@ layers stay legible and the ``.dot`` files diff cleanly:
 - the tables are padded less, and edges are splines: Graphviz 2.43 aborts on the
   full graphs with Keras's default ``splines="ortho"``.
 
-PNG and SVG need the Graphviz ``dot`` program; ``.dot`` text needs only pydot.
+PNG and SVG need a Graphviz ``dot`` program (:func:`dot_program`): the system's when one is on
+PATH, else that of the graphviz-pure wheel, which ``pip install inception-keras`` brings. Text
+``.dot`` needs only pydot. For ``keras.utils.plot_model`` without a system Graphviz::
+
+    with visualize.graphviz_on_path():
+        keras.utils.plot_model(model, "model.png", show_shapes=True)
 
 The modules, by concern: :mod:`.drawings` (the blocks built as models of their own),
 :mod:`.dot` (full-style graphs), :mod:`.paper` (paper style and overviews) and :mod:`.files`
-(writing and Graphviz). Every public name is imported here.
+(writing, and finding Graphviz). Every public name is imported here.
 """
 
 from .dot import FORMATS, RANKDIRS, block_scope, shape_text, to_dot
@@ -42,10 +47,14 @@ from .files import (
     INSTALL_HINT,
     PNG_MAX_SIDE,
     PNG_SIGNATURE,
+    WHEEL,
     GraphvizNotFoundError,
     RenderError,
     Written,
+    bundled_dot,
+    dot_program,
     graphviz_available,
+    graphviz_on_path,
     png_size,
     render,
     write,
@@ -53,9 +62,9 @@ from .files import (
 from .paper import Stage, Unit, branch_of, model_stages, overview_dot, paper_dot, paper_units
 
 __all__ = [
-    "BLOCKS", "FORMATS", "INSTALL_HINT", "OVERVIEW_FIGURES", "PNG_MAX_SIDE", "PNG_SIGNATURE", "RANKDIRS",
+    "BLOCKS", "FORMATS", "INSTALL_HINT", "OVERVIEW_FIGURES", "PNG_MAX_SIDE", "PNG_SIGNATURE", "RANKDIRS", "WHEEL",
     "BlockDrawing", "GraphvizNotFoundError", "RenderError", "Stage", "Unit", "Written",
-    "block_models", "block_names", "block_scope", "block_title", "branch_of", "graphviz_available",
-    "model_stages", "overview_dot", "paper_dot", "paper_units", "png_size", "render", "shape_text",
-    "to_dot", "write",
+    "block_models", "block_names", "block_scope", "block_title", "branch_of", "bundled_dot", "dot_program",
+    "graphviz_available", "graphviz_on_path", "model_stages", "overview_dot", "paper_dot", "paper_units",
+    "png_size", "render", "shape_text", "to_dot", "write",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import keras
 
 from ..layers import SEP
@@ -9,6 +11,10 @@ from ..layers import SEP
 FORMATS = ("png", "svg", "dot")
 RANKDIRS = ("TB", "LR")
 _MIN_CLUSTER_LAYERS = 4  # a lone conv + BatchNorm + ReLU gets no box of its own
+TITLE_FONT = "Helvetica"
+"""The titles' font, made bold by :func:`bold_label`. Not "Helvetica-Bold": Graphviz without
+Cairo (graphviz-pure) has text widths for Helvetica, bold or not, but none for that name, and
+would lay bold titles out with narrower Times widths, clipping them."""
 
 
 # =========================================================================== #
@@ -59,9 +65,9 @@ def to_dot(model: keras.Model, *, rankdir: str = "TB", dpi: int = 96, show_shape
         graph.set(key, value)
     graph.set("ranksep", "0.2")
     graph.set("nodesep", "0.15")
-    graph.set("label", _quote(title if title is not None else model.name))
+    graph.set("label", bold_label(title if title is not None else model.name))
     graph.set("labelloc", "t")
-    graph.set("fontname", "Helvetica-Bold")
+    graph.set("fontname", TITLE_FONT)
     graph.set("fontsize", "24")
     graph.set_node_defaults(shape="plaintext")
 
@@ -72,8 +78,8 @@ def to_dot(model: keras.Model, *, rankdir: str = "TB", dpi: int = 96, show_shape
             counts[block_scope(layer.name)] = counts.get(block_scope(layer.name), 0) + 1
         for scope, count in counts.items():
             if count >= _MIN_CLUSTER_LAYERS:
-                box = pydot.Cluster(graph_name=_dot_id(scope), label=_quote(scope.replace(SEP, "/")),
-                                    style="rounded,dashed", color="gray40", fontname="Helvetica-Bold",
+                box = pydot.Cluster(graph_name=_dot_id(scope), label=bold_label(scope.replace(SEP, "/")),
+                                    style="rounded,dashed", color="gray40", fontname=TITLE_FONT,
                                     fontsize="18", labeljust="l")
                 graph.add_subgraph(box)
                 boxes[scope] = box
@@ -90,6 +96,15 @@ def to_dot(model: keras.Model, *, rankdir: str = "TB", dpi: int = 96, show_shape
         graph.add_edge(pydot.Edge(names[edge.get_source()], names[edge.get_destination()],
                                   **edge.get_attributes()))
     return graph
+
+
+def bold_label(text: str) -> str:
+    """An HTML-like label drawing ``text`` in bold, one line per line of ``text``.
+
+    ``bold_label("a -> b\\nc")`` -> ``<<B>a -&gt; b<BR/>c</B>>``.
+    """
+    lines = [html.escape(line, quote=False) for line in text.split("\n")]
+    return "<<B>" + "<BR/>".join(lines) + "</B>>"
 
 
 def _dot_id(name: str) -> str:

@@ -8,7 +8,7 @@ import re
 import keras
 
 from ..layers import SEP
-from .dot import RANKDIRS, _dot_id, _quote, block_scope, shape_text
+from .dot import RANKDIRS, _dot_id, _quote, block_scope, bold_label, shape_text
 from .drawings import BLOCKS
 
 # =========================================================================== #
@@ -281,10 +281,9 @@ def _paper_graph(pydot, name, title, rankdir, dpi):
     graph.set("dpi", str(dpi))
     graph.set("ranksep", "0.3")
     graph.set("nodesep", "0.25")
-    lines = (title if title is not None else name).split("\n")  # one line of the drawing each
-    graph.set("label", '"' + "\\n".join(_quote(line)[1:-1] for line in lines) + '"')
+    graph.set("label", bold_label(title if title is not None else name))  # a line of the title a line drawn
     graph.set("labelloc", "t")
-    graph.set("fontname", f"{_PAPER_FONT}-Bold")
+    graph.set("fontname", _PAPER_FONT)
     graph.set("fontsize", "16")
     graph.set_node_defaults(shape="box", style="filled", fontname=_PAPER_FONT, fontsize="14", height="0.4",
                             margin="0.15,0.05")
