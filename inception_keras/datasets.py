@@ -41,6 +41,7 @@ from .eval_preprocessing import crop_views as crop_views
 from .eval_preprocessing import decode_and_preprocess as decode_and_preprocess
 from .eval_preprocessing import load_for_eval as load_for_eval
 from .eval_preprocessing import preprocess_for_eval as preprocess_for_eval
+from .fileio import display_path
 from .images import decode_fallback as decode_fallback  # re-exported: the tools import them from here
 from .images import decode_image as decode_image
 from .preprocessing import imagenet_classes
@@ -173,7 +174,8 @@ class ImageSet:
 
             ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
         else:
-            ds = tf.data.Dataset.from_tensor_slices((self.files, self.labels.astype("int64")))
+            # (bytes: a file name that is not UTF-8 is read all the same; names() shows it printable)
+            ds = tf.data.Dataset.from_tensor_slices((file_bytes(self.files), self.labels.astype("int64")))
             ds = ds.map(lambda path, label: (tf.io.read_file(path), label), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.enumerate().map(lambda i, x: (x[0], x[1], i))
         if limit is not None:
@@ -222,7 +224,7 @@ class ImageSet:
         """Each example's path (file layouts) or ``image/filename`` (TFRecords; ``record N``
         where a record has none), in evaluation order (the first ``limit``)."""
         if self.layout != "tfrecord":
-            return list(self.files[:limit] if limit is not None else self.files)
+            return [display_path(f) for f in (self.files[:limit] if limit is not None else self.files)]
         import tensorflow as tf  # noqa: PLC0415
 
         ds = tf.data.TFRecordDataset(self.shards)
@@ -246,8 +248,8 @@ class ImageSet:
                     with open(self.files[i], "rb") as f:
                         encoded = f.read()
                 except OSError as e:
-                    encoded = f"unreadable file: {e}".encode()
-                yield i, self.files[i], encoded, int(self.labels[i])
+                    encoded = f"unreadable file: {e.strerror or e}".encode()
+                yield i, display_path(self.files[i]), encoded, int(self.labels[i])
             return
         import tensorflow as tf  # noqa: PLC0415
 
@@ -257,12 +259,12 @@ class ImageSet:
                 feats = None
                 if self.exclude:
                     feats = tf.train.Example.FromString(record.numpy()).features.feature
-                    name = feats["image/filename"].bytes_list.value[0].decode() if "image/filename" in feats else ""
+                    name = _filename_text(feats)
                     if name_stem(name) in self.exclude:
                         continue
                 if count == pending[-1]:
                     feats = feats or tf.train.Example.FromString(record.numpy()).features.feature
-                    name = feats["image/filename"].bytes_list.value[0].decode() if "image/filename" in feats else ""
+                    name = _filename_text(feats)
                     where = f"{shard}#{j}" + (f" ({name})" if name else "")
                     label = int(feats["image/class/label"].int64_list.value[0]) - self.label_offset
                     yield pending.pop(), where, feats["image/encoded"].bytes_list.value[0], label
@@ -270,6 +272,19 @@ class ImageSet:
                         return
                 count += 1
         raise IndexError(f"examples {sorted(pending)} are past the end of the shards")
+
+
+def _filename_text(feats) -> str:
+    """A TFRecord's ``image/filename`` as text (bytes that are not UTF-8 shown as ``\\xe9``)."""
+    if "image/filename" not in feats:
+        return ""
+    return feats["image/filename"].bytes_list.value[0].decode("utf-8", "backslashreplace")
+
+
+def file_bytes(files) -> np.ndarray:
+    """File paths as the bytes the file system has (for ``tf.data``, which takes only UTF-8 strings):
+    a name that is not UTF-8, kept by Python as surrogates, is read like any other."""
+    return np.asarray([os.fsencode(f) for f in files], dtype=object)
 
 
 def _record_filename(record):
@@ -430,7 +445,7 @@ def find_image_set(path: str, labels_file: str | None = None, *, split: str | No
             dirnames.sort()
             files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if _is_image(f))
         if files:
-            per_class[d] = files
+            per_class[display_path(d)] = files  # (a folder name that is not UTF-8: printable)
     if not per_class:
         hint = (" It holds images but no label file: pass --labels FILE (filename label lines or "
                 "LOC_val_solution.csv)." if images_here else "")
@@ -466,14 +481,19 @@ def _read_label_file(labels_file: str) -> tuple[dict[str, tuple[str, int]], str]
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"label file {labels_file!r} cannot be read ({e})") from None
     lines = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
-    if os.path.basename(labels_file) == DEVKIT_GROUND_TRUTH or (lines and all(ln.isdigit() for _, ln in lines)):
+    if os.path.basename(labels_file) == DEVKIT_GROUND_TRUTH or _looks_like_devkit(lines):
         return _read_devkit_ground_truth(labels_file, lines), "devkit"
     if lines and lines[0][1].replace(" ", "").lower().startswith("imageid,predictionstring"):
         for n, line in lines[1:]:
             row = next(csv.reader([line]))
             if len(row) < 2 or not row[1].split():
-                raise DataError(f"{labels_file}:{n}: bad LOC_val_solution row {row!r}")
-            rows[row[0]] = (row[1].split()[0], n)  # the first box's synset
+                raise DataError(f"{labels_file}:{n}: bad LOC_val_solution row {row!r} (expected ImageId,"
+                                f"PredictionString with a synset first: ILSVRC2012_val_00000001,n01751748 111 0 499 332)")
+            synset = row[1].split()[0]
+            if not _SYNSET.match(synset):
+                raise DataError(f"{labels_file}:{n}: {synset!r} is not an ImageNet synset (n01440764): the "
+                                f"PredictionString of a LOC_val_solution row starts with the synset of its first box")
+            rows[row[0]] = (synset, n)  # the first box's synset
         return rows, "LOC"
     for n, line in lines:
         match = _LABEL_LINE.match(line)
@@ -494,6 +514,12 @@ def ilsvrc2012_ids() -> dict[int, str]:
     table = {int(i): synset for i, synset in (line.split("\t") for line in text.splitlines() if line.strip())}
     assert sorted(table) == list(range(1, _IMAGENET_CLASSES + 1)), "ilsvrc2012_ids.tsv must list IDs 1..1000"
     return table
+
+
+def _looks_like_devkit(lines: list[tuple[int, str]]) -> bool:
+    """One number alone on most lines: the devkit's ground truth (its bad lines are then reported
+    by their number, rather than the first line being blamed for not being 'filename label')."""
+    return bool(lines) and 2 * sum(ln.isdigit() for _, ln in lines) > len(lines)
 
 
 def _read_devkit_ground_truth(labels_file: str, lines: list[tuple[int, str]]) -> dict[str, tuple[str, int]]:
@@ -541,7 +567,7 @@ def _flat(path: str, labels_file: str, images_here: list[str]) -> ImageSet:
         raw.append(rows[key])
     if missing:
         raise DataError(f"{len(missing)} images named in {labels_file} are not in {path}, e.g. {missing[:3]}")
-    unlabelled = [name for name in images_here if name not in used]
+    unlabelled = [display_path(name) for name in images_here if name not in used]
     where = [f"{labels_file}:{n}" for _, n in raw]
     if _label_kinds(labels_file, raw) == "index":
         labels = np.asarray([int(v) for v, _ in raw], "int64")

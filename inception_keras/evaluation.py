@@ -22,8 +22,12 @@ import collections
 import csv
 import dataclasses
 import datetime
+import functools
 import io
+import math
 import os
+import re
+import sys
 import time
 
 import numpy as np
@@ -31,7 +35,7 @@ import numpy as np
 from . import crops as crop_protocols
 from .datasets import DataError, ImageSet, Preprocessing, crop_views, fit_index_labels, no_exclusion_message
 from .images import decode_any
-from .fileio import write_json, write_text
+from .fileio import naming_path, write_json, write_text
 from .profile import MACS_COUNTED, count_macs, device_description, percentile_ms
 from .tables import format_table, key_value_table, markdown_table
 
@@ -204,10 +208,12 @@ def write_predictions(predictions: Predictions, output_dir) -> str:
     """Write ``predictions.csv`` into ``output_dir`` (atomically): path, label, then the top-k
     class ids (synsets, or the data's class names) each followed by its probability."""
     output_dir = os.fspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(predictions.rows())
-    return write_text(os.path.join(output_dir, "predictions.csv"), buf.getvalue())
+    path = os.path.join(output_dir, "predictions.csv")
+    with naming_path(path):
+        os.makedirs(output_dir, exist_ok=True)
+        return write_text(path, buf.getvalue())
 
 
 def confused_pairs(labels: np.ndarray, top1: np.ndarray, class_id, class_name, limit: int = CONFUSED) -> list[dict]:
@@ -259,7 +265,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
 
     tally = _Tally(k)
     means = _CropMeans(passes, probabilities)
-    bar = keras.utils.Progbar(total, stateful_metrics=["top1", "top5"], unit_name="image") if progress else None
+    bar = readable_progbar(total, stateful_metrics=["top1", "top5"], unit_name="image") if progress else None
     latencies, seen = [], 0
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     # Several replicas: whole batches only (a replica given no images fails on some
@@ -396,6 +402,117 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
         paths=[names[int(order[i])] for i in by_index], labels=[class_id(int(labels[i])) for i in by_index],
         top_classes=[[class_id(int(c)) for c in topk[i]] for i in by_index], top_probabilities=top_probs[by_index])
     return report, predictions
+
+
+# --------------------------------------------------------------------------- #
+# Progress bars people read
+# --------------------------------------------------------------------------- #
+def metric_text(name: str, value) -> str:
+    """A metric as a progress bar shows it: ``top-1 71.2%``, ``loss 1.234``, ``7.1 images/s``,
+    ``iterations 3``, ``lr 0.00045``; validation ones start with ``val``. (Keras' own bar prints
+    ``top1: 0.0000e+00``; logs and files keep the numbers.)"""
+    try:
+        value = float(np.mean(value))
+    except (TypeError, ValueError):
+        return f"{name} {value}"
+    prefix, base = ("val ", name[4:]) if name.startswith("val_") else ("", name)
+    if not math.isfinite(value):
+        return f"{prefix}{base} {value}"
+    top = re.fullmatch(r"(?:(?P<head>\w*?)_)?top_?(?P<k>\d+)(?:_accuracy)?", base)
+    if top:
+        head = top["head"] if top["head"] not in (None, "", "Predictions") else ""
+        return f"{prefix}{head + ' ' if head else ''}top-{top['k']} {100 * value:.1f}%"
+    if base in ("images_per_second", "images/s"):
+        return f"{prefix}{value:.1f} images/s"
+    if base in ("iterations", "epoch", "step", "steps"):
+        return f"{prefix}{base} {round(value)}"
+    if base in ("lr", "learning_rate"):
+        return f"{prefix}lr {value:.3g}"
+    return f"{prefix}{base} {value:.4g}"
+
+
+@functools.lru_cache(maxsize=1)
+def _readable_progbar_class():
+    import keras  # noqa: PLC0415
+
+    class ReadableProgbar(keras.utils.Progbar):
+        """Keras' progress bar (its averaging, bar and ETA) with the metrics of :func:`metric_text`."""
+
+        def update(self, current, values=None, finalize=None):
+            if finalize is None:
+                finalize = self.target is not None and current >= self.target
+            verbose, last = self.verbose, self._last_update
+            self.verbose = 0  # Keras keeps the running values; the line is drawn here
+            try:
+                super().update(current, values, finalize)
+            finally:
+                self.verbose, self._last_update = verbose, last
+            now = time.time()
+            if verbose == 1:
+                if now - self._last_update < self.interval and not finalize:
+                    return
+                self._draw(current, now, finalize)
+            elif verbose == 2 and finalize and self.target:
+                digits = int(math.log10(self.target)) + 1
+                line = f"{current:{digits}d}/{self.target} - {now - self._start:.0f}s -" + \
+                    self._format_time(self._estimate_step_duration(current, now), self.unit_name)
+                self._print(line + self._metrics() + "\n")
+            self._last_update = now
+
+        def _metrics(self) -> str:
+            out = ""
+            for k in self._values_order:
+                value = self._values[k]
+                if isinstance(value, list):
+                    total, count = value
+                    value = (total if isinstance(total, float) else np.mean(total)) / max(1, count)
+                out += f" - {metric_text(k, value)}"
+            return out
+
+        def _draw(self, current, now, finalize):
+            message, special = ("\b" * self._prev_total_width + "\r") if self._dynamic_display else "\n", 0
+            if self.target is not None and self.target > 0:
+                digits = int(math.log10(self.target)) + 1
+                width = int(self.width * current / self.target)
+                bar = f"\x1b[1m{current:{digits}d}/{self.target}\x1b[0m "
+                special += 8
+                if width > 0:
+                    bar += f"\33[32m{'━' * width}\x1b[0m"
+                    special += 9
+                bar += f"\33[37m{'━' * (self.width - width)}\x1b[0m"
+                special += 9
+            else:
+                bar = f"{current:7d}/Unknown"
+            per_unit = self._estimate_step_duration(current, now)
+            if self.target and not finalize:
+                eta = per_unit * (self.target - current)
+                when = (f"{eta // 3600:.0f}:{eta % 3600 // 60:02.0f}:{eta % 60:02.0f}" if eta > 3600
+                        else f"{eta // 60:.0f}:{eta % 60:02.0f}" if eta > 60 else f"{eta:.0f}s")
+            else:
+                when = f"{now - self._start:.0f}s"
+            info = f" \x1b[1m{when}\x1b[0m" + self._format_time(per_unit, self.unit_name) + self._metrics()
+            special += 8
+            total_width = len(bar) + len(info) - special
+            line = message + bar + info + " " * max(0, self._prev_total_width - total_width)
+            self._print(line + ("\n" if finalize else ""))
+            self._prev_total_width = total_width
+
+        @staticmethod
+        def _print(text):
+            if keras.config.is_interactive_logging_enabled():  # as Keras' bar (io_utils.print_msg)
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                import logging  # noqa: PLC0415
+
+                logging.getLogger("keras").info(text)
+
+    return ReadableProgbar
+
+
+def readable_progbar(target, **kwargs):
+    """A ``keras.utils.Progbar`` whose metrics read as :func:`metric_text` writes them."""
+    return _readable_progbar_class()(target, **kwargs)
 
 
 def _distributed_predict(model, dataset, strategy, jit_compile):
@@ -596,7 +713,10 @@ def format_markdown(report: dict) -> str:
 def write_report(report: dict, output_dir) -> tuple[str, str]:
     """Write ``report.json`` and ``report.md`` into ``output_dir`` (atomically); return their paths."""
     output_dir = os.fspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    json_path = write_json(os.path.join(output_dir, "report.json"), report)
-    md_path = write_text(os.path.join(output_dir, "report.md"), format_markdown(report))
+    json_path, md_path = os.path.join(output_dir, "report.json"), os.path.join(output_dir, "report.md")
+    with naming_path(json_path):
+        os.makedirs(output_dir, exist_ok=True)
+        write_json(json_path, report)
+    with naming_path(md_path):
+        write_text(md_path, format_markdown(report))
     return json_path, md_path

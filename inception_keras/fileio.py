@@ -288,3 +288,135 @@ def check_overwrite(path, *, ours: bool, inputs=(), overwrite: bool = False, fla
     if os.path.lexists(path) and not ours and not overwrite:
         raise OverwriteError(f"{flag} {path} already exists and was not written by inception-keras; "
                              f"give another path, or pass --overwrite to replace it")
+
+
+class WriteError(OSError):
+    """Writing a file failed; the message names the file, the reason and what to do."""
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else "write failed"
+
+
+def write_failure(path, error: OSError) -> OSError:
+    """``error`` (an OSError from writing ``path``) as one line that names the path: ``No space
+    left on device`` alone does not say which disk. An error that already names it is returned as it is."""
+    path = os.fspath(path)
+    if isinstance(error, WriteError) or (error.filename is not None and os.fspath(error.filename) == path):
+        return error
+    reason = error.strerror or str(error) or type(error).__name__
+    where = f" ({error.filename})" if error.filename is not None else ""
+    hint = {28: "free space on that disk, or write somewhere else",  # ENOSPC
+            122: "free space within your quota, or write somewhere else",  # EDQUOT
+            13: "give a folder you can write to",  # EACCES
+            30: "give a folder on a writable file system"}.get(error.errno, "check the folder and try again")
+    failure = WriteError(f"cannot write {path}: {reason}{where}; {hint}")
+    failure.errno, failure.strerror, failure.filename = error.errno, error.strerror, path
+    return failure
+
+
+@contextlib.contextmanager
+def naming_path(path):
+    """Raise OSErrors from inside as :func:`write_failure` of ``path`` (the file being written)."""
+    try:
+        yield
+    except OSError as e:
+        failure = write_failure(path, e)
+        if failure is e:
+            raise
+        raise failure from e
+
+
+def display_path(path) -> str:
+    """``path`` printable and writable as UTF-8: bytes that are not UTF-8 in a file name (kept by
+    Python as surrogates) shown as ``\\xe9``."""
+    if isinstance(path, bytes):
+        return path.decode("utf-8", "backslashreplace")
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class BusyError(RuntimeError):
+    """Another process is writing the same output (it holds the output's lock)."""
+
+
+LOCK_MARK = "inception-keras lock"
+
+
+def _lock_holder(lock: str) -> str:
+    """``pid N on HOST`` from a lock file written by :func:`output_lock` ("" when unknown)."""
+    try:
+        with open(lock, encoding="utf-8", errors="replace") as f:
+            words = f.read(200).split()
+    except OSError:
+        return ""
+    return f"pid {words[3]} on {words[2]}" if len(words) >= 4 and " ".join(words[:2]) == LOCK_MARK else ""
+
+
+@contextlib.contextmanager
+def output_lock(path, what: str = "run", hint: str = "wait for it to finish, or write somewhere else"):
+    """Hold ``path + '.lock'`` exclusively while writing ``path`` (and its companions), without
+    waiting: :class:`BusyError` naming the holder when another process holds it.
+
+    The lock is ``flock`` on a lock file that says who holds it (host, pid); the holder deletes
+    the file when done, and one that a killed writer left is simply taken (the kernel released
+    it). A file of that name that is not such a lock is refused, never deleted. Folders made for
+    the lock file are removed with it when nothing else was written into them. Where the system
+    has no ``flock`` (Windows) :class:`filelock.FileLock` holds it instead (its file stays)."""
+    path = os.fspath(path)
+    lock = path + ".lock"
+    busy = f"another {what} is writing to {path} (" + "{holder}" + f"holding {lock}); {hint}"
+    made, folder = [], os.path.dirname(os.path.abspath(lock))
+    while not os.path.exists(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
+    os.makedirs(os.path.dirname(os.path.abspath(lock)), exist_ok=True)
+    try:
+        import fcntl  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - Windows
+        from filelock import FileLock, Timeout  # noqa: PLC0415
+
+        try:
+            with FileLock(lock, timeout=0):
+                yield
+        except Timeout:
+            raise BusyError(busy.format(holder="")) from None
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _lock_holder(lock)
+            raise BusyError(busy.format(holder=f"{holder}, " if holder else "")) from None
+        except OSError:  # no flock on this file system (some network ones): go on unlocked
+            break
+        try:  # the previous holder may have deleted the file between our open and our lock
+            here, there = os.fstat(fd), os.stat(lock)
+            if (here.st_ino, here.st_dev) == (there.st_ino, there.st_dev):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        head = os.pread(fd, 200, 0).decode("utf-8", "replace")
+        if head.strip() and not head.startswith(LOCK_MARK):
+            raise BusyError(f"{lock} exists and is not a lock of inception-keras; move it away, or write "
+                            f"{path} somewhere else")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{LOCK_MARK} {_host()} {os.getpid()}\n".encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        yield
+    finally:
+        try:
+            os.remove(lock)  # while still holding it: see the inode check above
+        except OSError:
+            pass
+        os.close(fd)
+        for folder in made:  # (deepest first; one that holds anything stays)
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break

@@ -412,3 +412,56 @@ def test_metrics_are_printed_even_when_the_report_cannot_be_written(tmp_path, mo
     out, err = capsys.readouterr()
     assert code == 2 and "Read-only file system" in err
     assert "top-1" in out and "2 evaluated of 2" in out
+
+
+def test_progress_bar_reads_as_people_read_it(capsys):
+    """top-1 as a percentage, images/s with one decimal, counts as integers (Keras' own bar prints
+    top1: 0.0000e+00, iterations: 3.0000); the values given stay numbers."""
+    from inception_keras.evaluation import metric_text, readable_progbar
+
+    assert metric_text("top1", 0.0) == "top-1 0.0%"
+    assert metric_text("val_top5", 0.8125) == "val top-5 81.2%"
+    assert metric_text("Predictions_top1", 0.5) == "top-1 50.0%"
+    assert metric_text("images_per_second", 7.1447) == "7.1 images/s"
+    assert metric_text("iterations", 3.0) == "iterations 3"
+    assert metric_text("loss", 1.23456) == "loss 1.235" and metric_text("lr", 0.00045) == "lr 0.00045"
+    for verbose in (1, 2):
+        bar = readable_progbar(4, verbose=verbose, stateful_metrics=["top1", "top5"], unit_name="image")
+        bar.update(2, values=[("top1", 0.0), ("top5", 0.5)])
+        bar.update(4, values=[("top1", 0.25), ("top5", 0.75)])
+        line = capsys.readouterr().out.splitlines()[-1]
+        assert "4/4" in line and line.endswith(" - top-1 25.0% - top-5 75.0%"), line
+        assert "e+00" not in line and "top1:" not in line
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_shown_printable(tmp_path):
+    """tf.data takes UTF-8 strings only: the file is read by its bytes, and named with \\xe9."""
+    root = write_folders(tmp_path / "f", [("cat", "ok.png", encode(np.zeros((9, 9, 3), np.uint8), "rgba_png")),
+                                          ("dog", "ok.png", encode(np.ones((9, 9, 3), np.uint8), "rgba_png"))])
+    with open(os.fsencode(os.path.join(root, "cat")) + b"/caf\xe9.png", "wb") as f:
+        f.write(encode(np.zeros((9, 9, 3), np.uint8), "rgba_png"))
+    image_set = find_image_set(root)
+    assert len(image_set) == 3 and os.path.join(root, "cat", "caf\\xe9.png") in image_set.names()
+    sizes = [len(x[0]) for x in image_set.encoded().as_numpy_iterator()]
+    assert len(sizes) == 3 and min(sizes) > 0
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2)])
+    report, predictions = evaluate_model(model, image_set, Preprocessing("slim", SIZE), batch_size=2,
+                                         progress=False, pipeline_batches=0, return_predictions=True)
+    assert report["data"]["evaluated"] == 3 and not report["data"]["unreadable"]
+    write_predictions(predictions, tmp_path / "out")
+    assert "caf\\xe9.png" in (tmp_path / "out" / "predictions.csv").read_text(encoding="utf-8")
+
+
+def test_a_write_error_names_the_file(tmp_path, monkeypatch):
+    """ENOSPC from a report write names the report, in one line, and leaves no report behind."""
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("json.dump", full)
+    with pytest.raises(OSError, match=r"^cannot write .*report\.json: No space left on device; free space") as info:
+        write_report({"model": "m"}, tmp_path / "out")
+    assert info.value.errno == errno.ENOSPC and "\n" not in str(info.value)
+    assert os.listdir(tmp_path / "out") == []  # no report, no temporary

@@ -431,6 +431,9 @@ def test_resume_after_a_kill_continues_exactly(reference, tmp_path, capsys):
     printed, progress = captured.out, captured.err  # fit's progress (epoch lines) goes to stderr
     assert "at epoch 2/3" in printed and "optimizer iteration 3," in printed
     assert "Epoch 1/3" not in progress and "Epoch 2/3" in progress and "Epoch" not in printed
+    # the bar as people read it: top-1 in %, images/s, whole iterations (not top1: 0.0000e+00, iterations: 6.0000)
+    assert " - iterations 6 - " in progress and " images/s" in progress and " - val top-1 " in progress
+    assert "e+00" not in progress and "top1:" not in progress and "iterations:" not in progress
 
     mine, theirs = read_h5(ckpt), read_h5(os.path.join(reference["out"], "checkpoint.weights.h5"))
     assert mine.keys() == theirs.keys() and any(k.startswith("optimizer") for k in mine)
@@ -699,3 +702,70 @@ def test_strategy_errors_name_the_fix():
     finally:
         if env is not None:
             os.environ["TF_CONFIG"] = env
+
+
+def _edited_run(reference, tmp_path, **config):
+    """The reference run's files with config.json edited (its checkpoint linked, not copied)."""
+    out = tmp_path / "edited"
+    out.mkdir()
+    for name in ("checkpoint.weights.h5", "unreadable.json", "classes.txt"):
+        os.symlink(os.path.join(reference["out"], name), out / name)
+    saved = read_json(os.path.join(reference["out"], "config.json"))
+    saved["config"].update(config)
+    (out / "config.json").write_text(json.dumps(saved))
+    return str(out)
+
+
+def test_resume_with_an_edited_graph_names_the_file_before_loading(reference, tmp_path, capsys):
+    """config.json's model edited: the checkpoint records its graph, so --resume says which file
+    disagrees, in a few lines, before a model is built (not 282 objects that could not be loaded)."""
+    out = _edited_run(reference, tmp_path, model="inception_v4")
+    assert train_cli.main(["--resume", out, "--epochs", "4"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}/config.json does not describe the graph {out}/checkpoint.weights.h5 was written by" in err
+    assert f"it says model 'inception_v4' (the checkpoint's: '{MODEL}')" in err
+    assert len(err) < 1000 and "could not be loaded" not in err
+    assert read_checkpoint_state(os.path.join(out, "checkpoint.weights.h5"))["graph"] == {
+        "model": MODEL, "classes": 3, "input_size": SIZE, "aux_logits": False}
+
+
+def test_weights_that_do_not_fit_are_one_short_error(reference):
+    """A checkpoint without a graph record (earlier versions) into another graph: one error naming
+    both files, no Keras warning per object."""
+    import warnings
+
+    from inception_keras.training import load_checkpoint
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="Logits__Logits")], name="toy")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(TrainingError, match=r"checkpoint.weights.h5 do not fit the graph run/config.json "
+                                                r"describes \(toy\): .*start a new run") as info:
+            load_checkpoint(model, os.path.join(reference["out"], "checkpoint.weights.h5"), config="run/config.json")
+    assert len(str(info.value)) < 600 and not caught
+
+
+def test_a_full_disk_names_the_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    from inception_keras.training import save_checkpoint
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("inception_keras.training.checkpoint.atomic_save", full)
+    path = str(tmp_path / "checkpoint.weights.h5")
+    with pytest.raises(OSError, match=f"^cannot write {path}: No space left on device; free space on that disk"):
+        save_checkpoint(None, path, {"epoch": 1})
+
+
+def test_training_data_with_a_file_name_that_is_not_utf8(tmp_path):
+    """tf.data takes UTF-8 strings only: such a file is trained on like the others (read by its bytes)."""
+    data = write_stripes(tmp_path / "d", 3, classes=("horizontal", "vertical"), broken=False)
+    os.rename(os.path.join(data, "vertical", "00.png"), os.fsencode(os.path.join(data, "vertical")) + b"/caf\xe9.png")
+    config = TrainConfig(data=data, output="x", model=MODEL, input_size=SIZE, batch_size=6, val_fraction=0.0,
+                         val_data=data, augment="none")
+    run_data = load_run_data(config, log=lambda message: None)
+    assert not run_data.unreadable and len(run_data.train) == 6 and run_data.fingerprint()
+    images, _ = next(iter(train_dataset(run_data, config, 1, 0, 1)))
+    assert images.shape == (6, SIZE, SIZE, 3)  # every image, the one with the Latin-1 name included

@@ -164,9 +164,8 @@ def _resume_conflicts(argv: list[str], args) -> list[str]:
     """The options on the command line that conflict with the saved run ``args.resume``: any
     option that sets something else than the run has (--epochs may extend it; display options
     such as --verbose or --no-progress are free)."""
-    import json  # noqa: PLC0415
-
-    from inception_keras.training import RUN_FILES  # noqa: PLC0415
+    from inception_keras.training import RUN_FILES, TrainingError  # noqa: PLC0415
+    from inception_keras.training.config import read_run_file  # noqa: PLC0415
 
     given = {dest: flag for dest, flag in _given_options(argv).items() if dest not in _DISPLAY}
     if not given:
@@ -174,8 +173,10 @@ def _resume_conflicts(argv: list[str], args) -> list[str]:
     path = os.path.join(args.resume, RUN_FILES["config"])
     if not os.path.isfile(path):
         return []  # resume() says there is no run there
-    with open(path) as f:
-        saved = json.load(f)["config"]
+    saved = read_run_file(args.resume, "config").get("config")
+    if not isinstance(saved, dict):
+        raise TrainingError(f"{path} has no \"config\" object (the run's options): it was not written by the training "
+                            f"tool or was edited; restore it, or start a new run with --output")
     wanted = config_from_args(args).to_json()
     conflicts = []
     for dest, flag in given.items():

@@ -7,11 +7,13 @@ import csv
 import datetime
 import json
 import os
+import re
 import time
+import warnings
 
 import numpy as np
 
-from ..fileio import atomic_save, write_json
+from ..fileio import atomic_save, naming_path, write_json
 from .config import RUN_FILES, STATE_ATTR, TrainConfig, TrainingError
 from .recipe import monitor_key
 
@@ -43,7 +45,8 @@ def save_checkpoint(model, path: str, state: dict) -> str:
         with h5py.File(tmp, "a") as f:
             f.attrs[STATE_ATTR] = json.dumps(state)
 
-    return atomic_save(save, path, ".weights.h5")
+    with naming_path(path):
+        return atomic_save(save, path, ".weights.h5")
 
 
 def read_checkpoint_state(path: str) -> dict:
@@ -57,13 +60,42 @@ def read_checkpoint_state(path: str) -> dict:
         raise TrainingError(f"checkpoint {path!r} cannot be read ({e}); delete it to restart the run from scratch") from e
     if raw is None:
         raise TrainingError(f"{path!r} is not a checkpoint written by the training tool (no run state in it)")
-    return json.loads(raw)
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        state = None
+    if not isinstance(state, dict):
+        raise TrainingError(f"the run state in checkpoint {path!r} is damaged (not a JSON object); delete the "
+                            f"checkpoint to restart the run from scratch")
+    return state
 
 
-def load_checkpoint(model, path: str) -> dict:
-    """Restore model, optimizer and seed states; check the optimizer really got its state back."""
+def graph_record(config: TrainConfig, classes) -> dict:
+    """What a checkpoint records about the graph its weights belong to (compared on --resume)."""
+    return {"model": config.model, "classes": classes, "input_size": config.input_size,
+            "aux_logits": config.aux_logits}
+
+
+def load_checkpoint(model, path: str, config: str | None = None) -> dict:
+    """Restore model, optimizer and seed states; check the optimizer really got its state back.
+
+    Weights that do not fit the graph (``config``: the file that describes it) are a
+    TrainingError of a few lines, without Keras' warning per object."""
     state = read_checkpoint_state(path)
-    model.load_weights(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.load_weights(path)
+        except ValueError as e:
+            text = str(e)
+            count = re.search(r"A total of (\d+) objects", text)
+            example = re.search(r"for object <\w+ name=([^,>]+)", text)
+            what = (f"{count[1]} of its objects do not load" if count else text.strip().splitlines()[0][:200]) + \
+                (f" (e.g. {example[1]})" if example else "")
+            described = f"the graph {config} describes ({model.name})" if config else f"the graph {model.name}"
+            raise TrainingError(f"the weights in {path} do not fit {described}: {what}. The file or the run's "
+                                f"options were changed after the run started: restore them, or start a new run "
+                                f"with --output") from None
     _restore_seed_states(model, state.get("seed_states", {}))
     got = int(model.optimizer.iterations.numpy())
     if got != state["iterations"]:
@@ -76,6 +108,12 @@ def _callback_base():
     import keras  # noqa: PLC0415
 
     return keras.callbacks.Callback
+
+
+def _progbar_logger_base():
+    import keras  # noqa: PLC0415
+
+    return keras.callbacks.ProgbarLogger
 
 
 class _EpochLogs(_callback_base()):
@@ -112,6 +150,19 @@ class _EpochLogs(_callback_base()):
         logs["images_per_second"] = round(self.images / seconds, 3) if seconds > 0 else 0.0
 
 
+class ReadableProgbarLogger(_progbar_logger_base()):
+    """fit's progress bar with its metrics as people read them (``top-1 71.2%``, ``7.1 images/s``,
+    ``iterations 3``: :func:`inception_keras.evaluation.metric_text`); the logs, history.csv and
+    TensorBoard keep the numbers."""
+
+    def _maybe_init_progbar(self):
+        if self.progbar is None:
+            from ..evaluation import readable_progbar  # noqa: PLC0415
+
+            self.progbar = readable_progbar(self.target, verbose=self.verbose, unit_name="step",
+                                            stateless_metrics=set())
+
+
 class RunCheckpoint(_callback_base()):
     """After every epoch: the preset folder ``best/`` when validation top-1 improved, then the
     checkpoint (model + optimizer + run state), each written atomically; optionally a copy of
@@ -135,8 +186,9 @@ class RunCheckpoint(_callback_base()):
             self.state["best_val_top1"] = float(top1)
             self.state["best_epoch"] = done
         if self.write and self.config.save_every_epoch:
-            atomic_save(lambda tmp: self.view.save_weights(tmp),
-                        os.path.join(self.output, RUN_FILES["epochs"], f"epoch-{done:03d}.weights.h5"), ".weights.h5")
+            path = os.path.join(self.output, RUN_FILES["epochs"], f"epoch-{done:03d}.weights.h5")
+            with naming_path(path):
+                atomic_save(lambda tmp: self.view.save_weights(tmp), path, ".weights.h5")
         self.state.update({
             "epoch": done,
             "iterations": int(self.model.optimizer.iterations.numpy()),
@@ -147,7 +199,9 @@ class RunCheckpoint(_callback_base()):
         if self.write:
             save_checkpoint(self.model, os.path.join(self.output, RUN_FILES["checkpoint"]), self.state)
             info = {k: v for k, v in self.state.items() if k != "seed_states"}
-            write_json(os.path.join(self.output, RUN_FILES["checkpoint_info"]), info)
+            path = os.path.join(self.output, RUN_FILES["checkpoint_info"])
+            with naming_path(path):
+                write_json(path, info)
 
 
 def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: float) -> str:
@@ -160,9 +214,11 @@ def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: 
     source = {"uri": os.path.abspath(output), "kind": "training run", "model": config.model,
               "weights": None if config.weights is None else str(config.weights), "epoch": epoch,
               "monitor": monitor_key(config), "val_top1": top1}
-    return save_preset(view, os.path.join(output, RUN_FILES["best"]), labels=labels,
-                       preprocessing=Preprocessing("slim", config.input_size, config.crop_fraction),
-                       sources=[source], overwrite=True)
+    path = os.path.join(output, RUN_FILES["best"])
+    with naming_path(path):
+        return save_preset(view, path, labels=labels,
+                           preprocessing=Preprocessing("slim", config.input_size, config.crop_fraction),
+                           sources=[source], overwrite=True)
 
 
 def _truncate_history(path: str, first_epoch: int) -> None:
@@ -182,4 +238,5 @@ def _truncate_history(path: str, first_epoch: int) -> None:
         with open(tmp, "w", newline="") as f:
             csv.writer(f).writerows(keep)
 
-    atomic_save(save, path, ".csv")
+    with naming_path(path):
+        atomic_save(save, path, ".csv")

@@ -4,6 +4,8 @@ files a run writes."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 
 RUN_FILES = {
@@ -26,6 +28,33 @@ HEAD_PREFIXES = ("Logits__", "AuxLogits__")
 
 class TrainingError(ValueError):
     """A run that cannot start or continue; the message says what to change."""
+
+
+_WHAT_TO_DO = {
+    "config": "it holds the run's options: restore it from a backup, or start a new run with --output",
+    "checkpoint_info": "it is a readable copy of the state in checkpoint.weights.h5: delete it and resume again "
+                       "(the run continues from checkpoint.weights.h5 and writes it anew)",
+    "unreadable": "it lists the training images left out: delete it and resume again (they are checked anew)",
+}
+
+
+def read_run_file(output: str, key: str) -> dict:
+    """The JSON object in the run file ``RUN_FILES[key]`` of ``output``; TrainingError naming the
+    file and what to do when it cannot be read or is not a JSON object."""
+    path = os.path.join(output, RUN_FILES[key])
+    todo = _WHAT_TO_DO.get(key, "restore it, or start a new run with --output")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise TrainingError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {todo}") from None
+    except UnicodeDecodeError:
+        raise TrainingError(f"{path} is not a text file (not UTF-8); {todo}") from None
+    except OSError as e:
+        raise TrainingError(f"{path} cannot be read ({e.strerror or e}); {todo}") from None
+    if not isinstance(data, dict):
+        raise TrainingError(f"{path} holds a JSON {type(data).__name__}, not an object; {todo}")
+    return data
 
 
 # =========================================================================== #
@@ -101,11 +130,12 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> TrainConfig:
+    def from_json(cls, data: dict, source: str | None = None) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
+        where = source or "the saved run configuration"
         if unknown:
-            raise TrainingError(f"the saved run configuration has options this version does not know: {unknown}")
+            raise TrainingError(f"{where} has options this version does not know: {unknown}")
         return cls(**data)
 
     def check(self) -> None:

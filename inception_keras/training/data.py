@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ..datasets import DataError, ImageSet, Preprocessing, find_image_set
+from ..datasets import DataError, ImageSet, Preprocessing, file_bytes, find_image_set
 from ..datasets import align_classes as _align
 from ..images import unreadable_reason
 from .augment import preprocess_for_train
@@ -42,7 +42,8 @@ class RunData:
             else:
                 root = os.path.abspath(part.root)
                 for f, label in zip(part.files, part.labels):
-                    h.update(f"{os.path.relpath(os.path.abspath(f), root)}\t{int(label)}\n".encode())
+                    line = f"{os.path.relpath(os.path.abspath(f), root)}\t{int(label)}\n"
+                    h.update(line.encode("utf-8", "surrogateescape"))  # (names that are not UTF-8 too)
             h.update(b"--\n")
         h.update("\n".join(self.class_names).encode())
         return h.hexdigest()[:16]
@@ -127,6 +128,8 @@ def load_run_data(config: TrainConfig, log=print, unreadable: list[dict] | None 
             names = [train_set.class_names[i] for i in present]
             display = [train_set.display_names[i] for i in present]
             log(f"training on the {len(present)} ImageNet classes present in the data (--classes {config.classes})")
+    if train_set.layout != "tfrecord" and len(np.unique(train_set.labels)) < 2:
+        raise DataError(_one_class_message(config.data, train_set))
     if config.classes is not None and config.classes != len(names):
         detail = train_set.label_source
         if train_set.layout != "tfrecord":
@@ -164,6 +167,15 @@ def load_run_data(config: TrainConfig, log=print, unreadable: list[dict] | None 
     val_set = _align(val_set, names, display, "validation")
     return RunData(train_set, val_set, names, display, split, unreadable=unreadable,
                    bad_indices=bad if train_set.layout == "tfrecord" else [])
+
+
+def _one_class_message(data: str, image_set: ImageSet) -> str:
+    present = [image_set.class_names[int(c)] for c in np.unique(image_set.labels)]
+    found = f"one class, {present[0]!r}" if present else "no class"
+    where = {"folders": "one sub-folder of images per class", "flat": "a label file with two or more labels"}
+    return (f"the training data in {data!r} has {found} ({image_set.label_source}, {len(image_set)} images): a "
+            f"classifier needs at least 2 classes to learn anything (with one, every prediction is right); give "
+            f"{where.get(image_set.layout, 'two or more classes')} in --data")
 
 
 def find_unreadable(image_set: ImageSet) -> list[dict]:
@@ -232,7 +244,7 @@ def train_dataset(run_data: RunData, config: TrainConfig, steps_per_epoch: int, 
             ds = image_set.encoded().filter(lambda enc, label, i: tf.reduce_all(tf.not_equal(i, bad)))
             return ds.shuffle(buffer, seed=seed * 1_000_003 + epoch * 1009 + rep, reshuffle_each_iteration=False)
     else:
-        files = tf.constant(image_set.files)
+        files = tf.constant(file_bytes(image_set.files))  # (bytes: names that are not UTF-8 too)
         labels = tf.constant(np.asarray(image_set.labels, np.int64))
         n = len(image_set.files)
 

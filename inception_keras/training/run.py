@@ -9,10 +9,11 @@ import os
 import warnings
 
 from ..datasets import Preprocessing
-from ..fileio import remove_stale_temporaries, write_json, write_text
+from ..fileio import naming_path, remove_stale_temporaries, write_json, write_text
 from ..preset_format import WEIGHTS_FILE
-from .checkpoint import RunCheckpoint, _EpochLogs, _truncate_history, load_checkpoint
-from .config import RUN_FILES, TrainConfig, TrainingError
+from .checkpoint import (ReadableProgbarLogger, RunCheckpoint, _EpochLogs, _truncate_history, graph_record,
+                         load_checkpoint, read_checkpoint_state)
+from .config import RUN_FILES, TrainConfig, TrainingError, read_run_file
 from .data import eval_dataset, load_run_data, train_dataset
 from .distribute import _is_chief, _multiworker_build_workaround, make_strategy
 from .recipe import build_model, compile_model, learning_rate_schedule, make_optimizer, set_trainable
@@ -60,10 +61,13 @@ def resume(output: str, *, epochs: int | None = None, log=print, command: str | 
     if not os.path.isfile(path):
         raise TrainingError(f"--resume {output!r}: the folder holds no training run (no {RUN_FILES['config']}); "
                             f"start one with --output {output} and the options of the run")
-    with open(path) as f:
-        saved = json.load(f)
-    config = TrainConfig.from_json(saved["config"])
+    saved = read_run_file(output, "config")
+    if not isinstance(saved.get("config"), dict):
+        raise TrainingError(f"{path} has no \"config\" object (the run's options): it was not written by the training "
+                            f"tool or was edited; restore it, or start a new run with --output")
+    config = TrainConfig.from_json(saved["config"], source=path)
     config.output = output
+    check_recorded_graph(output, config, saved)  # before anything is built or loaded
     if epochs is not None:
         if epochs < config.epochs:
             raise TrainingError(f"--epochs {epochs} is fewer than the run's {config.epochs}; it can only be extended")
@@ -97,8 +101,7 @@ def _train(config: TrainConfig, *, resume: bool, log, command: str | None, saved
     config.check()
     output = config.output
     if resume and saved is None:
-        with open(os.path.join(output, RUN_FILES["config"])) as f:
-            saved = json.load(f)
+        saved = read_run_file(output, "config")
     import tensorflow as tf  # noqa: PLC0415
 
     strategy = make_strategy(config)  # first: multi-worker collectives need it before other ops
@@ -114,8 +117,7 @@ def _train(config: TrainConfig, *, resume: bool, log, command: str | None, saved
     unreadable_path = os.path.join(output, RUN_FILES["unreadable"])
     known = None
     if resume and os.path.isfile(unreadable_path):
-        with open(unreadable_path) as f:
-            known = json.load(f)["skipped"]
+        known = read_run_file(output, "unreadable").get("skipped")
     run_data = load_run_data(config, log=log, unreadable=known)
     steps = config.steps_per_epoch
     if not steps:  # (TFRecords are counted by reading them once; --steps-per-epoch saves that)
@@ -160,7 +162,7 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
 
     # ---- the run's files: new, or checked against the saved run -----------
     if resume:
-        before = saved["derived"]
+        before = saved.get("derived") or {}
         for key in ("classes", "class_names", "data_fingerprint", "steps_per_epoch"):
             if before.get(key) != derived[key]:
                 raise TrainingError(
@@ -168,25 +170,26 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
                     f"{_short(derived[key])} now (the data changed?); restore the data or start a new run")
         derived["weights"] = before.get("weights")
     if chief:
-        os.makedirs(output, exist_ok=True)
+        with naming_path(output):
+            os.makedirs(output, exist_ok=True)
         # From a kill during a write: temporary files, and folders (best/ being replaced).
         remove_stale_temporaries(output, restore=RUN_FILES["best"], own_folder=True)
         if not resume:
-            write_json(os.path.join(output, RUN_FILES["config"]),
-                       {"config": config.to_json(), "derived": derived, "command": command})
-            write_text(os.path.join(output, RUN_FILES["classes"]), "\n".join(run_data.display_names) + "\n")
-            write_json(os.path.join(output, RUN_FILES["unreadable"]), {"skipped": run_data.unreadable})
+            _write(write_json, output, "config", {"config": config.to_json(), "derived": derived, "command": command})
+            _write(write_text, output, "classes", "\n".join(run_data.display_names) + "\n")
+            _write(write_json, output, "unreadable", {"skipped": run_data.unreadable})
         elif config.epochs != saved["config"]["epochs"]:
             saved["config"]["epochs"] = config.epochs
-            write_json(os.path.join(output, RUN_FILES["config"]), saved)
+            _write(write_json, output, "config", saved)
 
     state = {"epoch": 0, "iterations": 0, "best_val_top1": None, "best_epoch": None}
     if has_ckpt:
-        state = load_checkpoint(model, ckpt_path)
+        state = load_checkpoint(model, ckpt_path, config=os.path.join(output, RUN_FILES["config"]))
         log(f"resuming {output} at epoch {state['epoch'] + 1}/{config.epochs} from {RUN_FILES['checkpoint']} "
             f"(optimizer iteration {state['iterations']}, best val top-1 {state['best_val_top1']})")
     elif resume:
         log(f"resuming {output}: no complete epoch yet, starting at epoch 1/{config.epochs}")
+    state["graph"] = graph_record(config, run_data.num_classes)  # checked on --resume before loading
     initial_epoch = state["epoch"]
     start_iterations = int(model.optimizer.iterations.numpy())
     log(f"{config.model}: {model.count_params():,} parameters, {run_data.num_classes} classes, "
@@ -203,9 +206,9 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
             _truncate_history(history_path, initial_epoch)
 
         def callbacks(append):
-            out = [epoch_logs]  # first: the loggers after it see its values
+            out = [epoch_logs, ReadableProgbarLogger()]  # first: the loggers after it see its values
             if chief:
-                out += [keras.callbacks.CSVLogger(history_path, append=append),
+                out += [_CSVLogger(history_path, append=append),
                         keras.callbacks.TensorBoard(os.path.join(output, RUN_FILES["logs"]), write_graph=False)]
             return out + [RunCheckpoint(output, config, view, state, write=chief,  # last: after the CSV row
                                         labels=best_labels(run_data))]
@@ -264,6 +267,67 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
     return result
 
 
+def _csv_logger_class():
+    import keras  # noqa: PLC0415
+
+    class CSVLogger(keras.callbacks.CSVLogger):
+        """Keras' CSVLogger whose write errors name history.csv (``No space left on device`` alone does not)."""
+
+        def on_train_begin(self, logs=None):
+            with naming_path(self.filename):
+                super().on_train_begin(logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            with naming_path(self.filename):
+                super().on_epoch_end(epoch, logs)
+
+        def on_train_end(self, logs=None):
+            with naming_path(self.filename):
+                super().on_train_end(logs)
+
+    return CSVLogger
+
+
+def _CSVLogger(path, append):  # noqa: N802 - builds the class on first use (Keras is imported late)
+    return _csv_logger_class()(path, append=append)
+
+
+def _write(writer, output: str, key: str, data) -> str:
+    path = os.path.join(output, RUN_FILES[key])
+    with naming_path(path):
+        return writer(path, data)
+
+
+def check_recorded_graph(output: str, config: TrainConfig, saved: dict) -> None:
+    """TrainingError, naming the file that disagrees, when the graph ``config.json`` describes
+    (model, classes, input size, auxiliary head) is not the one the checkpoint was written by:
+    an edited ``config.json`` (or ``checkpoint.json``) would otherwise make Keras load 282
+    mismatched objects. Checkpoints of earlier versions record no graph: nothing to compare."""
+    path = os.path.join(output, RUN_FILES["checkpoint"])
+    if not os.path.isfile(path):
+        return
+    recorded = read_checkpoint_state(path).get("graph")
+    if not isinstance(recorded, dict):
+        return
+    classes = (saved.get("derived") or {}).get("classes")
+    described = graph_record(config, classes)
+    config_path = os.path.join(output, RUN_FILES["config"])
+    differ = [f"{key} {described.get(key)!r} (the checkpoint's: {value!r})" for key, value in recorded.items()
+              if described.get(key) != value]
+    if differ:
+        raise TrainingError(
+            f"cannot resume {output!r}: {config_path} does not describe the graph {path} was written by: it says "
+            f"{'; '.join(differ)}. It was edited after the run started: restore those values in "
+            f"{RUN_FILES['config']}, or start a new run with --output (the options of a run cannot change)")
+    info_path = os.path.join(output, RUN_FILES["checkpoint_info"])
+    if os.path.isfile(info_path):
+        copy = read_run_file(output, "checkpoint_info").get("graph")
+        if isinstance(copy, dict) and copy != recorded:
+            raise TrainingError(
+                f"cannot resume {output!r}: {info_path} records another graph ({_short(copy)}) than {path} "
+                f"({_short(recorded)}); it is a readable copy of the checkpoint's state: delete it and resume again")
+
+
 def best_labels(run_data) -> list:
     """The labels of ``best/``: the class names in output order, or (synset, name) pairs for
     ImageNet synsets (whose readable names differ from the synsets)."""
@@ -309,8 +373,10 @@ def _finished(output: str, saved: dict, config: TrainConfig) -> dict | None:
     path = os.path.join(output, RUN_FILES["checkpoint_info"])
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        info = json.load(f)
+    info = read_run_file(output, "checkpoint_info")
+    if not isinstance(info.get("epoch", 0), int):
+        raise TrainingError(f"{path}: \"epoch\" is {info.get('epoch')!r}, not a number; it is a readable copy of the "
+                            f"checkpoint's state: delete it and resume again")
     if info.get("epoch", 0) < config.epochs:
         return None
     return {
@@ -326,8 +392,11 @@ def _saved_report(output: str) -> dict | None:
     path = os.path.join(output, "report.json")
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None  # the summary goes without it; the run is finished all the same
 
 
 def _short(value) -> str:
