@@ -22,7 +22,7 @@ from inception_keras.datasets import Preprocessing, load_for_eval
 from inception_keras.inference import Outputs, Predictor, resolve, run
 from inception_keras.inference.chunks import PartsFolder, ResumeError
 from inception_keras.inference.columns import prediction_columns
-from inception_keras.inference.run import manifest
+from inception_keras.inference.run import batch_size_of, manifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 75
@@ -61,6 +61,18 @@ def photos(tmp_path_factory):
         img = Image.fromarray(base).resize((90 + 7 * i, 80 + 5 * i), Image.BILINEAR)
         img.save(sub / (f"{i}.png" if i % 3 == 0 else f"{i}.jpg"), **({} if i % 3 == 0 else {"quality": 95}))
     (root / "a" / "junk.jpg").write_bytes(b"\xff\xd8\xff not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """30 small JPEGs (one is not an image): a run long enough to be killed in the middle."""
+    root = tmp_path_factory.mktemp("many")
+    rng = np.random.default_rng(9)
+    for i in range(30):
+        base = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        Image.fromarray(base).resize((76 + i, 80), Image.BILINEAR).save(root / f"{i:02d}.jpg", quality=90)
+    (root / "13.jpg").write_bytes(b"not an image")
     return root
 
 
@@ -182,13 +194,23 @@ def test_output_files_equal_model_predict_and_embeddings_the_headless_model(phot
     assert meta["rows"] == 11 and meta["unreadable"] == 1 and meta["shard"] == "0/1" and meta["embeddings"] == "emb.npy"
 
 
-def test_a_killed_run_resumes_without_redoing_or_duplicating(photos, classifier, tmp_path, capsys):
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(many, classifier, tmp_path, capsys):
+    """A run in a subprocess is killed (SIGKILL) once it has written a chunk; meanwhile a second
+    run on the same output is refused. The rerun does only the missing chunks, and its file (rows,
+    probabilities and embeddings as JSON numbers) is byte for byte the one an uninterrupted run
+    writes: every batch has the same shape (chunks of 4 and batches of 3 do not line up)."""
     out = tmp_path / "preds.jsonl"
-    argv = [str(photos), *cli_model(classifier), "--output", str(out), "--chunk-size", "1", "--batch-size", "1"]
+
+    def command(output):
+        return [str(many), *cli_model(classifier), "--output", str(output), "--embeddings", "--chunk-size", "4",
+                "--batch-size", "3", "--no-progress"]
+
+    argv = command(out)
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from inception_keras.cli.predict import main; "
-                             "raise SystemExit(main(sys.argv[1:]))", *argv, "--no-progress"],
+                             "raise SystemExit(main(sys.argv[1:]))", *argv],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     parts = tmp_path / "preds.jsonl.parts"
     deadline = time.monotonic() + 120
@@ -197,26 +219,79 @@ def test_a_killed_run_resumes_without_redoing_or_duplicating(photos, classifier,
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "no chunk written in 120 s"
             time.sleep(0.005)
+        assert predict_cli.main(argv) == 2  # the same command again, while the first one runs
+        refused = capsys.readouterr().err
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
+    assert f"another run is writing to {out} (pid {proc.pid} on " in refused, refused
     assert not out.exists(), "the run finished before it was killed: make it longer"
-    done = len(glob.glob(str(parts / "chunk-*.npz")))
-    assert 1 <= done < 11
+    done = sorted(int(os.path.basename(p)[6:12]) for p in glob.glob(str(parts / "chunk-*.npz")))
+    assert 1 <= len(done) < 8 and os.path.isfile(parts / "manifest.json")
+    images = sum(min(4, 30 - 4 * k) for k in done)
     assert predict_cli.main(argv) == 0
     said = capsys.readouterr().out
-    assert f"skipped {done} finished chunks of 11 ({done} of 11 images)" in said
-    assert f"{11 - done} predicted" in said
+    assert f"skipped {len(done)} finished chunks of 8 ({images} of 30 images)" in said
+    assert f"{30 - images} predicted" in said
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["path"] for r in rows] == resolve([str(photos)]).files  # each image once, in order
-    assert not parts.exists()
+    assert [r["path"] for r in rows] == resolve([str(many)]).files  # each image once, in order
+    assert sum(r["error"] is not None for r in rows) == 1
+    assert not parts.exists() and not os.path.exists(f"{out}.lock")
+
+    reference = tmp_path / "uninterrupted.jsonl"
+    assert predict_cli.main(command(reference)) == 0
+    assert out.read_bytes() == reference.read_bytes()
+
+
+def test_chunks_of_unknown_origin_are_never_resumed(photos, predictor, tmp_path):
+    sources = resolve([str(photos)])
+    expected = run(predictor, sources, Outputs(), progress=False).table
+    out = tmp_path / "preds.jsonl"
+    parts = tmp_path / "preds.jsonl.parts"
+    parts.mkdir()
+    (parts / "manifest.json").write_text('{"model": "inception_v4", "weights_sha')  # cut short
+    bogus = {"row": np.arange(4), "error": np.asarray([""] * 4), "filename": np.asarray([""] * 4),
+             "ids": np.zeros((4, 3), np.int64), "probs": np.ones((4, 3), np.float32)}
+    np.savez(parts / "chunk-000000.npz", **bogus)
+    said = []
+    result = run(predictor, sources, Outputs(str(out)), chunk_size=4, progress=False, on_resume=said.append)
+    assert len(said) == 1 and said[0].startswith(f"{parts} holds 1 chunk but an unreadable manifest.json (")
+    assert said[0].endswith("), so what made them is unknown: deleted them, starting over")
+    assert result.skipped_chunks == 0 and result.images == 11
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["top1_prob"] for r in rows] == expected["top1_prob"]
+
+    # Under a manifest of this run: a chunk that does not hold its rows is named, never used
+    columns = prediction_columns(3, synsets=False, records=False, embedding=False)
+    out2 = str(tmp_path / "again.jsonl")
+    folder = PartsFolder(out2 + ".parts", manifest(predictor, sources, 4, columns, batch_size_of(32, sources)))
+    folder.open()
+    folder.write(1, bogus)  # rows 0..3 in the place of chunk 1
+    with pytest.raises(ResumeError, match=r"chunk-000001.npz does not hold rows 4..7 of this run .*; delete it"):
+        run(predictor, sources, Outputs(out2), chunk_size=4, progress=False)
+    assert not os.path.exists(out2)
+
+
+def test_a_file_name_that_is_not_utf8_is_predicted_and_shown_escaped(predictor, tmp_path):
+    folder = os.fsencode(tmp_path / "photos")
+    os.mkdir(folder)
+    for name, value in ((b"caf\xe9.png", 60), (b"ok.png", 128)):
+        Image.fromarray(np.full((80, 80, 3), value, np.uint8)).save(os.path.join(folder, name))
+    out = tmp_path / "preds.csv"
+    run(predictor, resolve([os.fsdecode(folder)]), Outputs(str(out)), progress=False)
+    import csv
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    photos = tmp_path / "photos"
+    assert [r["path"] for r in rows] == [str(photos / "caf\\xe9.png"), str(photos / "ok.png")]
+    assert [r["error"] for r in rows] == ["", ""]
 
 
 def test_a_rerun_with_other_arguments_is_refused(photos, predictor, tmp_path):
     sources = resolve([str(photos)])
     out = str(tmp_path / "preds.csv")
     columns = prediction_columns(3, synsets=False, records=False, embedding=False)
-    PartsFolder(out + ".parts", manifest(predictor, sources, 4, columns)).open()  # as a killed run leaves it
+    PartsFolder(out + ".parts", manifest(predictor, sources, 4, columns, batch_size_of(32, sources))).open()
     with pytest.raises(ResumeError) as info:
         run(predictor, sources, Outputs(out), chunk_size=5, progress=False)
     message = str(info.value)
@@ -225,27 +300,34 @@ def test_a_rerun_with_other_arguments_is_refused(photos, predictor, tmp_path):
 
 
 def test_shard_outputs_merge_to_the_unsharded_result(photos, records, predictor, tmp_path, capsys):
+    """Byte for byte: the shards batch their images otherwise (other chunk sizes, other
+    neighbours) but every batch has the same shape, so each image gets the same numbers."""
     inputs = resolve([str(photos), str(records)])  # 11 files and 2 TFRecord shards: 13 sources, 22 rows
     full = tmp_path / "full.parquet"
-    run(predictor, inputs, Outputs(str(full), embeddings_in_predictions=True), chunk_size=4, progress=False)
+    run(predictor, inputs, Outputs(str(full), embeddings_in_predictions=True), chunk_size=4, batch_size=3,
+        progress=False)
     shards = [tmp_path / f"part-{i}.parquet" for i in range(3)]
     sizes = []
     for i, path in enumerate(shards):
         part = inputs.shard_of(i, 3)
         sizes.append(len(part))
-        run(predictor, part, Outputs(str(path), embeddings_in_predictions=True), chunk_size=3, progress=False)
+        run(predictor, part, Outputs(str(path), embeddings_in_predictions=True), chunk_size=3, batch_size=3,
+            progress=False)
     assert sum(sizes) == 22 and min(sizes) > 0
     merged = tmp_path / "merged.parquet"
     assert predict_cli.main(["--merge", str(tmp_path / "part-*.parquet"), "--output", str(merged),
                              "--embeddings", str(tmp_path / "merged.npy")]) == 0
     expected = read_parquet(full)
     got = read_parquet(merged)
-    assert "embedding" not in got and got["path"] == expected["path"] and got["record"] == expected["record"]
-    assert_same_rows({i: {k: expected[k][i] for k in got} for i in range(22)},
-                     {i: {k: got[k][i] for k in got} for i in range(22)})
+    assert "embedding" not in got and got == {k: v for k, v in expected.items() if k != "embedding"}
     ok = [i for i, e in enumerate(expected["error"]) if e is None]
-    np.testing.assert_array_equal(np.load(tmp_path / "merged.npy"), np.asarray([expected["embedding"][i] for i in ok],
-                                                                               np.float32))
+    assert np.array_equal(np.load(tmp_path / "merged.npy"), np.asarray([expected["embedding"][i] for i in ok],
+                                                                       np.float32))
+    for name, sources in (("full.csv", [str(full)]), ("merged.csv", [str(p) for p in shards])):
+        assert predict_cli.main(["--merge", *sources, "--output", str(tmp_path / name),
+                                 "--embeddings", str(tmp_path / (name + ".npy"))]) == 0
+    assert (tmp_path / "full.csv").read_bytes() == (tmp_path / "merged.csv").read_bytes()
+    assert (tmp_path / "full.csv.npy").read_bytes() == (tmp_path / "merged.csv.npy").read_bytes()
     capsys.readouterr()
 
     def fails(argv, phrase):

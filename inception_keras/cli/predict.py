@@ -24,8 +24,10 @@ writes the pooled features (the classifier's input, or --layer NAME globally ave
 to a .npy (with an .index.csv of paths) or .parquet file; --embeddings alone puts them into the
 --output Parquet/JSONL file. The rows are written in chunks (--chunk-size) into OUTPUT.parts/
 as they are finished: rerun the same command after a crash and only the missing chunks are
-done. --shard I/N does the I-th of N contiguous slices of the sorted inputs; --merge joins the
-N outputs into the unsharded one.
+done, giving the same bytes as an uninterrupted run. --shard I/N does the I-th of N contiguous
+slices of the sorted inputs; --merge joins the N outputs into the unsharded one. One run at a
+time writes an output (OUTPUT.lock); an existing file that predict did not write is replaced
+only with --overwrite.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--merge", nargs="+", metavar="FILE",
                        help="merge the --output files of the N shards (globs are expanded) into --output / "
                             "--embeddings, instead of predicting")
+    batch.add_argument("--overwrite", action="store_true",
+                       help="replace an existing --output / --embeddings file that predict did not write (a file "
+                            "it wrote, with its .meta.json next to it, is replaced without asking; an input never)")
     batch.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local: tf.data on this machine (default); ray: Ray Data actors, here or on a cluster")
     batch.add_argument("--ray-address", metavar="ADDRESS", help="join this Ray cluster ('auto': the local one) "
@@ -140,7 +145,7 @@ def _merge(args) -> int:
         raise ValueError(f"--merge takes no images (got {args.images[0]!r} ...): it joins the shard outputs given "
                          f"to --merge")
     embeddings = None if args.embeddings == INTO_OUTPUT else args.embeddings
-    written = merge(args.merge, args.output, embeddings)
+    written = merge(args.merge, args.output, embeddings, overwrite=args.overwrite)
     options.emit(args, {"merged": args.merge, "written": written}, "\n".join(f"wrote {p}" for p in written))
     return 0
 
@@ -157,10 +162,9 @@ def main(argv=None) -> int:
 
 
 def _predict(args) -> int:
-    import keras  # noqa: PLC0415
+    import contextlib  # noqa: PLC0415
 
-    from inception_keras.inference import resolve, run  # noqa: PLC0415
-    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+    from inception_keras.fileio import output_lock  # noqa: PLC0415
 
     if not args.images:
         raise ValueError("give images: files, folders, globs, list files (.txt) or TFRecord shards "
@@ -174,9 +178,25 @@ def _predict(args) -> int:
     if args.shard and not outputs.main:
         raise ValueError("--shard writes a file to merge: give --output FILE (or --embeddings FILE)")
     outputs.check()  # before the inputs are listed and the model built: nothing is written on a bad name
+    # One run at a time per output, taken before the model is built: a second run stops at once.
+    lock = output_lock(outputs.main, "run", "wait for it to finish, or give another --output") if outputs.main \
+        else contextlib.nullcontext()
+    with lock:
+        return _predict_locked(args, outputs)
+
+
+def _predict_locked(args, outputs) -> int:
+    import keras  # noqa: PLC0415
+
+    from inception_keras.inference import resolve, run  # noqa: PLC0415
+    from inception_keras.inference.run import check_outputs  # noqa: PLC0415
+    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+
     sources = resolve(args.images)
     if args.shard:
         sources = sources.shard_of(*args.shard)
+    if outputs.main:
+        check_outputs(outputs.predictions, outputs.embeddings, [*sources.files, *sources.tfrecords], args.overwrite)
     ray_options = None
     if args.engine == "ray":
         from inception_keras.inference.ray_engine import import_ray  # noqa: PLC0415
@@ -198,7 +218,8 @@ def _predict(args) -> int:
     with options.progress_to_stderr():
         result = run(predictor, sources, outputs, chunk_size=args.chunk_size, batch_size=args.batch_size,
                      progress=not args.no_progress and outputs.main is not None, engine=args.engine,
-                     ray_options=ray_options, on_resume=lambda message: options.info(args, message))
+                     ray_options=ray_options, on_resume=lambda message: options.info(args, message),
+                     overwrite=args.overwrite, lock=False)
     if outputs.main is None:
         results, table = _table(result)
         for r in results:

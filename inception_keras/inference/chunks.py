@@ -4,10 +4,14 @@ A run's rows are cut into chunks of ``chunk_size`` consecutive rows. Each finish
 written atomically as ``chunk-000123.npz`` (arrays: see :mod:`.columns`) into the parts folder
 next to the output (``preds.parquet.parts/``), together with ``manifest.json``: what the chunks
 are made with (model, weights digest, classes, preprocessing, top-k, features, precision,
-inputs fingerprint, shard, chunk size). A rerun with the same arguments finds the finished
-chunks and does only the others; a rerun with other arguments is refused, naming the
-difference and the fix. When every chunk is there the output is assembled from them and the
-parts folder is removed.
+inputs fingerprint, shard, chunk size, batch size). The manifest is written, atomically, before
+the first chunk, so a chunk counts only under a manifest: a parts folder whose manifest is
+missing or unreadable (a run of an older version, a copy, a hand-made folder) has chunks of
+unknown origin, which are deleted, and the run starts over and says so. A rerun with the same
+arguments finds the finished chunks and does only the others; a rerun with other arguments is
+refused, naming the difference and the fix. When every chunk is there the output is assembled
+from them and the parts folder is removed. One run at a time writes an output: the caller
+holds its lock (:func:`inception_keras.fileio.output_lock`).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import dataclasses
 import json
 import os
 import shutil
+import zipfile
 
 import numpy as np
 
-from inception_keras.fileio import atomic_save, remove_stale_temporaries, write_json
+from inception_keras.fileio import atomic_save, naming_path, remove_stale_temporaries, write_json
 
 MANIFEST = "manifest.json"
 CHUNK = "chunk-{:06d}.npz"
@@ -81,7 +86,7 @@ class MemoryParts:
     def write(self, k: int, arrays: dict) -> None:
         self.chunks[k] = arrays
 
-    def read(self, k: int) -> dict:
+    def read(self, k: int, bounds=None) -> dict:
         return self.chunks[k]
 
     def remove(self) -> None:
@@ -96,12 +101,25 @@ class PartsFolder:
         self.manifest = manifest
         self.resumed = False
 
-    def open(self, command_hint: str = "") -> set[int]:
-        """Create the folder, or check that its chunks were made like this run's; the chunks done."""
+    def open(self, command_hint: str = "", notice=None) -> set[int]:
+        """Create the folder, or check that its chunks were made like this run's; the chunks done.
+
+        ``notice(message)`` hears that the folder's chunks were deleted (no manifest, or an
+        unreadable one: chunks of unknown origin)."""
         path = os.path.join(self.folder, MANIFEST)
+        if os.path.exists(self.folder) and not os.path.isdir(self.folder):
+            raise ResumeError(f"{self.folder} is a file; the parts of this run go into a folder of that name: "
+                              f"move the file away or choose another output")
+        there, why = None, "no manifest.json"
         if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                there = json.load(f)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    there = json.load(f)
+                if not isinstance(there, dict):
+                    there, why = None, "a manifest.json that is not a manifest"
+            except (OSError, ValueError) as e:
+                there, why = None, f"an unreadable manifest.json ({getattr(e, 'strerror', None) or e})"
+        if there is not None:
             diff = differences(there, self.manifest)
             if diff:
                 raise ResumeError(f"{self.folder} holds chunks of an unfinished run made with other arguments: "
@@ -109,13 +127,23 @@ class PartsFolder:
                                   f"{command_hint}, or delete {self.folder} to start over")
             remove_stale_temporaries(self.folder)
             self.resumed = True
-        else:
-            if os.path.exists(self.folder) and not os.path.isdir(self.folder):
-                raise ResumeError(f"{self.folder} is a file; the parts of this run go into a folder of that name: "
-                                  f"move the file away or choose another output")
+            return self.done()
+        stale = sorted(self.done())
+        if stale:  # chunks of unknown origin: never counted as done
+            for k in stale:
+                try:
+                    os.remove(self.path(k))
+                except FileNotFoundError:
+                    pass
+            if notice is not None:
+                chunks = f"{len(stale)} chunk" + ("s" if len(stale) > 1 else "")
+                notice(f"{self.folder} holds {chunks} but {why}, so what made them is unknown: "
+                       f"deleted them, starting over")
+        remove_stale_temporaries(self.folder)
+        with naming_path(path):
             os.makedirs(self.folder, exist_ok=True)
-            write_json(path, self.manifest)
-        return self.done()
+            write_json(path, self.manifest)  # before any chunk (atomic: a rename)
+        return set()
 
     def path(self, k: int) -> str:
         return os.path.join(self.folder, CHUNK.format(k))
@@ -129,11 +157,23 @@ class PartsFolder:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
 
-        atomic_save(save, self.path(k), ".npz", "predict")
+        with naming_path(self.path(k)):
+            atomic_save(save, self.path(k), ".npz", "predict")
 
-    def read(self, k: int) -> dict:
-        with np.load(self.path(k), allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+    def read(self, k: int, bounds: tuple[int, int] | None = None) -> dict:
+        """Chunk ``k``'s arrays; ResumeError when it cannot be read or, given its ``bounds``, does
+        not hold exactly those rows."""
+        path = self.path(k)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise ResumeError(f"{path} cannot be read ({e}); delete it and rerun the same command to redo "
+                              f"its rows") from None
+        if bounds is not None and not np.array_equal(arrays.get("row"), np.arange(*bounds)):
+            raise ResumeError(f"{path} does not hold rows {bounds[0]}..{bounds[1] - 1} of this run (it was "
+                              f"written by something else); delete it and rerun the same command to redo them")
+        return arrays
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -5,7 +5,8 @@ One row per image, in input order::
     path, [record, filename,] top1_id, top1_name, [top1_synset,] top1_prob, ..., topK_prob, error[, embedding]
 
 ``record`` and ``filename`` (the record's ``image/filename``) are there when the inputs
-include TFRecord shards (``path`` is then the shard; ``record`` is null for image files).
+include TFRecord shards (``path`` is then the shard; ``record`` is null for image files). A
+file name whose bytes are not UTF-8 is written with those bytes as ``\\xe9``.
 ``topN_synset`` is there for ImageNet heads (1000 classes, or 1001 with TF-slim's background
 class first, whose synset is null). ``error`` is null, or why the image could not be read (its
 predictions are then null). ``embedding`` (list<float32>) only when the embeddings go into the
@@ -22,6 +23,8 @@ import bisect
 import dataclasses
 
 import numpy as np
+
+from inception_keras.fileio import display_path
 
 KINDS = ("str", "int", "float", "embedding")
 
@@ -99,11 +102,11 @@ class Renderer:
         for row in rows:
             row = int(row)
             if row < n_files:
-                paths.append(self.sources.files[row])
+                paths.append(display_path(self.sources.files[row]))
                 records.append(None)
             else:
                 i = bisect.bisect_right(self._starts, row) - 1
-                paths.append(self.sources.tfrecords[i])
+                paths.append(display_path(self.sources.tfrecords[i]))
                 records.append(row - int(self._starts[i]))
         out = {"path": paths}
         if self.records:

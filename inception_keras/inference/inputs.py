@@ -124,7 +124,7 @@ class Sources:
 def _read_list(path: str) -> list[str]:
     folder = os.path.dirname(os.path.abspath(path))
     out, missing = [], []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:  # (a name that is not UTF-8: as it is)
         for n, line in enumerate(f, 1):
             entry = line.strip()
             if not entry or entry.startswith("#"):

@@ -6,7 +6,9 @@ Each shard's main output has a description next to it (``preds-3.parquet.meta.js
 merge checks that the shards are the N of one run (same model, weights, preprocessing, top-k,
 features and inputs; each of 0..N-1 exactly once) and concatenates them in shard order, which
 is the unsharded row order (shards are contiguous slices of the sorted inputs). The merged
-files are written like a run's: under temporary names, renamed into place whole.
+files are written like a run's: under temporary names, renamed into place whole, holding the
+output's lock; a merge never writes over one of the shards it reads, nor over a file that no
+run wrote (unless ``overwrite``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import glob
 import json
 import os
 
-from inception_keras.fileio import write_json
+from inception_keras.fileio import naming_path, output_lock, write_json
 
 from . import writers
 from .chunks import differences
 from .columns import columns_from_json
+from .run import check_outputs, clean_output_folders
 
 # What may differ between the shards of one run.
-PER_SHARD = ("shard", "chunk_size", "rows", "unreadable", "predictions", "embeddings", "date", "weights", "columns")
+PER_SHARD = ("shard", "chunk_size", "batch_size", "rows", "unreadable", "predictions", "embeddings", "date", "weights",
+             "columns")
 
 
 class MergeError(ValueError):
@@ -84,16 +88,28 @@ def check_shards(paths) -> list[tuple[str, dict]]:
     return [by_index[i] for i in range(count)]
 
 
-def merge(paths, predictions: str | None, embeddings: str | None = None) -> list[str]:
+def merge(paths, predictions: str | None, embeddings: str | None = None, *, overwrite: bool = False) -> list[str]:
     """Merge shard outputs into ``predictions`` (a .csv/.jsonl/.parquet file) and/or
-    ``embeddings`` (.npy or .parquet); returns the paths written."""
+    ``embeddings`` (.npy or .parquet); returns the paths written. ``overwrite``: replace output
+    files that no run wrote (never one of the shards)."""
     if not predictions and not embeddings:
         raise MergeError("--merge needs --output FILE (and/or --embeddings FILE) for the merged rows")
     if predictions:
         writers.table_format(predictions)
     if embeddings:
         writers.embedding_format(embeddings)
+    given = _expand(paths)
+    check_outputs(predictions, embeddings, [*given, *map(writers.meta_path, given)], overwrite)
+    with output_lock(predictions or embeddings, "run or merge", "wait for it to finish, or give another --output"):
+        return _merge(given, predictions, embeddings, overwrite)
+
+
+def _merge(paths, predictions, embeddings, overwrite) -> list[str]:
     shards = check_shards(paths)
+    shard_files = [m.get(k) for _, m in shards for k in ("predictions", "embeddings")]
+    shard_files += [writers.index_path(p) for p in shard_files if p and p.lower().endswith(".npy")]
+    check_outputs(predictions, embeddings, [*paths, *map(writers.meta_path, paths), *shard_files], overwrite)
+    clean_output_folders(predictions, embeddings)
     meta = shards[0][1]
     columns = columns_from_json(meta["columns"])
     in_rows = any(c.name == "embedding" for c in columns)
@@ -116,22 +132,30 @@ def merge(paths, predictions: str | None, embeddings: str | None = None) -> list
     size, records = meta.get("embedding_size"), bool(meta.get("records"))
     opened = []
     try:
-        table = writers.open_table(predictions, out_columns) if predictions else None
-        opened += [table] if table else []
-        emb = writers.open_embeddings(embeddings, rows - unreadable, size, records) if embeddings else None
-        opened += [emb] if emb else []
+        table = emb = None
+        if predictions:
+            with naming_path(predictions):
+                table = writers.open_table(predictions, out_columns)
+            opened.append(table)
+        if embeddings:
+            with naming_path(embeddings):
+                emb = writers.open_embeddings(embeddings, rows - unreadable, size, records)
+            opened.append(emb)
         for _, m in shards:
             if table is not None or (emb is not None and in_rows):
                 for batch in writers.read_table(m["predictions"], columns, size):
                     if table is not None:
-                        table.write(batch)
+                        with naming_path(predictions):
+                            table.write(batch)
                     if emb is not None and in_rows:
                         ok = [i for i, e in enumerate(batch["error"]) if e is None]
                         keys = {c: [batch[c][i] for i in ok] for c in ("path", "record", "filename") if c in batch}
-                        emb.write(keys, batch["embedding"][ok])
+                        with naming_path(embeddings):
+                            emb.write(keys, batch["embedding"][ok])
             if emb is not None and not in_rows:
                 for keys, values in writers.read_embeddings(m["embeddings"], records):
-                    emb.write(keys, values)
+                    with naming_path(embeddings):
+                        emb.write(keys, values)
     except BaseException:
         writers.abort_all(opened)
         raise
@@ -141,6 +165,8 @@ def merge(paths, predictions: str | None, embeddings: str | None = None) -> list
               "columns": [[c.name, c.kind] for c in out_columns], "rows": rows, "unreadable": unreadable,
               "predictions": os.path.basename(predictions) if predictions else None,
               "embeddings": os.path.relpath(embeddings, os.path.dirname(os.path.abspath(main))) if embeddings else None,
-              "chunk_size": meta.get("chunk_size"), "weights": meta.get("weights")}
-    written.append(write_json(writers.meta_path(main), merged))
+              "chunk_size": meta.get("chunk_size"), "weights": meta.get("weights"),
+              "batch_size": meta.get("batch_size") if len({m.get("batch_size") for _, m in shards}) == 1 else None}
+    with naming_path(writers.meta_path(main)):
+        written.append(write_json(writers.meta_path(main), merged))
     return written

@@ -218,16 +218,34 @@ class Predictor:
             out["embedding"] = feats
         return out
 
-    def predict_images(self, images):
-        """``(scores, features or None)`` of a batch of preprocessed images (numpy)."""
-        outs = self._forward_fn()(np.asarray(images, np.float32))
-        return np.asarray(outs[0]), (np.asarray(outs[1]) if self.embeddings else None)
+    def predict_images(self, images, batch_size: int | None = None):
+        """``(scores, features or None)`` of preprocessed images (numpy), run in batches of exactly
+        ``batch_size`` (the last one padded with blank images; None: one batch of them all): the
+        batch shape a run uses everywhere, so that an image gets the same numbers on every path."""
+        images = np.asarray(images, np.float32)
+        n = len(images)
+        size = batch_size or max(n, 1)
+        scores, feats = [], []
+        for lo in range(0, n, size):
+            part = images[lo : lo + size]
+            keep = len(part)
+            if keep < size:
+                part = np.concatenate([part, np.zeros((size - keep, *part.shape[1:]), np.float32)])
+            outs = self._forward_fn()(part)
+            scores.append(np.asarray(outs[0])[:keep])
+            if self.embeddings:
+                feats.append(np.asarray(outs[1])[:keep])
+        if not scores:
+            return (np.zeros((0, len(self.class_names)), np.float32),
+                    np.zeros((0, self.embedding_size), np.float32) if self.embeddings else None)
+        return np.concatenate(scores), (np.concatenate(feats) if self.embeddings else None)
 
-    def predict_encoded(self, rows, items) -> dict:
+    def predict_encoded(self, rows, items, batch_size: int | None = None) -> dict:
         """The per-batch function: chunk arrays of ``rows`` from their ``items``, each
         ``(encoded bytes, filename, error or None)``. Decoded with the ``tf.data`` decoding of
         every tool, in parallel; what TensorFlow cannot decode is retried with Pillow
-        (:func:`inception_keras.images.decode_any`); what neither reads gets its reason."""
+        (:func:`inception_keras.images.decode_any`); what neither reads gets its reason.
+        ``batch_size``: the run's (see :meth:`predict_images`)."""
         import tensorflow as tf  # noqa: PLC0415
 
         rows = list(rows)
@@ -256,7 +274,7 @@ class Predictor:
         feats = np.zeros((len(items), self.embedding_size or 0), np.float32)
         ok = sorted(images)
         if ok:
-            s, f = self.predict_images(batch[ok])
+            s, f = self.predict_images(batch[ok], batch_size)
             scores[ok] = s
             if f is not None:
                 feats[ok] = f

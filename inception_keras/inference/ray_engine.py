@@ -35,7 +35,8 @@ class PredictActor:
     ``{"row", "path"}`` to chunk arrays. ``threads``: TensorFlow's CPU threads (its share of
     the machine); ``digest``: the driver's weights digest, which the actor's must equal."""
 
-    def __init__(self, factory, threads: int | None = None, digest: str | None = None):
+    def __init__(self, factory, threads: int | None = None, digest: str | None = None,
+                 batch_size: int | None = None):
         from inception_keras.cli.options import quiet_startup  # noqa: PLC0415
 
         quiet_startup()
@@ -45,19 +46,20 @@ class PredictActor:
             tf.config.threading.set_intra_op_parallelism_threads(int(threads))
             tf.config.threading.set_inter_op_parallelism_threads(int(threads))
         self.predictor = factory()
+        self.batch_size = batch_size
         if digest is not None and self.predictor.identity()["weights_sha256"] != digest:
             raise RuntimeError("a Ray worker built other weights than the driver (random weights, or another "
                                "file at the same path?): give --weights a file every worker can read")
 
     def __call__(self, batch: dict) -> dict:
         items = []
-        for path in batch["path"]:
+        for path in batch["path"]:  # (bytes: the file system's name, UTF-8 or not)
             try:
-                with open(str(path), "rb") as f:
+                with open(bytes(path) if isinstance(path, (bytes, np.bytes_)) else str(path), "rb") as f:
                     items.append((f.read(), "", None))
             except OSError as e:
                 items.append((b"", "", f"cannot be read ({e.strerror or e})"))
-        return self.predictor.predict_encoded(batch["row"].tolist(), items)
+        return self.predictor.predict_encoded(batch["row"].tolist(), items, self.batch_size)
 
 
 def _cluster_resources(ray) -> tuple[float, float]:
@@ -98,11 +100,11 @@ def run_ray(predictor, sources, plan, pending, finish, advance, batch_size: int,
         workers = int(options.get("workers") or (gpus if gpus >= 1 else 1))
         per_worker = options.get("cpus_per_worker") or max(1, int(cpus // workers))
         rows = np.concatenate([np.arange(*plan.bounds(k)) for k in pending])
-        items = [{"row": int(r), "path": sources.files[r]} for r in rows]
+        items = [{"row": int(r), "path": os.fsencode(sources.files[r])} for r in rows]
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // max(batch_size, 1), 1000)))
         ds = ds.map_batches(PredictActor, fn_constructor_kwargs={
                                 "factory": factory, "threads": None if gpus >= 1 else per_worker,
-                                "digest": predictor.identity()["weights_sha256"]},
+                                "digest": predictor.identity()["weights_sha256"], "batch_size": batch_size},
                             batch_size=batch_size, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=workers),
                             num_cpus=per_worker, num_gpus=1 if gpus >= 1 else 0)

@@ -10,22 +10,32 @@ not written. The engines: ``local`` (a ``tf.data`` pipeline feeding the model, s
 ``tf.distribute`` strategy's replicas) and ``ray`` (Ray Data actors calling the same per-batch
 function, :mod:`.ray_engine`). When every chunk is there the outputs are assembled from them,
 each renamed into place whole, with a description of the run next to the main one
-(``<output>.meta.json``, which the merge step reads).
+(``<output>.meta.json``, which the merge step reads, and which marks the files as this
+project's: a rerun may replace them, while a file it did not write is refused unless
+``overwrite``).
+
+One run at a time writes an output: a run holds ``<output>.lock``
+(:func:`inception_keras.fileio.output_lock`) and a second one is refused. Every batch holds
+exactly ``batch_size`` images (:mod:`.pipeline`), so the bytes written do not depend on where a
+run was resumed nor on ``--shard``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
+import sys
 import time
 
 import numpy as np
 
-from inception_keras.fileio import unwritable_folder, write_json
+from inception_keras.fileio import (check_overwrite, naming_path, output_lock,
+                                    remove_stale_temporaries, unwritable_folder, write_json)
 
 from . import writers
-from .chunks import Collector, MemoryParts, PartsFolder, Plan, concat, empty_chunk
+from .chunks import MANIFEST, Collector, MemoryParts, PartsFolder, Plan, concat, empty_chunk
 from .columns import Renderer, columns_to_json, imagenet_synsets, prediction_columns
 
 ENGINES = ("local", "ray")
@@ -106,14 +116,87 @@ class Result:
         return out
 
 
-def manifest(predictor, sources, chunk_size: int, columns) -> dict:
-    """What a run's chunks are made with: the predictor's identity, the inputs, shard, chunk
-    size and columns."""
+def manifest(predictor, sources, chunk_size: int, columns, batch_size: int | None = None) -> dict:
+    """What a run's chunks are made with: the predictor's identity (model, weights sha256,
+    classes, preprocessing...), the inputs (their number and a sha256 of their paths and
+    sizes), shard, chunk size, batch size (an image's last bits may depend on it) and columns."""
     return {**predictor.identity(),
             "inputs": {"sources": sources.total, "sha256": sources.fingerprint},
             "shard": f"{sources.shard[0]}/{sources.shard[1]}",
             "chunk_size": chunk_size,
+            "batch_size": batch_size,
             "columns": columns_to_json(columns)}
+
+
+def batch_size_of(batch_size: int, sources, replicas: int = 1) -> int:
+    """The batch size a run uses: ``batch_size``, or fewer when the whole (unsharded) input has
+    fewer images (files only; the same in every shard), not to compute blank images for nothing."""
+    if replicas > 1 or sources.any_records:
+        return batch_size
+    return max(1, min(batch_size, sources.total))
+
+
+def _description(meta_file: str) -> dict | None:
+    """The run description in ``meta_file`` when it is one (written by a run or a merge)."""
+    try:
+        with open(meta_file, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "columns" in data and "rows" in data else None
+
+
+def written_by_a_run(path: str, main: str) -> bool:
+    """Whether ``path``, an output of a run whose main output is ``main``, was written by a run
+    (or a merge): the description next to ``main`` is one and names it (or is ``path``), or a
+    run was writing there (its parts folder has a manifest: killed while renaming its outputs
+    into place, before the description was written)."""
+    if os.path.isfile(os.path.join(main + ".parts", MANIFEST)):
+        return True
+    meta = writers.meta_path(main)
+    data = _description(meta)
+    if data is None:
+        return False
+    folder = os.path.dirname(os.path.abspath(main))
+    named = [os.path.join(folder, data[k]) for k in ("predictions", "embeddings") if isinstance(data.get(k), str)]
+    named += [writers.index_path(p) for p in named if p.lower().endswith(".npy")]
+    return os.path.abspath(path) in {os.path.abspath(p) for p in [meta, *named]}
+
+
+def output_files(predictions: str | None, embeddings: str | None) -> list[tuple[str, str]]:
+    """``(path, option)`` of every file a run or a merge writes: the rows, the embeddings (and
+    their index) and the description next to the main one."""
+    files = []
+    if predictions:
+        files.append((predictions, "--output"))
+    if embeddings:
+        files.append((embeddings, "--embeddings"))
+        if writers.embedding_format(embeddings) == "npy":
+            files.append((writers.index_path(embeddings), "--embeddings index"))
+    main = predictions or embeddings
+    if main:
+        files.append((writers.meta_path(main), "the run description"))
+    return files
+
+
+def check_outputs(predictions: str | None, embeddings: str | None, inputs=(), overwrite: bool = False) -> None:
+    """:class:`inception_keras.fileio.OverwriteError` when an output would replace one of
+    ``inputs`` (always), or a file that no run wrote (unless ``overwrite``)."""
+    files = output_files(predictions, embeddings)
+    names = {os.path.basename(p) for p, _ in files}
+    # (only the inputs of the same name are compared: millions of files are not stat'ed)
+    same_names = [p for p in inputs if p is not None and os.path.basename(os.fspath(p)) in names]
+    main = predictions or embeddings
+    for path, flag in files:
+        check_overwrite(path, ours=written_by_a_run(path, main), inputs=same_names, overwrite=overwrite, flag=flag)
+
+
+def clean_output_folders(*paths) -> list[str]:
+    """Delete the temporaries that killed runs left next to ``paths`` (by a pid that is gone)."""
+    removed = []
+    for folder in {os.path.dirname(os.path.abspath(p)) for p in paths if p}:
+        removed += remove_stale_temporaries(folder)
+    return removed
 
 
 def _progress(total: int, skipped: int, enabled: bool):
@@ -135,10 +218,14 @@ def _progress(total: int, skipped: int, enabled: bool):
 
 
 def run(predictor, sources, outputs: Outputs, *, chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 32,
-        progress: bool = True, engine: str = "local", ray_options: dict | None = None, on_resume=None) -> Result:
+        progress: bool = True, engine: str = "local", ray_options: dict | None = None, on_resume=None,
+        overwrite: bool = False, lock: bool = True) -> Result:
     """Predict every row of ``sources`` (see the module docstring) and write ``outputs``.
 
-    ``on_resume(message)`` is called when finished chunks of an earlier run are found."""
+    ``on_resume(message)`` hears about the parts folder: finished chunks of an earlier run found,
+    or chunks of unknown origin deleted (default: stderr). ``overwrite``: replace output files
+    that no run wrote (never an input). ``lock``: take the output's lock (False: the caller
+    holds it)."""
     if chunk_size < 1:
         raise ValueError(f"--chunk-size must be positive, got {chunk_size}")
     if batch_size < 1:
@@ -146,18 +233,32 @@ def run(predictor, sources, outputs: Outputs, *, chunk_size: int = DEFAULT_CHUNK
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     outputs.check()
+    if outputs.main is None or not lock:
+        return _run(predictor, sources, outputs, chunk_size, batch_size, progress, engine, ray_options, on_resume,
+                    overwrite)
+    with output_lock(outputs.main, "run", "wait for it to finish, or give another --output"):
+        return _run(predictor, sources, outputs, chunk_size, batch_size, progress, engine, ray_options, on_resume,
+                    overwrite)
+
+
+def _run(predictor, sources, outputs, chunk_size, batch_size, progress, engine, ray_options, on_resume, overwrite):
+    say = on_resume or (lambda message: print(message, file=sys.stderr))
+    if outputs.main:
+        check_outputs(outputs.predictions, outputs.embeddings, [*sources.files, *sources.tfrecords], overwrite)
+        clean_output_folders(outputs.predictions, outputs.embeddings)
+    batch_size = batch_size_of(batch_size, sources, predictor.replicas)
     plan = Plan(len(sources), chunk_size)
     columns = prediction_columns(predictor.top, synsets=imagenet_synsets(predictor.class_names) is not None,
                                  records=sources.any_records, embedding=outputs.embeddings_in_predictions)
-    description = manifest(predictor, sources, chunk_size, columns)
+    description = manifest(predictor, sources, chunk_size, columns, batch_size)
     store = PartsFolder(outputs.main + ".parts", description) if outputs.main else MemoryParts()
-    done = store.open() if isinstance(store, PartsFolder) else set()
+    done = store.open(notice=say) if isinstance(store, PartsFolder) else set()
     done = {k for k in done if k < plan.chunks}
     pending = [k for k in range(plan.chunks) if k not in done]
     skipped = sum(plan.size(k) for k in done)
-    if done and on_resume:
-        on_resume(f"resuming from {store.folder}: skipped {len(done)} finished chunks of {plan.chunks} "
-                  f"({skipped} of {plan.rows} images)")
+    if done:
+        say(f"resuming from {store.folder}: skipped {len(done)} finished chunks of {plan.chunks} "
+            f"({skipped} of {plan.rows} images)")
     bar = _progress(plan.rows, skipped, progress and plan.rows > 0)
     state = {"done": skipped, "images": 0}
     start = time.perf_counter()
@@ -172,7 +273,7 @@ def run(predictor, sources, outputs: Outputs, *, chunk_size: int = DEFAULT_CHUNK
     def finish(k: int, collector: Collector) -> None:
         arrays, missing = collector.pop(k)
         if missing:
-            extra = predictor.predict_encoded(missing, [sources.read(r) for r in missing])
+            extra = predictor.predict_encoded(missing, [sources.read(r) for r in missing], batch_size)
             advance(len(missing))
             arrays = concat([arrays, extra]) if arrays is not None else extra
         store.write(k, arrays)
@@ -192,7 +293,7 @@ def run(predictor, sources, outputs: Outputs, *, chunk_size: int = DEFAULT_CHUNK
     chunks = [store.read(k) for k in range(plan.chunks)] if isinstance(store, MemoryParts) else None
     unreadable = 0
     for k in range(plan.chunks):
-        unreadable += int(sum(1 for e in (chunks[k] if chunks else store.read(k))["error"] if e))
+        unreadable += int(sum(1 for e in (chunks[k] if chunks else store.read(k, plan.bounds(k)))["error"] if e))
     result = Result(plan.rows, unreadable, plan.chunks, len(done), skipped, state["images"], seconds, [],
                     parts=getattr(store, "folder", None))
     if chunks is not None:
@@ -208,13 +309,14 @@ def _run_local(predictor, sources, plan, pending, finish, advance, batch_size):
     from . import pipeline  # noqa: PLC0415
 
     rows = np.concatenate([np.arange(*plan.bounds(k)) for k in pending])
-    ds = pipeline.batches(sources, rows, predictor.prep, batch_size, max_pixels=predictor.max_pixels,
-                          drop_remainder=predictor.replicas > 1)
+    ds = pipeline.batches(sources, rows, predictor.prep, batch_size, max_pixels=predictor.max_pixels)
     step, data = predictor.distributed(ds)
     collector = Collector(plan)
     queue = list(pending)
     for batch in data:
         outs = [np.asarray(t) for t in step(batch)]
+        real = outs[-2] >= 0  # (the padding of the last batch: row -1)
+        outs = [o[real] for o in outs]
         scores, feats = outs[0], (outs[1] if predictor.embeddings else None)
         batch_rows, filenames = outs[-2], outs[-1]
         collector.add(predictor.arrays(batch_rows, scores, feats, filenames))
@@ -230,22 +332,28 @@ def _run_local(predictor, sources, plan, pending, finish, advance, batch_size):
 
 def assemble(store, plan, renderer, outputs: Outputs, predictor, description: dict, unreadable: int) -> list[str]:
     """Write the outputs from every chunk (streamed, one chunk at a time), each renamed into
-    place whole, then the description next to the main one; returns the paths written."""
+    place whole, then the description next to the main one; returns the paths written. An
+    OSError (a full disk) names the file being written; the parts stay, for a rerun."""
     opened = []
     try:
-        table = writers.open_table(outputs.predictions, renderer.columns) if outputs.predictions else None
-        opened += [table] if table else []
-        emb = None
+        table = emb = None
+        if outputs.predictions:
+            with naming_path(outputs.predictions):
+                table = writers.open_table(outputs.predictions, renderer.columns)
+            opened.append(table)
         if outputs.embeddings:
-            emb = writers.open_embeddings(outputs.embeddings, plan.rows - unreadable, predictor.embedding_size,
-                                          renderer.records)
+            with naming_path(outputs.embeddings):
+                emb = writers.open_embeddings(outputs.embeddings, plan.rows - unreadable, predictor.embedding_size,
+                                              renderer.records)
             opened.append(emb)
         for k in range(plan.chunks):
-            chunk = store.read(k)
+            chunk = store.read(k, plan.bounds(k))
             if table is not None:
-                table.write(renderer.rows(chunk))
+                with naming_path(table.path):
+                    table.write(renderer.rows(chunk))
             if emb is not None:
-                emb.write(*renderer.embeddings(chunk))
+                with naming_path(emb.path):
+                    emb.write(*renderer.embeddings(chunk))
     except BaseException:
         writers.abort_all(opened)
         raise
@@ -255,7 +363,8 @@ def assemble(store, plan, renderer, outputs: Outputs, predictor, description: di
             "embeddings": _relative(outputs.embeddings, outputs.main),
             "embedding_size": predictor.embedding_size,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    written.append(write_json(writers.meta_path(outputs.main), meta))
+    with naming_path(writers.meta_path(outputs.main)):
+        written.append(write_json(writers.meta_path(outputs.main), meta))
     return written
 
 

@@ -9,13 +9,14 @@ and renames it into place on :meth:`commit`, so a file appears only when complet
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import os
 
 import numpy as np
 
-from inception_keras.fileio import make_temporary_file, umask
+from inception_keras.fileio import make_temporary_file, naming_path, umask
 
 from .columns import Column, key_columns
 
@@ -198,15 +199,36 @@ def open_table(path: str, columns) -> _Writer:
     return WRITERS[table_format(path)](path, columns)
 
 
+def _reserve(path: str) -> None:
+    """Allocate the blocks of ``path`` (a sparse file of its final size) now: a memory-mapped
+    file that meets a full disk later kills the process (SIGBUS); this raises ENOSPC instead."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):  # (a file system without it)
+            raise
+    finally:
+        os.close(fd)
+
+
 class NpyWriter(_Writer):
     """Embeddings as a float32 ``rows x D`` ``.npy`` (filled in place), and the index of their
     rows (``.index.csv``: path, and record and filename for TFRecords) written next to it."""
 
     def __init__(self, path, rows: int, size: int, records: bool):
         super().__init__(path, ".npy")
-        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=(rows, size))
-        self.at = 0
-        self.index = CsvWriter(index_path(path), key_columns(records))
+        self.array = self.index = None
+        try:
+            self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=(rows, size))
+            _reserve(self.tmp)
+            self.at = 0
+            self.index = CsvWriter(index_path(path), key_columns(records))
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, keys: dict, values: np.ndarray) -> None:
         n = len(values)
@@ -226,8 +248,11 @@ class NpyWriter(_Writer):
         return super().commit()
 
     def abort(self) -> None:
-        self.index.abort()
-        super().abort()
+        try:
+            if self.index is not None:
+                self.index.abort()
+        finally:
+            super().abort()
 
 
 class ParquetEmbeddingWriter(ParquetWriter):
@@ -248,14 +273,20 @@ def open_embeddings(path: str, rows: int, size: int, records: bool):
 
 
 def commit_all(writers) -> list[str]:
-    """Commit every writer (each an atomic rename), or abort them all if one fails before."""
+    """Commit every writer (each an atomic rename), or abort them all if one fails before. An
+    OSError (a full disk when the last buffer is flushed) names the file."""
     try:
         for w in writers:
-            w.close()
+            with naming_path(w.path):
+                w.close()
     except BaseException:
         abort_all(writers)
         raise
-    return [w.commit() for w in writers]
+    out = []
+    for w in writers:
+        with naming_path(w.path):
+            out.append(w.commit())
+    return out
 
 
 def abort_all(writers) -> None:
