@@ -8,16 +8,26 @@ URIs accepted everywhere a preset or weights are (``create_model``, ``weights=``
   ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, tokens and revisions apply);
 * ``kaggle://owner/model/framework/variation[/version]``: a Kaggle Models handle, fetched
   with ``kagglehub`` (pin a version to load offline from kagglehub's cache);
-* ``https://...`` / ``file://...``: a weights file (``.weights.h5``, ``.safetensors``,
-  ``.pth``, TF-slim ``.tar.gz``) or anything else we read, downloaded into the cache;
+* ``https://...``: a weights file (``.weights.h5``, ``.safetensors``, ``.pth``, TF-slim
+  ``.tar.gz``) or anything else we read, downloaded into the cache;
+* ``file://...``: a local file or folder, read where it is (never copied: a file that
+  changes is read again, as it is now);
 * a local folder or file.
 
-Every download goes to a temporary name in the cache folder and is renamed when complete,
-under a ``filelock.FileLock`` on the entry (several processes filling one cache at once
-download once). Its sha256 is checked against a known value where there is one (for Hub
-LFS files the ETag is the sha256), and otherwise recorded on first download and checked
-on every later use (trust on first use). The cache is ``$KERAS_HOME/models/inception_keras``
-(``~/.keras/...`` by default).
+Every download goes to a temporary name in the cache folder (:mod:`inception_keras.fileio`'s
+naming: host and pid in the name) and is renamed when complete, under a
+``filelock.FileLock`` on the entry (several processes filling one cache at once download
+once); whoever takes the lock next deletes what a killed writer left there. Its sha256 is
+checked against a known value where there is one (for Hub LFS files the ETag is the
+sha256), and otherwise recorded on first download and checked on every later use (trust on
+first use). The cache is ``$KERAS_HOME/models/inception_keras`` (``~/.keras/...`` by default).
+
+No network: before the first request to a host (the Hub's endpoint, a URL's host) one TCP
+connection is tried, for at most :data:`PROBE_TIMEOUT` seconds (through the proxy the
+environment names, if any). When it fails, one line says so (a warning of the
+``inception_keras`` logger), the Hub is asked for its local cache only and URLs are not
+tried, instead of huggingface_hub's five retries. ``HF_HUB_OFFLINE=1`` skips the check and
+every network request (the Hub and URLs; ``localhost`` mirrors stay allowed).
 
 Example:
     >>> from inception_keras import create_model, upload_preset
@@ -27,12 +37,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
-import tempfile
+import socket
+import threading
+import time
 import urllib.parse
 import urllib.request
 import warnings
@@ -42,11 +55,49 @@ from .preset_format import PresetError, sha256_file
 CACHE_SUBDIR = os.path.join("models", "inception_keras")
 HUB_EXTRA = "pip install 'inception-keras[hub]'"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+PROBE_TIMEOUT = 3.0  # seconds for the one connection that tells whether a host can be reached
+PROBE_MEMORY = 60.0  # seconds a probe's answer is reused (a network that comes back is seen again)
+_LEGACY_PART = ".part-"  # the unnamed temporaries of earlier versions' downloads
 log = logging.getLogger("inception_keras")
 
 
 class SourceUnavailable(RuntimeError):
     """One source of weights could not be used (offline, missing, failed check); says why."""
+
+
+class WeightsUnavailable(RuntimeError):
+    """No source of a named preset's weights could be used.
+
+    Structured, so that each audience gets its own hint: ``str(e)`` ends with Python's
+    (``weights=...``), :meth:`message` ``(tool=True)`` with a tool's (``--weights PATH``,
+    ``HF_HUB_OFFLINE=1``).
+
+    Attributes:
+        preset: the :class:`inception_keras.presets.Preset`.
+        failures: one line per source tried, in order: ``"<source>: <why>"``.
+        local: the value of ``INCEPTION_KERAS_WEIGHTS_DIR`` (None when it is not set).
+    """
+
+    def __init__(self, preset, failures, local: str | None = None):
+        self.preset, self.failures, self.local = preset, list(failures), local
+        super().__init__(self.message())
+
+    def message(self, *, tool: bool = False) -> str:
+        preset = self.preset
+        folder = self.local or "a folder named by INCEPTION_KERAS_WEIGHTS_DIR"
+        text = (f"could not get the {preset.name} weights; sources tried, in order:\n  - "
+                + "\n  - ".join(self.failures)
+                + f"\nWithout internet: download {preset.archive} on another machine and put it in {folder} "
+                f"(or {preset.timm_name}.safetensors, timm's model.safetensors from hf://{preset.hf_repo}), ")
+        if not tool:
+            return text + "or pass its path as weights=..."
+        text += f"or pass its path: --model {preset.arch} --weights PATH"
+        if offline():
+            return text + " (HF_HUB_OFFLINE=1 is set: no network was tried)"
+        return text + ". Set HF_HUB_OFFLINE=1 to skip the network at once (no connection attempt)"
+
+    def __reduce__(self):
+        return type(self), (self.preset, self.failures, self.local)
 
 
 def cache_dir() -> str:
@@ -55,12 +106,39 @@ def cache_dir() -> str:
     return os.path.join(base, CACHE_SUBDIR)
 
 
+@contextlib.contextmanager
 def file_lock(path: str):
-    """A ``filelock.FileLock`` on ``path + '.lock'`` (its folder is created)."""
+    """Hold a ``filelock.FileLock`` on ``path + '.lock'`` (its folder is created) to write ``path``.
+
+    Once the lock is held, what a killed writer left next to ``path`` is deleted: the stale
+    temporaries of :mod:`inception_keras.fileio` (their writer's pid is gone), and the unnamed
+    ``.part-*`` downloads of earlier versions whose target is in this folder (only a lock
+    holder writes those, so none is in use).
+    """
     from filelock import FileLock  # noqa: PLC0415
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return FileLock(path + ".lock")
+    from .fileio import remove_stale_temporaries  # noqa: PLC0415
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with FileLock(path + ".lock"):
+        removed = remove_stale_temporaries(folder)
+        removed += _remove_legacy_parts(folder)
+        if removed:
+            log.info("removed %d leftover temporaries of a killed writer in %s", len(removed), folder)
+        yield
+
+
+def _remove_legacy_parts(folder: str) -> list[str]:
+    removed = []
+    for name in os.listdir(folder):
+        if name.startswith(_LEGACY_PART) and os.path.isfile(os.path.join(folder, name)):
+            try:
+                os.remove(os.path.join(folder, name))
+                removed.append(os.path.join(folder, name))
+            except OSError:
+                pass
+    return removed
 
 
 def require(module: str):
@@ -112,15 +190,99 @@ def forget(key: str, path: str | None = None) -> None:
 
 
 # =========================================================================== #
+# No network: one probe per host, one line
+# =========================================================================== #
+_PROBES: dict[tuple[str, int], tuple[float, str | None]] = {}  # (host, port) -> (when, problem)
+_SAID = [0.0]  # when the last "no network" line was written
+
+
+def offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is set (as huggingface_hub read it, where it is installed)."""
+    try:
+        from huggingface_hub import constants  # noqa: PLC0415
+
+        return bool(constants.HF_HUB_OFFLINE)
+    except ImportError:
+        return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _is_loopback(host: str | None) -> bool:
+    return (host or "").lower() in ("localhost", "127.0.0.1", "::1") or (host or "").startswith("127.")
+
+
+def _probe_target(url: str) -> tuple[str, int]:
+    """The (host, port) a request for ``url`` connects to first: the URL's, or its proxy's."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_parts = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        if proxy_parts.hostname:
+            return proxy_parts.hostname, proxy_parts.port or (443 if proxy_parts.scheme == "https" else 80)
+    return host, port
+
+
+def _connect(host: str, port: int, timeout: float) -> str | None:
+    """None when a TCP connection to ``host:port`` opens within ``timeout`` (name lookup included)."""
+    result = []
+
+    def attempt():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(None)
+        except OSError as e:
+            result.append(e.strerror or str(e) or type(e).__name__)
+
+    thread = threading.Thread(target=attempt, name="inception-keras-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)  # bounds the name lookup too, which has no timeout of its own
+    return result[0] if result else f"no answer within {timeout:g} s"
+
+
+def network_problem(url: str) -> str | None:
+    """Why ``url``'s host cannot be reached (``"cannot connect to host:443 (...)"``), or None.
+
+    One TCP connection of at most :data:`PROBE_TIMEOUT` seconds, its answer reused for
+    :data:`PROBE_MEMORY` seconds. The first failure in that time writes one warning line.
+    """
+    host, port = _probe_target(url)
+    now = time.monotonic()
+    known = _PROBES.get((host, port))
+    if known is not None and now - known[0] < PROBE_MEMORY:
+        return known[1]
+    problem = _connect(host, port, PROBE_TIMEOUT)
+    problem = None if problem is None else f"cannot connect to {host}:{port} ({problem})"
+    _PROBES[(host, port)] = (time.monotonic(), problem)
+    if problem and time.monotonic() - _SAID[0] > PROBE_MEMORY:
+        _SAID[0] = time.monotonic()
+        log.warning("no network: %s; using local copies only (HF_HUB_OFFLINE=1 skips this check)", problem)
+    return problem
+
+
+# =========================================================================== #
 # URLs (https:// and file://)
 # =========================================================================== #
-def download(url: str, *, sha256: str | None = None) -> str:
-    """The local path of ``url``'s content in the cache: downloaded once, hash-checked on every use.
+def file_url_path(url: str) -> str:
+    """The local path of a ``file://`` URL (``file:///x/w.safetensors`` -> ``/x/w.safetensors``)."""
+    parts = urllib.parse.urlparse(url)
+    if parts.netloc not in ("", "localhost"):
+        raise SourceUnavailable(f"{url}: a file:// URL names a file on this machine (file:///path), "
+                                f"not on {parts.netloc}")
+    return urllib.request.url2pathname(parts.path)
 
-    A cached copy that no longer matches its hash is reported (a warning naming the file)
-    and downloaded again once. Raises SourceUnavailable (URL error, incomplete transfer,
-    hash mismatch); nothing is left at the final name after a failure.
+
+def download(url: str, *, sha256: str | None = None) -> str:
+    """The local path of ``url``'s content: downloaded once into the cache, hash-checked on every use.
+
+    A ``file://`` URL is not copied: its file (or folder) is read where it is, so a file that
+    changes is used as it is now (checked against ``sha256`` when given). A cached copy
+    that no longer matches its hash is reported (a warning naming the file) and downloaded
+    again once. Raises SourceUnavailable (URL error, no network, ``HF_HUB_OFFLINE``,
+    incomplete transfer, hash mismatch); nothing is left at the final name after a failure.
     """
+    if url.startswith("file:"):
+        return _local_file(url, sha256)
     name = os.path.basename(urllib.parse.urlparse(url).path) or "download"
     path = os.path.join(cache_dir(), "downloads", hashlib.sha1(url.encode()).hexdigest()[:16], name)
     with file_lock(path):
@@ -131,6 +293,12 @@ def download(url: str, *, sha256: str | None = None) -> str:
             except SourceUnavailable as e:  # the recorded hash stays: the new copy must match it
                 warnings.warn(f"cached download {path} is damaged ({e}); downloading it again", stacklevel=2)
                 os.remove(path)
+        host = urllib.parse.urlsplit(url).hostname
+        if offline() and not _is_loopback(host):
+            raise SourceUnavailable(f"cannot download {url}: HF_HUB_OFFLINE is set (no network request is made)")
+        problem = network_problem(url)
+        if problem:
+            raise SourceUnavailable(f"cannot download {url}: no network ({problem})")
         _fetch(url, path)
         try:
             check_hash(url, path, sha256)
@@ -141,14 +309,26 @@ def download(url: str, *, sha256: str | None = None) -> str:
     return path
 
 
+def _local_file(url: str, sha256: str | None) -> str:
+    path = file_url_path(url)
+    if not os.path.exists(path):
+        raise SourceUnavailable(f"cannot download {url}: there is no file {path}")
+    if sha256 and os.path.isfile(path):
+        digest = sha256_file(path)
+        if digest != sha256:
+            raise SourceUnavailable(f"{path} ({url}) does not match the known sha256: expected {sha256}, got {digest}")
+    return path
+
+
 def _fetch(url: str, path: str) -> None:
     from . import __version__  # noqa: PLC0415
+    from .fileio import make_temporary_file  # noqa: PLC0415
 
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=os.path.dirname(path))
+    tmp = make_temporary_file(path, "", "download")
     try:
         request = urllib.request.Request(url, headers={"User-Agent": f"inception-keras/{__version__}"})
         written, total = 0, None
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
+        with open(tmp, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
             total = response.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
             log.info("downloading %s%s", url, f" ({total / 1e6:.1f} MB)" if total else "")
@@ -189,14 +369,20 @@ def hf_file(repo: str, filename: str, revision: str | None = None) -> str:
 
     hf = require("huggingface_hub")
     errors = require("huggingface_hub.errors")
+    constants = require("huggingface_hub.constants")
+    # No network: the local Hub cache only, at once (huggingface_hub would retry five times, ~25 s).
+    problem = None if constants.HF_HUB_OFFLINE else network_problem(constants.ENDPOINT)
     try:
         path = hf.hf_hub_download(repo_id=repo, filename=filename, revision=revision,
-                                  library_name="inception-keras", library_version=__version__)
+                                  library_name="inception-keras", library_version=__version__,
+                                  local_files_only=problem is not None)
     except errors.RemoteEntryNotFoundError:
         raise FileNotFoundError(f"hf://{repo} has no {filename}") from None
     except errors.LocalEntryNotFoundError as e:
+        why = (f"no network: {problem}" if problem else
+               "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else _first_line(e))
         raise SourceUnavailable(f"hf://{repo}/{filename}: not in the Hugging Face cache and the Hub cannot be "
-                                f"reached ({_first_line(e)})") from None
+                                f"reached ({why})") from None
     except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError) as e:
         raise SourceUnavailable(f"hf://{repo}: {_first_line(e)}") from None
     except (errors.HfHubHTTPError, OSError, ValueError) as e:

@@ -318,7 +318,8 @@ def check_preset_options(args):
 
     if is_graph(args):
         return None
-    info = preset_info(args.model)
+    with weights_errors():
+        info = preset_info(args.model)
     problems = preset_conflicts(args, info)
     if problems:
         raise ValueError(f"--model {args.model} is a preset, and these options contradict it: "
@@ -350,15 +351,32 @@ def load_model(args, *, weights_default: str = "imagenet", classes_default: int 
                              getattr(args, "crop_fraction", None) or 0.875)
         if names is not None and classes is not None and len(names) != classes:
             raise ValueError(f"{labels_file} has {len(names)} names but the model has {classes} classes")
-        model, info = load(name, weights=weights_value(weights), classes=classes, input_shape=(size, size, 3),
-                           **build)
+        with weights_errors():
+            model, info = load(name, weights=weights_value(weights), classes=classes, input_shape=(size, size, 3),
+                               **build)
         if names is None:
             names = info.class_names or default_class_names(int(model.output_shape[-1]))
         return Loaded(model, name, names, prep, info, str(weights))
     check_preset_options(args)
-    model, info = load(args.model, **build)
+    with weights_errors():
+        model, info = load(args.model, **build)
     names = info.class_names or default_class_names(int(model.output_shape[-1]))
     return Loaded(model, info.model, names, info.to_preprocessing(), info, args.model)
+
+
+@contextlib.contextmanager
+def weights_errors():
+    """Weights that cannot be fetched (no network, a source missing), worded for a tool: the
+    hint says ``--weights PATH`` and ``HF_HUB_OFFLINE=1`` instead of Python's ``weights=...``,
+    and the error is a ValueError, which every tool reports in one line (exit 2)."""
+    from inception_keras.hub import SourceUnavailable, WeightsUnavailable  # noqa: PLC0415
+
+    try:
+        yield
+    except WeightsUnavailable as e:
+        raise ValueError(e.message(tool=True)) from None
+    except SourceUnavailable as e:
+        raise ValueError(str(e)) from None
 
 
 def info(args, message: str) -> None:

@@ -214,6 +214,26 @@ def _old_verbose(argv: list[str]) -> list[str]:
     return out
 
 
+def _run(args, argv, command, log) -> dict:
+    """Resume the run of ``--resume``, or start the one that the options describe."""
+    from inception_keras.training import TrainingError, resume, train  # noqa: PLC0415
+
+    if args.resume:
+        conflicts = _resume_conflicts(argv, args)
+        if conflicts:
+            raise TrainingError(f"--resume continues a run with its saved options, and these conflict with it: "
+                                f"{'; '.join(conflicts)}. Drop them (only --epochs may be given, to extend the "
+                                f"run), or start a new run with --output")
+        verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
+        with options.progress_to_stderr():
+            return resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
+    if args.output is None:
+        raise TrainingError("pass --output DIR for a new run (or --resume DIR to continue one)")
+    config = config_from_args(args)
+    with options.progress_to_stderr():
+        return train(config, command=command, log=log)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -221,27 +241,14 @@ def main(argv=None) -> int:
     argv = _old_verbose(argv)
     args = options.parse_args(parser, argv)
     from inception_keras.datasets import DataError  # noqa: PLC0415
-    from inception_keras.training import TrainingError, resume, train  # noqa: PLC0415
+    from inception_keras.training import TrainingError  # noqa: PLC0415
 
     def log(message):
         options.info(args, message)
 
     try:
-        if args.resume:
-            conflicts = _resume_conflicts(argv, args)
-            if conflicts:
-                raise TrainingError(f"--resume continues a run with its saved options, and these conflict with it: "
-                                    f"{'; '.join(conflicts)}. Drop them (only --epochs may be given, to extend the "
-                                    f"run), or start a new run with --output")
-            verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
-            with options.progress_to_stderr():
-                result = resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
-        else:
-            if args.output is None:
-                raise TrainingError("pass --output DIR for a new run (or --resume DIR to continue one)")
-            config = config_from_args(args)
-            with options.progress_to_stderr():
-                result = train(config, command=command, log=log)
+        with options.weights_errors():
+            result = _run(args, argv, command, log)
     except (DataError, TrainingError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
