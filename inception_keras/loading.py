@@ -22,6 +22,7 @@ from .preset_format import (
     PresetInfo,
     is_preset_dir,
     is_timm_dir,
+    looks_like_preset,
     make_labels,
     make_preprocessing,
     read_preset,
@@ -64,7 +65,7 @@ def preset_info(uri) -> PresetInfo:
         raise PresetError(f"{uri!r} is a graph, not a preset: it has no labels or weights; use a named preset "
                           f"({', '.join(presets.NAMED)}) or a preset folder")
     path = local_path(uri)
-    if is_preset_dir(path):
+    if looks_like_preset(path):  # a damaged config.json is reported as such, naming the file
         return read_preset(path, uri)
     if os.path.isdir(path) and is_timm_dir(path):
         return read_timm_dir(path, uri)
@@ -179,7 +180,7 @@ def is_weights_reference(value) -> bool:
         return False
     text = os.fspath(value)
     return presets.is_pretrained_name(text) or is_uri(text) or (os.path.isdir(text) and
-                                                                 (is_preset_dir(text) or is_timm_dir(text)))
+                                                                 (looks_like_preset(text) or is_timm_dir(text)))
 
 
 def load_weights_into(model, weights, arch: str, load_file) -> None:
@@ -196,7 +197,7 @@ def load_weights_into(model, weights, arch: str, load_file) -> None:
         presets.load_pretrained(model, arch, text)
         return
     path = local_path(text)
-    if is_preset_dir(path):
+    if looks_like_preset(path):
         info = read_preset(path, text)
         _check_arch(info, arch, text)
         load_folder_weights(model, path, info)
@@ -213,7 +214,7 @@ def load_weights_into(model, weights, arch: str, load_file) -> None:
 def check_folder_arch(folder, arch: str) -> None:
     """For a local preset or timm folder given as ``weights=``: its graph is ``arch`` (read, not built)."""
     folder = os.fspath(folder)
-    if is_preset_dir(folder):
+    if looks_like_preset(folder):
         _check_arch(read_preset(folder), arch, folder)
     elif is_timm_dir(folder):
         _check_arch(read_timm_dir(folder), arch, folder)

@@ -183,12 +183,18 @@ def pretrained_folder(preset: Preset, *, background: bool = False, aux: bool = F
         folder = _cache_folder(preset, kind)
         if os.path.isdir(folder):
             try:
-                verify_weights(read_preset(folder))
-                return folder
+                info = read_preset(folder)
+                verify_weights(info)
             except PresetError as e:
                 warnings.warn(f"cached preset {folder} is damaged ({e}); rebuilding it once from its source",
                               stacklevel=3)
                 _remove(folder)
+                continue
+            changed = changed_local_source(info.metadata)
+            if changed is None:
+                return folder
+            log.warning("%s changed since %s was converted from it; converting it again", changed, folder)
+            _remove(folder)
     failures = []
     for kind, label, locate in _sources(preset):
         if kind not in kinds:
@@ -199,13 +205,9 @@ def pretrained_folder(preset: Preset, *, background: bool = False, aux: bool = F
             return _convert_locked(preset, kind, label, locate)
         except _Unavailable as e:
             failures.append(f"{label}: {e}")
-    local = os.environ.get("INCEPTION_KERAS_WEIGHTS_DIR") or "a folder named by INCEPTION_KERAS_WEIGHTS_DIR"
-    raise RuntimeError(
-        f"could not get the {preset.name} weights; sources tried, in order:\n  - " + "\n  - ".join(failures)
-        + f"\nWithout internet: download {preset.archive} on another machine and put it in {local} "
-        f"(or {preset.timm_name}.safetensors, timm's model.safetensors from hf://{preset.hf_repo}), "
-        f"or pass its path as weights=..."
-    )
+    from .hub import WeightsUnavailable  # noqa: PLC0415 - a RuntimeError; tools word its hint their way
+
+    raise WeightsUnavailable(preset, failures, os.environ.get("INCEPTION_KERAS_WEIGHTS_DIR") or None)
 
 
 class _Unavailable(RuntimeError):
@@ -252,6 +254,23 @@ def _sources(preset: Preset):
             ("slim", f"TF-slim tarball {preset.url}", tarball)]
 
 
+def changed_local_source(metadata: dict) -> str | None:
+    """The local file a cached preset was converted from, when it has changed since (another
+    size or modification time than recorded); None when none has. A file that is gone leaves
+    the cache as it is: it still holds that file's weights, checked by their sha256."""
+    for record in metadata.get("sources") or []:
+        uri = record.get("uri") if isinstance(record, dict) else None
+        if not (isinstance(uri, str) and os.path.isabs(uri) and "size" in record):
+            continue
+        try:
+            stat = os.stat(uri)
+        except OSError:
+            continue
+        if (stat.st_size, stat.st_mtime_ns) != (record.get("size"), record.get("mtime_ns")):
+            return uri
+    return None
+
+
 def _cache_folder(preset: Preset, kind: str) -> str:
     return os.path.join(cache_dir(), "presets", preset.name, kind)
 
@@ -276,6 +295,9 @@ def _convert_locked(preset: Preset, kind: str, label: str, locate) -> str:
         path, sources = locate()
         for record in sources:
             record["sha256"] = sha256_file(path)
+            if os.path.isabs(record["uri"]):  # a local file is the truth: note what it was
+                stat = os.stat(path)
+                record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
         from .convert.core import ConversionError  # noqa: PLC0415
 
         try:

@@ -12,9 +12,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +29,13 @@ from inception_keras import hub, presets
 from inception_keras.convert import load_timm_weights, open_timm_checkpoint
 from inception_keras.convert.transfer import h5_layers
 from inception_keras.datasets import Preprocessing
-from inception_keras.preset_format import CorruptPresetError, PresetError, read_preset, verify_weights
+from inception_keras.preset_format import (
+    CorruptPresetError,
+    PresetError,
+    PresetFileError,
+    read_preset,
+    verify_weights,
+)
 from timm_checkpoints import randomize, timm_state_dict
 
 SMALL = (75, 75, 3)
@@ -202,6 +210,61 @@ def test_corrupt_preset_and_weights_only_checks(preset_dir, tmp_path):
         inception_keras.create_inception_resnet_v1(input_shape=SMALL, weights=str(preset_dir))
     with pytest.raises(PresetError, match="1000-class classifier but 'inception_v4' was built with classes=10"):
         inception_keras.create_inception_v4(input_shape=SMALL, classes=10, weights=str(preset_dir))
+
+
+def _copy_preset(src, dst):
+    """A copy of a preset folder whose weights file is a hard link (only the JSON files change)."""
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+    shutil.copytree(src, dst, copy_function=link)
+    return dst
+
+
+def _rewrite(path, data):
+    os.remove(path)  # never write through a hard link
+    path.write_text(json.dumps(data))
+
+
+def test_label_ids_give_the_output_order(preset_dir, tmp_path):
+    """labels.json's ids say which output each name is, whatever the order of its rows (issue 21)."""
+    folder = _copy_preset(preset_dir, tmp_path / "p")
+    labels = json.loads((folder / "labels.json").read_text())
+    first = [row["name"] for row in labels["classes"][:3]]
+    for row, i in zip(labels["classes"], (2, 1, 0)):
+        row["id"] = i
+    _rewrite(folder / "labels.json", labels)
+    info = inception_keras.preset_info(folder)
+    assert info.class_names[:3] == first[::-1] and [c["id"] for c in info.labels[:3]] == [0, 1, 2]
+    labels["classes"][0]["id"] = 1
+    _rewrite(folder / "labels.json", labels)
+    with pytest.raises(PresetFileError, match=r"labels.json: 'classes\[1\].id' is 1, already the id of classes\[0\]"):
+        inception_keras.preset_info(folder)
+
+
+def test_preset_files_are_checked_against_the_weights(preset_dir, tmp_path):
+    """config.json must describe the weights file: classes, auxiliary head, input channels;
+    and a format version from the future asks for an upgrade."""
+    folder = _copy_preset(preset_dir, tmp_path / "p")
+    config = json.loads((folder / "config.json").read_text())
+    for key, value, message in [
+        ("classes", 10, "'arguments.classes' is 10, but the classifier in model.weights.h5 has 1000 outputs"),
+        ("aux_logits", True, "'arguments.aux_logits' is true, but model.weights.h5 has no auxiliary head"),
+        ("input_shape", [75, 75, 1], "'arguments.input_shape' is [75, 75, 1] (1 channels), but the first convolution"),
+        ("input_shape", [75, 75], "'arguments.input_shape' is [75, 75]; expected 3 entries"),
+        ("pooling", "mean", "'arguments.pooling' is 'mean'; expected one of 'avg', 'max'"),
+    ]:
+        _rewrite(folder / "config.json", {**config, "arguments": {**config["arguments"], key: value}})
+        with pytest.raises(PresetFileError, match=re.escape(message)):
+            inception_keras.preset_info(folder)
+    _rewrite(folder / "config.json", {**config, "format_version": 99})
+    with pytest.raises(PresetFileError, match="'format_version' is 99; this inception-keras reads preset format "
+                                              "versions up to 1: upgrade inception-keras"):
+        inception_keras.preset_info(folder)
+    _rewrite(folder / "config.json", {**config, "arguments": {**config["arguments"], "include_top": False}})
+    assert inception_keras.preset_info(folder).classes is None  # a headless config of a file with a head
 
 
 # --------------------------------------------------------------------------- #
@@ -395,3 +458,33 @@ def test_three_processes_fill_one_cache(filled_cache):
     assert len([p for method, p in requests if method == "GET" and p.endswith("/model.safetensors")]) == 1
     assert sorted(p for p in os.listdir(root) if not p.endswith(".lock")) == ["timm"]
     verify_weights(read_preset(root / "timm"))
+
+
+def test_named_preset_cache_follows_its_local_source(preset_dir, home, monkeypatch, caplog):
+    """A named preset converted from a file of INCEPTION_KERAS_WEIGHTS_DIR is converted again
+    once that file changes (size or time); while it is unchanged, or gone, the cache serves."""
+    local = home / "local"
+    local.mkdir()
+    source = local / "inception_v4.tf_in1k.safetensors"
+    source.write_bytes(b"first copy")
+    monkeypatch.setenv("INCEPTION_KERAS_WEIGHTS_DIR", str(local))
+    preset = presets.NAMED["inception_v4.tf_in1k"]
+    converted = []
+
+    def fake_convert(preset, kind, path, sources, folder):  # the cache as a conversion leaves it
+        converted.append(path)
+        _copy_preset(preset_dir, folder)
+        meta = json.loads((Path(folder) / "metadata.json").read_text())
+        _rewrite(Path(folder) / "metadata.json", {**meta, "sources": sources})
+
+    monkeypatch.setattr(presets, "_convert", fake_convert)
+    folder = presets.pretrained_folder(preset)
+    assert converted == [str(source)]
+    assert presets.pretrained_folder(preset) == folder and len(converted) == 1  # unchanged: served
+    source.write_bytes(b"a new copy, longer")
+    with caplog.at_level("WARNING", logger="inception_keras"):
+        assert presets.pretrained_folder(preset) == folder
+    assert len(converted) == 2 and "changed since" in caplog.text
+    os.remove(source)
+    monkeypatch.setenv("INCEPTION_KERAS_WEIGHTS_DIR", str(home / "elsewhere"))
+    assert presets.pretrained_folder(preset) == folder and len(converted) == 2  # gone: the cache serves
