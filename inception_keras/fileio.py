@@ -420,3 +420,23 @@ def output_lock(path, what: str = "run", hint: str = "wait for it to finish, or 
                 os.rmdir(folder)
             except OSError:
                 break
+
+
+SCRATCH_FOLDER = "inception-keras"  # under the system's temporary folder: scratch space of ours alone
+
+
+@contextlib.contextmanager
+def scratch_dir(purpose: str):
+    """A new folder for work files (an extracted archive), removed on exit.
+
+    It lives in ``$TMPDIR/inception-keras/`` under a name that says host and pid, so that the
+    folder a killed process left is deleted by the next one that makes scratch space
+    (:func:`remove_stale_temporaries`), and nothing of other programs is ever touched."""
+    base = os.path.join(tempfile.gettempdir(), SCRATCH_FOLDER)
+    os.makedirs(base, exist_ok=True)
+    remove_stale_temporaries(base)
+    folder = make_temporary_dir(os.path.join(base, purpose), purpose)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

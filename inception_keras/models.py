@@ -377,15 +377,16 @@ def _weights_h5(path: str):
     if not path.endswith(".keras"):
         yield path
         return
-    import tempfile  # noqa: PLC0415
     import zipfile  # noqa: PLC0415
+
+    from inception_keras import fileio  # noqa: PLC0415
 
     member = "model.weights.h5"
     try:
         with zipfile.ZipFile(path) as archive:
             if member not in archive.namelist():
                 raise ValueError(f"{path!r} is not a Keras model archive: it has no {member}")
-            with tempfile.TemporaryDirectory(prefix="inception_keras_") as folder:
+            with fileio.scratch_dir("keras") as folder:
                 archive.extract(member, folder)
                 yield os.path.join(folder, member)
     except zipfile.BadZipFile as e:

@@ -1,3 +1,134 @@
-"""Rows of the reliability suite (issue 21): tools."""
+"""Rows of the reliability suite (issue 21): tools.
 
-from bad_inputs import case  # noqa: F401
+Outputs that would silently replace something (a file inception-keras did not write, one of
+the inputs), and the temporaries a killed export leaves. Every row here is refused or fails
+before any model is built or checkpoint read: cheap."""
+
+import json
+import os
+import subprocess
+import sys
+
+from bad_inputs import case
+
+SMALL = ("--model", "inception_resnet_v1", "--weights", "none", "--input-size", "75", "--classes", "10")
+
+
+def _export(fmt, output="{tmp}/m", *more):
+    return dict(tool="export", argv=(*SMALL, "--format", fmt, "--output", output, *more), code=2)
+
+
+# --------------------------------------------------------------------------- #
+# export: an existing file that is not an export of ours is kept
+# --------------------------------------------------------------------------- #
+def _files(**contents):
+    """Files (name -> text) in the case's folder; a name ending in / is a folder."""
+    def make(tmp):
+        for name, text in contents.items():
+            path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if name.endswith("/"):
+                path.mkdir()
+            else:
+                path.write_text(text)
+        return {}
+
+    return make
+
+
+OVERWRITE = "already exists and was not written by inception-keras; give another path, or pass --overwrite"
+
+case(id="export-onnx-over-a-foreign-file", make=_files(**{"mine.onnx": "my notes, not an ONNX model"}),
+     **_export("onnx", "{tmp}/mine"), phrase=f"mine.onnx {OVERWRITE}",
+     exists=("mine.onnx",), absent=("mine.onnx.json", ".tmp-*"))
+case(id="export-tflite-over-a-foreign-file", make=_files(**{"m.tflite": "TFL3 is not enough"}),
+     **_export("tflite"), phrase=OVERWRITE, exists=("m.tflite",),
+     absent=("m.tflite.json", "m.tflite.labels.txt"))
+case(id="export-tflite-over-a-foreign-labels-file", make=_files(**{"m.tflite.labels.txt": "my classes\n"}),
+     **_export("tflite"), phrase=f"m.tflite.labels.txt {OVERWRITE}",
+     exists=("m.tflite.labels.txt",), absent=("m.tflite", "m.tflite.json"))
+case(id="export-onnx-over-a-foreign-report", make=_files(**{"m.onnx.json": '{"mine": 1}'}),
+     **_export("onnx"), phrase=f"m.onnx.json {OVERWRITE}",
+     exists=("m.onnx.json",), absent=("m.onnx",))
+case(id="export-saved-model-over-someone-elses-saved-model",
+     make=_files(**{"sm/saved_model.pb": "a SavedModel of another tool", "sm/variables/": ""}),
+     **_export("saved_model", "{tmp}/sm"), phrase=OVERWRITE, exists=("sm/saved_model.pb",), absent=("sm.json",))
+
+
+def _weights_named_like_the_output(tmp):
+    (tmp / "m.onnx").write_text("weights, say")
+    return {}
+
+
+case(id="export-output-is-an-input-even-with-overwrite", make=_weights_named_like_the_output,
+     tool="export", argv=("--model", "inception_resnet_v1", "--weights", "{tmp}/m.onnx", "--input-size", "75",
+                          "--format", "onnx", "--output", "{tmp}/m", "--overwrite"),
+     phrase="m.onnx is also an input; write the result to another file", absent=("m.onnx.json",))
+
+
+# --------------------------------------------------------------------------- #
+# export: a killed export's temporaries go with the next run into the folder
+# --------------------------------------------------------------------------- #
+def _dead_writers_temporaries(tmp):
+    """What a SavedModel export killed mid-way leaves next to its output: its temporary folder
+    (the assets, the SavedModel being written) named with this host and a pid that is gone."""
+    from inception_keras.fileio import temporary_prefix
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+
+    def killed(target):  # the start of a temporary name of target, written by the dead pid
+        prefix = os.path.basename(temporary_prefix(tmp / "out" / target, "export"))
+        return tmp / "out" / prefix.replace(f"-{os.getpid()}-", f"-{done.pid}-")
+
+    os.makedirs(f"{killed('sm')}k3j9x_2a/new/variables")
+    with open(f"{killed('m.onnx')}k3j9x_2a.onnx", "wb") as f:
+        f.write(b"half an ONNX model")
+    return {}
+
+
+case(id="export-removes-a-killed-exports-temporaries", make=_dead_writers_temporaries,
+     tool="export", argv=("--model", "inception_resnet_v1", "--weights", "{tmp}/missing.weights.h5",
+                          "--input-size", "75", "--format", "saved_model", "--output", "{tmp}/out/sm"),
+     phrase="missing.weights.h5", absent=("out/.tmp-*", "out/sm"))
+
+
+# --------------------------------------------------------------------------- #
+# converters: the weights, report and .keras replace only an earlier conversion's
+# --------------------------------------------------------------------------- #
+V4 = ("--model", "inception_v4")
+
+
+def _convert(tool, *more, checkpoint="{tmp}/none.ckpt"):
+    return dict(tool=tool, argv=("--checkpoint", checkpoint, *V4, "--output", "{tmp}/out.weights.h5", *more), code=2)
+
+
+case(id="convert-over-foreign-weights", make=_files(**{"out.weights.h5": "trained for a week"}),
+     **_convert("convert"), phrase=f"out.weights.h5 {OVERWRITE}",
+     exists=("out.weights.h5",), absent=("out.weights.h5.json",))
+case(id="convert_timm-over-a-foreign-report", make=_files(**{"out.weights.h5.json": "[]"}),
+     **_convert("convert_timm", checkpoint="{tmp}/none.safetensors"),
+     phrase=f"out.weights.h5.json {OVERWRITE}", absent=("out.weights.h5",))
+case(id="convert_timm-save-model-over-a-foreign-keras", make=_files(**{"out.keras": "my model"}),
+     **_convert("convert_timm", "--save-model", checkpoint="{tmp}/none.safetensors"),
+     phrase=f"out.keras {OVERWRITE}", absent=("out.weights.h5*",))
+
+
+def _earlier_conversion_then_edited(tmp):
+    """An earlier conversion's weights, report and .keras, and then the weights changed by hand."""
+    from inception_keras.cli.conversion import sha256
+
+    (tmp / "out.weights.h5").write_bytes(b"converted")
+    (tmp / "out.keras").write_bytes(b"converted model")
+    report = {"checkpoint": "old.ckpt", "output": str(tmp / "out.weights.h5"), "sha256": sha256(tmp / "out.weights.h5"),
+              "saved_model": str(tmp / "out.keras"), "saved_model_sha256": sha256(tmp / "out.keras")}
+    (tmp / "out.weights.h5.json").write_text(json.dumps(report))
+    (tmp / "out.weights.h5").write_bytes(b"fine-tuned by hand since")
+    return {}
+
+
+case(id="convert-over-weights-changed-since-their-conversion", make=_earlier_conversion_then_edited,
+     **_convert("convert", "--save-model"), phrase=f"out.weights.h5 {OVERWRITE}")
+case(id="convert-checkpoint-is-the-output-even-with-overwrite", make=_files(**{"out.weights.h5": "slim"}),
+     **_convert("convert", "--overwrite", checkpoint="{tmp}/out.weights.h5"),
+     phrase="out.weights.h5 is also an input; write the result to another file", absent=("out.weights.h5.json",))

@@ -13,6 +13,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = os.path.join(tempfile.mkdtemp(prefix="inception_keras_hf_"), "hf")
 os.environ["KAGGLEHUB_CACHE"] = os.path.join(tempfile.mkdtemp(prefix="inception_keras_kaggle_"), "kaggle")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # onnxruntime writes ~/.cache/Microsoft/... on import otherwise
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

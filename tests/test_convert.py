@@ -122,6 +122,74 @@ def test_tools_convert_v2_with_aux_keep_background_and_ema(irv2_v2_checkpoint, i
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
 
 
+def test_a_conversion_without_save_model_removes_the_earlier_conversions_keras(v4_v1_checkpoint, tmp_path, capsys):
+    """Issue 21: --save-model, then --keep-background into the same output. The 1000-class .keras
+    of the first run does not stay beside the 1001-class weights: the second run removes it,
+    says so, and its report names only what is there."""
+    out = tmp_path / "v4.weights.h5"
+    base = ["--checkpoint", v4_v1_checkpoint, "--model", "inception_v4", "--output", str(out), "--no-verify"]
+    assert convert_cli.main([*base, "--save-model"]) == 0
+    assert json.loads((tmp_path / "v4.weights.h5.json").read_text())["saved_model"] == str(tmp_path / "v4.keras")
+    capsys.readouterr()
+    assert convert_cli.main([*base, "--keep-background"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{tmp_path / 'v4.keras'} (the earlier conversion's model" in printed
+    report = json.loads((tmp_path / "v4.weights.h5.json").read_text())
+    assert report["classes"] == 1001 and report["removed"] == [str(tmp_path / "v4.keras")]
+    assert "saved_model" not in report
+    assert sorted(os.listdir(tmp_path)) == ["v4.weights.h5", "v4.weights.h5.json"]
+
+
+class _Report:  # what save_converted needs of a conversion report
+    def to_json(self):
+        return {}
+
+    def summary_lines(self):
+        return []
+
+
+def test_only_the_earlier_conversions_own_keras_is_removed(tmp_path):
+    """The .keras of the output's name goes only when the report being replaced names it with its
+    sha256: one changed since, or one written elsewhere with --save-model PATH, stays; a run
+    that writes the .keras elsewhere removes the one of the output's name."""
+    from inception_keras.cli import conversion
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])  # the files matter, not the model
+    out = str(tmp_path / "m.weights.h5")
+
+    def save(save_model=None):
+        conversion.check_output(out, save_model)
+        return conversion.save_converted(model, out, {"checkpoint": "c"}, _Report(), 0.0, arch="unused",
+                                         build_kwargs={}, verify=False, save_model=save_model)
+
+    save("")  # m.keras
+    (tmp_path / "m.keras").write_bytes(b"edited since")
+    assert "removed" not in save()  # not the conversion's any more: kept
+    assert (tmp_path / "m.keras").read_bytes() == b"edited since"
+    with pytest.raises(ValueError, match="m.keras already exists and was not written by inception-keras"):
+        conversion.check_output(out, "")
+    (tmp_path / "m.keras").unlink()
+    save("")
+    elsewhere = str(tmp_path / "other.keras")
+    assert save(elsewhere)["removed"] == [str(tmp_path / "m.keras")]  # replaced by other.keras
+    assert "removed" not in save()  # other.keras was asked for by name: kept
+    assert sorted(os.listdir(tmp_path)) == ["m.weights.h5", "m.weights.h5.json", "other.keras"]
+
+
+def test_converters_refuse_to_replace_a_file_they_did_not_write(tmp_path):
+    from inception_keras.cli.conversion import check_output
+    from inception_keras.fileio import OverwriteError
+
+    out = tmp_path / "m.weights.h5"
+    out.write_bytes(b"weights from elsewhere")
+    with pytest.raises(OverwriteError, match="--output .*m.weights.h5 already exists .* pass --overwrite"):
+        check_output(str(out))
+    check_output(str(out), overwrite=True)
+    with pytest.raises(OverwriteError, match="is also an input"):
+        check_output(str(out), overwrite=True, inputs=[str(out)])
+    assert out.read_bytes() == b"weights from elsewhere"
+
+
 def test_aux_head_background_dropped(v4_v1_checkpoint, v4_tensors):
     model = inception_keras.create_inception_v4(aux_logits=True)
     with open_slim_checkpoint(v4_v1_checkpoint) as ckpt:
@@ -238,7 +306,7 @@ def test_imagenet_weights_end_to_end(release_mirror, v4_tensors, tmp_path, monke
     assert sorted(os.listdir(cache / "presets" / "inception_v4.tf_in1k" / "slim")) == [
         "config.json", "labels.json", "metadata.json", "model.weights.h5", "preprocessing.json"]
     downloads = [f for _, _, files in os.walk(cache / "downloads") for f in files if not f.endswith(".lock")]
-    assert downloads == ["inception_v4_2016_09_09.tar.gz"]
+    assert downloads == []  # a file:// URL is read where it is, never copied (issue 21: a copy went stale)
 
     # Second call: from the cache, with neither download nor conversion.
     def forbidden(*args, **kwargs):
@@ -290,3 +358,27 @@ def test_presets_agree_with_the_models(zoo):
         assert preset.url == presets.BASE_URL + preset.archive
     assert presets.PRESETS[("inception_resnet_v2_slim", "ens_adv_imagenet")].archive == \
         "ens_adv_inception_resnet_v2_2017_08_18.tar.gz"
+
+
+def test_scratch_space_of_a_killed_process_is_removed_by_the_next(tmp_path, monkeypatch):
+    """Archives are extracted into $TMPDIR/inception-keras/ under names with host and pid: a
+    killed extraction's folder is deleted by the next process that makes scratch space, a live
+    one's is kept, and nothing outside that folder is touched."""
+    import tempfile
+
+    from inception_keras import fileio
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    base = tmp_path / fileio.SCRATCH_FOLDER
+    base.mkdir()
+    dead = base / f".tmp-inception-keras-extract-extract-{fileio._host()}-999999999-abc"
+    alive = base / f".tmp-inception-keras-extract-extract-{fileio._host()}-{os.getpid()}-def"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "model.ckpt.index").write_bytes(b"x" * 10)
+    other = tmp_path / ".tmp-abcdefgh"  # someone else's, beside our folder
+    other.mkdir()
+    with fileio.scratch_dir("extract") as scratch:
+        assert os.path.isdir(scratch) and os.path.dirname(scratch) == str(base)
+        assert not dead.exists() and alive.exists() and other.exists()
+    assert not os.path.exists(scratch)

@@ -228,6 +228,9 @@ def test_the_tool_writes_a_png_per_image_a_contact_sheet_and_json(images, tmp_pa
     assert code == 0, captured.err
     report = json.loads(captured.out)
     assert report["layer"] == "Repeat_2__block8_5" and report["method"] == "gradcam++"
+    # the header (on stderr beside --json) says that the weights are random, as predict's names them
+    assert "inception_resnet_v1 (weights none: random, untrained): 2 images, gradcam++ at Repeat_2__block8_5" \
+        in captured.err
     assert sorted(os.listdir(out)) == ["contact_sheet.png", "tall.gradcam++.png", "wide.gradcam++.png"]
     for r, path in zip(report["results"], paths):
         assert r["image"] == path and r["class"]["index"] == 1 and r["class"]["name"] == "bee"
@@ -240,6 +243,14 @@ def test_the_tool_writes_a_png_per_image_a_contact_sheet_and_json(images, tmp_pa
             assert png.size[0] == 2 * 224 + 6 + 16 and png.size[1] > 224 + 30
     with Image.open(out / "contact_sheet.png") as sheet:
         assert sheet.size[0] > 2 * (2 * 224)
+
+
+def test_the_header_names_the_weights_and_says_when_they_are_random():
+    from types import SimpleNamespace
+
+    assert explain_cli.weights_words(SimpleNamespace(weights="none")) == "weights none: random, untrained"
+    assert explain_cli.weights_words(SimpleNamespace(weights="imagenet")) == "weights imagenet"
+    assert explain_cli.weights_words(SimpleNamespace(weights="inception_v4.tf_in1k")) == "weights inception_v4.tf_in1k"
 
 
 @pytest.mark.parametrize(

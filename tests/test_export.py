@@ -8,6 +8,14 @@ not hidden by a softmax; one full-size Inception-v4 goes to SavedModel.
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
+import time
+
+# ONNX Runtime makes a telemetry store in ~/.cache when first imported without this (the tests
+# import it themselves too); the export sets it for its own imports.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import keras
 import numpy as np
@@ -245,6 +253,131 @@ def test_saved_model_replaces_an_older_export_but_not_other_folders(tmp_path):
     (tmp_path / "x.onnx").mkdir()
     with pytest.raises(ExportError, match="is a folder; give a file path for the onnx export"):
         export_model(model, tmp_path / "x.onnx", "onnx")
+
+
+def test_an_export_replaces_only_an_earlier_export(tmp_path):
+    """Issue 21: an earlier export, recognised by the metadata it embeds, is replaced with its
+    report (and labels file); anything else at those paths is refused, and kept, unless overwrite."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from inception_keras.export.metadata import is_our_export
+    from inception_keras.fileio import OverwriteError
+
+    model = _tiny_model()
+    quick = dict(check_samples=2, latency_runs=1)
+    for fmt, stem in (("onnx", "m"), ("tflite", "t"), ("saved_model", "sm")):
+        first = export_model(model, tmp_path / stem, fmt, **quick)
+        assert is_our_export(first["output"], fmt)
+        export_model(model, tmp_path / stem, fmt, **quick)  # an earlier export: replaced
+    _only_outputs(tmp_path, "m.onnx", "m.onnx.json", "t.tflite", "t.tflite.json", "t.tflite.labels.txt",
+                  "sm", "sm.json")
+
+    # ONNX models of someone else's, a SavedModel of plain TensorFlow, files of anything
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "theirs",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    onnx.save(helper.make_model(graph), str(theirs / "a.onnx"))
+    (theirs / "b.tflite").write_bytes(b"\0\0\0\0TFL3 and nothing else")
+    tf.saved_model.save(tf.Module(), str(theirs / "c"))
+    (theirs / "d.onnx.json").write_text('{"format": "onnx"}')
+    (theirs / "e.tflite.labels.txt").write_text("my\nclasses\n")
+    assert not is_our_export(str(theirs / "a.onnx"), "onnx") and not is_our_export(str(theirs / "c"), "saved_model")
+    before = sorted(os.listdir(theirs))
+    for stem, fmt, what in (("a", "onnx", "a.onnx"), ("b", "tflite", "b.tflite"), ("c", "saved_model", "c"),
+                            ("d", "onnx", "d.onnx.json"), ("e", "tflite", "e.tflite.labels.txt")):
+        with pytest.raises(OverwriteError, match=f"{what} already exists and was not written by inception-keras; "
+                                                 f"give another path, or pass --overwrite"):
+            export_model(model, theirs / stem, fmt, **quick)
+    assert sorted(os.listdir(theirs)) == before
+    assert (theirs / "e.tflite.labels.txt").read_text() == "my\nclasses\n"
+    summary = export_model(model, theirs / "a", "onnx", overwrite=True, **quick)
+    assert is_our_export(summary["output"], "onnx")
+    summary = export_model(model, theirs / "c", "saved_model", overwrite=True, **quick)
+    assert is_our_export(summary["output"], "saved_model")
+
+    # an export of a version before the metadata: known by the report beside it that names it, with its size
+    onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
+    assert not is_our_export(str(tmp_path / "m.onnx"), "onnx")
+    report = json.loads((tmp_path / "m.onnx.json").read_text())
+    report["size_bytes"] = os.path.getsize(tmp_path / "m.onnx")
+    (tmp_path / "m.onnx.json").write_text(json.dumps(report))
+    assert is_our_export(str(tmp_path / "m.onnx"), "onnx")
+
+
+def test_a_killed_exports_temporaries_go_with_the_next_export(tmp_path, monkeypatch):
+    """Issue 21: a SavedModel export keeps its temporaries (assets included) next to the output,
+    named with host and pid, never in $TMPDIR; what a killed export left there (a pid that is
+    gone) goes with the next export into the folder, as do the $TMPDIR folders of earlier
+    versions once a day old."""
+    from inception_keras.export import writers
+    from inception_keras.fileio import STALE_SECONDS, temporary_prefix
+
+    system_tmp = tmp_path / "system_tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    out = tmp_path / "out"
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    def killed(target):  # the start of a temporary name of target, written by the dead pid
+        return os.path.basename(temporary_prefix(out / target, "export")).replace(f"-{os.getpid()}-", f"-{done.pid}-")
+
+    (out / (killed("sm") + "k3j9x_2a") / "new" / "variables").mkdir(parents=True)
+    (out / (killed("sm.json") + "k3j9x_2a.json")).write_text("{")
+    old, recent = system_tmp / "inception-keras-export-k3j9x_2a", system_tmp / "inception-keras-export-zzzzzzzz"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "metadata.json").write_text("{}")
+    day_ago = time.time() - STALE_SECONDS - 60
+    os.utime(old, (day_ago, day_ago))
+
+    seen = []
+    archive = writers._archive
+
+    def spy(model, batch, prep, metadata=None, asset_dir=None):
+        seen.append((asset_dir, sorted(os.listdir(system_tmp))))
+        return archive(model, batch, prep, metadata, asset_dir)
+
+    monkeypatch.setattr(writers, "_archive", spy)
+    export_model(_tiny_model(), out / "sm", "saved_model", check_samples=2, latency_runs=1)
+    [(asset_dir, in_tmp)] = seen
+
+    def ours(names):  # not TensorFlow's autograph files, which it deletes at exit
+        return [n for n in names if n.startswith("inception-keras")]
+
+    assert os.path.dirname(asset_dir) == str(out)
+    assert os.path.basename(asset_dir).startswith(".tmp-inception-keras-export-sm-")
+    assert f"-{os.getpid()}-" in asset_dir
+    assert ours(in_tmp) == [recent.name]  # the old one was gone before the export started
+    _only_outputs(out, "sm", "sm.json")  # the killed export's temporaries too
+    assert ours(os.listdir(system_tmp)) == [recent.name]  # and nothing of this export
+
+
+def test_the_onnx_check_leaves_no_onnxruntime_telemetry_store(tmp_path):
+    """Issue 21: importing ONNX Runtime makes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/
+    (deviceid, onnxruntime.db) unless told not to: the export's ONNX check runs it without. A
+    fresh process (onnxruntime reads the setting when first imported), with HOME in tmp_path."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["images"], ["predictions"])], "relu",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, [None, 3])])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+    env["HOME"] = str(home)
+    script = ("import numpy as np\n"
+              "from inception_keras.export.runners import _OnnxRunner\n"
+              f"print(_OnnxRunner({str(path)!r}, 1)(np.array([[-1.0, 0.0, 2.0]], 'float32')).tolist())\n")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[[0.0, 0.0, 2.0]]"
+    assert not (home / ".cache").exists(), [str(p) for p in home.rglob("*")]
 
 
 # --------------------------------------------------------------------------- #

@@ -6,11 +6,12 @@ JSON report next to them, and print the summary table."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 
-from inception_keras.fileio import (folder_lock, make_temporary_file, remove_stale_temporaries, umask,
-                                    writable_folder_problem, write_json)
+from inception_keras.fileio import (check_overwrite, folder_lock, make_temporary_file, remove_stale_temporaries,
+                                    umask, writable_folder_problem, write_json)
 from inception_keras.tables import key_value_table
 
 # Tool --model names -> registry names (Inception-ResNet-v2's weights are for TF-slim's graph).
@@ -26,6 +27,9 @@ def add_output_arguments(parser):
     out.add_argument("--save-model", nargs="?", const="", metavar="PATH",
                      help="also write the whole model as .keras (default: the output name with .keras)")
     out.add_argument("--no-verify", action="store_true", help="skip reading the output back and comparing outputs")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace an existing output (weights, report or .keras) that is not an earlier conversion's "
+                          "(by default such a file is refused; an earlier conversion's outputs are replaced)")
     return out
 
 
@@ -37,17 +41,70 @@ def finish_summary(summary: dict, report, start: float) -> dict:
     return summary
 
 
+def default_model_path(output: str) -> str:
+    """The ``.keras`` that ``--save-model`` without a path writes: the output name with ``.keras``."""
+    return output[: -len(".weights.h5")] + ".keras"
+
+
 def model_path(output: str, save_model: str | None) -> str | None:
     """Where ``--save-model`` writes the whole model (None: it was not given)."""
     if save_model is None:
         return None
-    return save_model or output[: -len(".weights.h5")] + ".keras"
+    return save_model or default_model_path(output)
 
 
-def check_output(output: str, save_model: str | None = None) -> None:
+def read_report(path: str) -> dict | None:
+    """The JSON report a conversion wrote (None when ``path`` is missing or not one)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return report if isinstance(report, dict) and all(k in report for k in ("checkpoint", "output", "sha256")) \
+        else None
+
+
+def _same_path(a, b) -> bool:
+    return a is not None and b is not None and os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+
+
+def _names(recorded, path: str) -> bool:
+    """Whether a path recorded in a report is ``path``: the same absolute path, or for a relative
+    one (recorded from another working folder, perhaps) the same file name."""
+    if not isinstance(recorded, str):
+        return False
+    return _same_path(recorded, path) if os.path.isabs(recorded) else \
+        os.path.basename(recorded) == os.path.basename(path)
+
+
+def _is_reported(path: str, report: dict | None, name_key: str, sha_key: str) -> bool:
+    """Whether ``report`` names ``path`` (under ``name_key``) with the file's sha256 (``sha_key``)."""
+    if not report or not _names(report.get(name_key), path):
+        return False
+    try:
+        return report.get(sha_key) == sha256(path)
+    except OSError:  # unreadable: nothing says it is the conversion's
+        return False
+
+
+def earlier_model(output: str) -> str | None:
+    """The ``.keras`` of the output's name (:func:`default_model_path`) when the conversion whose
+    report is in place wrote it, unchanged since (its sha256 is the report's); else None."""
+    path = default_model_path(output)
+    if not os.path.isfile(path):
+        return None
+    return path if _is_reported(path, read_report(output + ".json"), "saved_model", "saved_model_sha256") else None
+
+
+def check_output(output: str, save_model: str | None = None, *, overwrite: bool = False, inputs=()) -> None:
     """Refuse an output Keras would not write, a folder that does not exist or cannot be
     written, or an output that is a folder, before any work; then delete the temporaries that
-    killed conversions left in the output folder."""
+    killed conversions left in the output folder.
+
+    The weights, their report and the ``.keras`` replace earlier conversions' (the report in
+    place names the weights and the ``.keras`` with their sha256): any other existing file at
+    those paths is refused (:class:`~inception_keras.fileio.OverwriteError`) unless
+    ``overwrite``, and one of ``inputs`` (the checkpoint) always is."""
     if not output.endswith(".weights.h5"):
         raise ValueError(f"--output must end with .weights.h5 (Keras' weights format), got {output!r}")
     keras_path = model_path(output, save_model)
@@ -65,6 +122,21 @@ def check_output(output: str, save_model: str | None = None) -> None:
         if problem:
             raise ValueError(f"cannot write {path}: {problem}; give an output in a writable folder")
         remove_stale_temporaries(out_dir)
+    inputs = [os.fspath(p) for p in inputs if p is not None]
+    report_file = output + ".json"
+    # under the lock save_converted renames under: not halfway through another conversion's renames
+    with folder_lock(os.path.dirname(os.path.abspath(output))):
+        report = read_report(report_file)
+        check_overwrite(report_file, ours=report is not None, inputs=inputs, overwrite=overwrite,
+                        flag="the report of --output")
+        check_overwrite(output, ours=os.path.isfile(output) and _is_reported(output, report, "output", "sha256"),
+                        inputs=inputs, overwrite=overwrite, flag="--output")
+        if keras_path is not None:
+            # a .keras of an earlier conversion: named by this output's report, or by the report of its own name
+            own = read_report(keras_path[: -len(".keras")] + ".weights.h5.json")
+            ours = os.path.isfile(keras_path) and any(
+                _is_reported(keras_path, r, "saved_model", "saved_model_sha256") for r in (report, own))
+            check_overwrite(keras_path, ours=ours, inputs=inputs, overwrite=overwrite, flag="--save-model")
 
 
 def sha256(path: str) -> str:
@@ -94,8 +166,10 @@ def save_converted(model, output: str, summary: dict, report, start: float, *, a
     names; with ``verify``, load each into a fresh ``create_model(arch, **build_kwargs)`` and
     require identical outputs on a fixed input. Only then rename them into place and write the
     JSON report, all under a lock on the output folder, so that the weights, model and report
-    in place always belong to one conversion. A failed check removes only the temporaries: a
-    file already in place stays. Returns ``summary`` completed (:func:`finish_summary`)."""
+    in place always belong to one conversion: a ``.keras`` of the output's name that the replaced
+    conversion wrote (:func:`earlier_model`) is removed when this one writes none there (the
+    summary's ``removed``). A failed check removes only the temporaries: a file already in place
+    stays. Returns ``summary`` completed (:func:`finish_summary`)."""
     import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
@@ -138,6 +212,12 @@ def save_converted(model, output: str, summary: dict, report, start: float, *, a
         for path in temporaries:
             os.chmod(path, 0o666 & ~umask())  # mkstemp makes 0600; give the files the usual permissions
         with folder_lock(os.path.dirname(os.path.abspath(output))):
+            # The .keras of the output's name that the conversion being replaced wrote goes with it,
+            # unless this one writes it again: the files in place are one conversion's.
+            stale = earlier_model(output)
+            if stale is not None and not _same_path(stale, keras_path):
+                os.remove(stale)
+                summary["removed"] = [stale]
             if tmp_model is not None:
                 os.replace(tmp_model, keras_path)
             os.replace(tmp, output)
@@ -163,6 +243,8 @@ def print_summary(summary: dict, rows: list[tuple[str, str]], tail: list[tuple[s
         rows.append(("verified", "read back: identical outputs"))
     if "saved_model" in summary:
         rows.append(("model file", f"{summary['saved_model']} ({summary['saved_model_bytes'] / 1e6:.1f} MB)"))
+    for path in summary.get("removed", ()):
+        rows.append(("removed", f"{path} (the earlier conversion's model; rerun with --save-model to write one)"))
     report_path = summary["output"] + ".json"
     rows += [*tail, ("report", report_path)]
     print(key_value_table(rows))

@@ -7,7 +7,10 @@
         --output ens_adv.weights.h5 --aux --ema --save-model
 
 --checkpoint takes a V1 or V2 prefix, a directory holding one, or a release .tar.gz.
-The output appears only when it is complete and has been read back and checked.
+The output appears only when it is complete and has been read back and checked. It replaces an
+earlier conversion's weights, report and .keras (a run without --save-model removes the .keras
+of the output's name that the conversion it replaces wrote); any other existing file is refused
+unless --overwrite.
 """
 
 from __future__ import annotations
@@ -38,12 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def convert(checkpoint: str, model_name: str, output: str, *, keep_background=False, aux=False, ema=False,
-            save_model: str | None = None, verify=True) -> dict:
+            save_model: str | None = None, verify=True, overwrite: bool = False) -> dict:
     """Library entry point of the tool; returns the summary it prints."""
     from inception_keras import create_model  # noqa: PLC0415
     from inception_keras.convert import load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
 
-    check_output(output, save_model)
+    check_output(output, save_model, overwrite=overwrite, inputs=[checkpoint])
     start = time.perf_counter()
     arch = MODELS[model_name]
     kwargs = dict(classes=1001 if keep_background else 1000, aux_logits=aux)
@@ -65,7 +68,8 @@ def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
     try:
         summary = convert(args.checkpoint, args.model, args.output, keep_background=args.keep_background,
-                          aux=args.aux, ema=args.ema, save_model=args.save_model, verify=not args.no_verify)
+                          aux=args.aux, ema=args.ema, save_model=args.save_model, verify=not args.no_verify,
+                          overwrite=args.overwrite)
     except ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -12,7 +12,10 @@ torch): a state dict, one nested under state_dict or model (timm's training chec
 The classes are the classifier's (--classes checks them). BatchNorm gammas are folded into the
 moving variance where every gamma is positive; otherwise the model is built with
 batchnorm_scale=True, and the summary says how to build the model that loads the output.
-The output appears only when it is complete and has been read back and checked.
+The output appears only when it is complete and has been read back and checked. It replaces an
+earlier conversion's weights, report and .keras (a run without --save-model removes the .keras
+of the output's name that the conversion it replaces wrote); any other existing file is refused
+unless --overwrite.
 """
 
 from __future__ import annotations
@@ -50,13 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def convert(checkpoint: str, model_name: str, output: str, *, classes: int | None = None, ema=False,
             allow_pickle=False, batchnorm_eps: float | None = None, batchnorm_scale=False,
-            save_model: str | None = None, verify=True) -> dict:
+            save_model: str | None = None, verify=True, overwrite: bool = False) -> dict:
     """Library entry point of the tool; returns the summary it prints."""
     from inception_keras import create_model  # noqa: PLC0415
     from inception_keras.convert import ConversionError, load_timm_weights, open_timm_checkpoint  # noqa: PLC0415
     from inception_keras.convert.timm import checkpoint_classes, classifier_name, plan_batchnorm  # noqa: PLC0415
 
-    check_output(output, save_model)
+    check_output(output, save_model, overwrite=overwrite, inputs=[checkpoint])
     start = time.perf_counter()
     arch = MODELS[model_name]
     with open_timm_checkpoint(checkpoint, ema=ema, allow_pickle=allow_pickle) as ckpt:
@@ -88,7 +91,7 @@ def main(argv=None) -> int:
         summary = convert(args.checkpoint, args.model, args.output, classes=args.classes, ema=args.ema,
                           allow_pickle=args.allow_pickle, batchnorm_eps=args.batchnorm_eps,
                           batchnorm_scale=args.batchnorm_scale, save_model=args.save_model,
-                          verify=not args.no_verify)
+                          verify=not args.no_verify, overwrite=args.overwrite)
     except ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -10,7 +10,9 @@
 Each image is decoded and preprocessed as tools/predict.py does (TF-slim's central crop by
 default), and the heat map is drawn over that crop: the pixels the model saw, not the whole
 file. The PNG shows the crop, the crop under the heat map (the peak ringed), the class name
-and its score. With several images a contact sheet of them all is written too.
+and its score. With several images a contact sheet of them all is written too. A header line
+names the model and its weights, as predict's does, and says when they are random (--weights
+none): the PNGs and the contact sheet say so too, since such heat maps show nothing learned.
 
 Images are given as predict takes them: files, folders (searched recursively), globs and list
 files (.txt/.lst, one path per line), expanded in the order given, each file once. A file that
@@ -106,6 +108,15 @@ def _png_names(paths, method: str) -> list[str]:
     return names
 
 
+def weights_words(loaded) -> str:
+    """The weights as the header names them, as predict's header does (``weights imagenet``),
+    saying so when they are random (``--weights none``): a heat map of an untrained model shows
+    no evidence the model learned, and its PNGs must not pass for one that did."""
+    if options.weights_value(loaded.weights) is None:  # a graph with --weights none (a preset has its own)
+        return f"weights {loaded.weights}: random, untrained"
+    return f"weights {loaded.weights}"
+
+
 def _save_png(picture, path: str) -> None:
     from inception_keras.fileio import atomic_save  # noqa: PLC0415
 
@@ -139,6 +150,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
+    untrained = options.weights_value(loaded.weights) is None  # a graph with --weights none
+    options.info(args, f"{loaded.name} ({weights_words(loaded)}): {len(args.images)} images, "
+                       f"{args.method} at {layer}")
     results, pictures, failed = [], [], 0
     pngs = _png_names(args.images, args.method)
     bar = keras.utils.Progbar(len(args.images), unit_name="image") if len(args.images) > 1 and not args.no_progress \
@@ -157,7 +171,8 @@ def main(argv=None) -> int:
                 continue
             [e] = explain.gradcam(model, x[None], class_index=wanted, layer=layer, method=args.method)
             title = f"{names[e.class_index]}  {100 * e.score:.1f}%"
-            note = f"{os.path.basename(path)}: {e.method} at {e.layer}, class {e.class_index}"
+            note = f"{os.path.basename(path)}: {e.method} at {e.layer}, class {e.class_index}" + \
+                (", random weights" if untrained else "")
             picture = explain.render(x, e, title, note, alpha=args.alpha)
             target = os.path.join(args.output, png)
             _save_png(picture, target)
@@ -177,7 +192,8 @@ def main(argv=None) -> int:
     sheet = None
     if len(pictures) > 1:
         sheet = os.path.join(args.output, CONTACT_SHEET)
-        _save_png(explain.contact_sheet(pictures, title=f"{loaded.name}: {args.method} at {layer}"), sheet)
+        title = f"{loaded.name}: {args.method} at {layer}" + (" (random weights)" if untrained else "")
+        _save_png(explain.contact_sheet(pictures, title=title), sheet)
     lines = []
     for r in results:
         if "error" not in r:

@@ -21,6 +21,11 @@ whose max |difference| exceeds --tolerance (1e-4) times the largest Keras output
 (exit 1) and writes nothing. Quantized TFLite exports report their top-1 agreement with the
 float model (--min-agreement turns that into a check).
 
+An existing output is replaced only when it is an earlier export (recognised by the metadata
+every export embeds), with its report and labels file; any other file at those paths is
+refused (exit 2) unless --overwrite, and an input of the export (weights, labels, calibration
+images) always is.
+
 --include-preprocessing (SavedModel): serving_default takes image_bytes, a string tensor of
 encoded images (JPEG, PNG, GIF, BMP), and runs the eval preprocessing in the graph; the float
 signature stays available as serving_images.
@@ -29,6 +34,7 @@ signature stays available as serving_images.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from inception_keras.cli import options
@@ -69,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "decodes, crops, resizes and scales them in the graph")
     out.add_argument("--opset", type=int, default=DEFAULT_ONNX_OPSET,
                      help=f"ONNX opset (default {DEFAULT_ONNX_OPSET})")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace a file (or SavedModel) at the output paths that is not an earlier export of "
+                          "inception-keras (by default such a file is refused; an earlier export is replaced)")
     data = parser.add_argument_group("calibration and check inputs")
     data.add_argument("--calibration-data", metavar="DIR",
                       help="a folder of images (sub-folders included): calibrates int8 and is the check input "
@@ -152,6 +161,12 @@ def format_summary(s: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def _inputs(args) -> list[str]:
+    """The files and folders the export reads, which it must never write over."""
+    return [p for p in (args.model, args.weights, args.class_names_file, args.calibration_data)
+            if p is not None and os.path.exists(p)]
+
+
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
     from inception_keras.datasets import list_image_files  # noqa: PLC0415
@@ -162,6 +177,7 @@ def main(argv=None) -> int:
         export_model,
         prepare_output,
     )
+    from inception_keras.fileio import remove_stale_temporaries  # noqa: PLC0415
 
     export_options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
                    calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,
@@ -173,13 +189,14 @@ def main(argv=None) -> int:
         if args.calibration_data is not None:
             list_image_files(args.calibration_data)
         path = artefact_path(args.output, args.format)
-        prepare_output(path, args.format)
+        prepare_output(path, args.format, overwrite=args.overwrite, inputs=_inputs(args))
+        remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))  # what killed exports left there
         activation = None if args.classifier_activation == "none" else args.classifier_activation
         loaded = options.load_model(args, classifier_activation=activation)
         info = {"registry_name": loaded.name, "weights": loaded.weights, "classifier_activation": activation}
         with options.max_pixels(args):  # calibration images, and the SavedModel's in-graph decoding
             summary = export_model(loaded.model, path, args.format, preprocessing=loaded.preprocessing, info=info,
-                                   labels=loaded.class_names, **export_options)
+                                   labels=loaded.class_names, overwrite=args.overwrite, **export_options)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

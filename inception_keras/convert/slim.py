@@ -24,10 +24,10 @@ import glob
 import os
 import re
 import tarfile
-import tempfile
 
 import numpy as np
 
+from .. import fileio
 from ..layers import SEP
 from ..specs import SPECS
 from .core import ConversionError, TensorSource, as_source, assign_strict
@@ -270,7 +270,7 @@ def open_slim_checkpoint(path):
         if _is_archive(path):
             if not os.path.isfile(path):
                 raise ConversionError(f"no archive at {path}")
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="inception_keras_"))
+            tmp = stack.enter_context(fileio.scratch_dir("extract"))
             extract_archive(path, tmp)
             prefix = _find_prefix(tmp)
         else:

@@ -13,7 +13,11 @@ code of the package stays pure Keras.
 
 Every export is written under a temporary name next to the output, run by its own runtime
 (TensorFlow for the SavedModel, the LiteRT interpreter, ONNX Runtime) on the same inputs as
-the Keras model, and only then renamed into place. A float export whose largest difference
+the Keras model, and only then renamed into place. It replaces an earlier export (recognised by
+its embedded metadata, :func:`is_our_export`) with its report and labels file; any other file at
+those paths raises :class:`~inception_keras.fileio.OverwriteError` unless ``overwrite=True``.
+Its temporaries (named with host and pid) lie next to the output; those of a killed export go
+with the next export into the folder. A float export whose largest difference
 exceeds ``tolerance`` times the largest Keras output (1e-4 by default) raises
 :class:`ExportCheckError` and leaves nothing behind. Quantized TFLite exports report their
 top-1 agreement with the float Keras model (``min_agreement`` makes that a check too).
@@ -48,7 +52,7 @@ from __future__ import annotations
 
 from .check import compare
 from .inputs import load_images, random_encoded_images, random_inputs
-from .metadata import METADATA_KEYS, export_metadata, labels_path, read_tflite_metadata
+from .metadata import METADATA_KEYS, export_metadata, is_our_export, labels_path, read_tflite_metadata
 from .options import (
     BYTES_INPUT_NAME,
     DEFAULT_CALIBRATION_STEPS,
@@ -104,5 +108,6 @@ __all__ = [
     "export_metadata",
     "labels_path",
     "read_tflite_metadata",
+    "is_our_export",
     "export_model",
 ]

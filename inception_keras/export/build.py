@@ -18,6 +18,7 @@ from .options import (
     ExportError,
 )
 from .metadata import labels_text, metadata_props
+from .runners import no_onnxruntime_telemetry
 
 
 def _metadata_endpoint(archive, metadata: dict, asset_dir: str) -> None:
@@ -214,6 +215,7 @@ def _convert_function(endpoint, spec, opset: int):
 def _onnx_model(endpoint, batch, size, opset: int, metadata: dict | None = None):
     import tensorflow as tf  # noqa: PLC0415
 
+    no_onnxruntime_telemetry()  # tf2onnx's einsum optimizer imports onnxruntime
     try:
         import tf2onnx  # noqa: PLC0415, F401
     except ImportError as e:

@@ -132,3 +132,61 @@ def read_tflite_metadata(model) -> dict:
         if name in METADATA_KEYS:
             out[name] = json.loads(parsed.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("utf-8"))
     return out
+
+
+# --------------------------------------------------------------------------- #
+# Recognising an earlier export of ours (before replacing it)
+# --------------------------------------------------------------------------- #
+def _ours(metadata: dict) -> bool:
+    return isinstance(metadata, dict) and "inception_keras_version" in metadata and "format_version" in metadata
+
+
+def _embedded_metadata(path: str, fmt: str) -> dict:
+    """The metadata an export of ours embedded in ``path`` ({} when there is none or the file
+    cannot be read as ``fmt``)."""
+    try:
+        if fmt == "saved_model":
+            with open(os.path.join(path, "assets", "metadata.json"), encoding="utf-8") as f:
+                found = json.load(f)
+            return found if os.path.isfile(os.path.join(path, "saved_model.pb")) else {}
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if fmt == "tflite":
+            return read_tflite_metadata(path) if head[4:8] == b"TFL3" else {}  # the flatbuffer's identifier
+        import onnx  # noqa: PLC0415
+
+        proto = onnx.load(path, load_external_data=False)
+        return {p.key: json.loads(p.value) for p in proto.metadata_props if p.key in METADATA_KEYS}
+    except Exception:  # noqa: BLE001 - a file of anything else: not ours
+        return {}
+
+
+def is_export_report(path: str) -> dict | None:
+    """The JSON summary an export of ours wrote (None when ``path`` is not one)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    keys = ("format", "output", "check", "class_names")
+    return report if isinstance(report, dict) and all(k in report for k in keys) else None
+
+
+def is_our_export(path: str, fmt: str) -> bool:
+    """Whether ``path`` holds an export that inception-keras wrote: the metadata every export
+    embeds (SavedModel ``assets/metadata.json``, ONNX ``metadata_props``, TFLite metadata
+    entries), or, for exports of versions before the metadata, the JSON report beside it naming
+    ``path`` with its size on disk. An empty folder counts as ours for a SavedModel (nothing
+    would be lost)."""
+    if fmt == "saved_model" and os.path.isdir(path) and not os.listdir(path):
+        return True
+    if _ours(_embedded_metadata(path, fmt)):
+        return True
+    report = is_export_report(path + ".json")
+    # the report lies next to the export: its file name is enough (the path may be relative to another folder)
+    if report is None or report.get("format") != fmt or \
+            os.path.basename(str(report.get("output")).rstrip("/\\")) != os.path.basename(path.rstrip("/\\")):
+        return False
+    if fmt == "saved_model":
+        return os.path.isfile(os.path.join(path, "saved_model.pb"))
+    return os.path.isfile(path) and report.get("size_bytes") == os.path.getsize(path)

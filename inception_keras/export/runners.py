@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .options import _EXPORT_EXTRA, INPUT_NAME, OUTPUT_NAME, SERVING, ExportError
+
+
+ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+
+
+def no_onnxruntime_telemetry() -> None:
+    """Keep ONNX Runtime from making its telemetry store: importing it creates
+    ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/`` (``deviceid``, ``onnxruntime.db``; under
+    ``$XDG_CACHE_HOME`` when set) unless ``ORT_DISABLE_TELEMETRY`` is set when it is first
+    imported. Call before anything imports onnxruntime (tf2onnx's einsum optimizer does); an
+    explicit setting of the variable is kept."""
+    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
+
+
+def import_onnxruntime():
+    """onnxruntime, imported without its telemetry (:func:`no_onnxruntime_telemetry`)."""
+    no_onnxruntime_telemetry()
+    import onnxruntime as ort  # noqa: PLC0415
+
+    if os.environ.get(ORT_TELEMETRY_ENV) == "1" and hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()  # no events either, where a build sends them (Windows)
+    return ort
 
 
 class _SavedModelRunner:
@@ -75,7 +99,7 @@ class _TFLiteRunner:
 class _OnnxRunner:
     def __init__(self, path, threads):
         try:
-            import onnxruntime as ort  # noqa: PLC0415
+            ort = import_onnxruntime()
         except ImportError as e:
             raise ExportError(f"running ONNX exports needs ONNX Runtime ({e}); {_EXPORT_EXTRA}") from None
         options = ort.SessionOptions()

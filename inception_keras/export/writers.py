@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -11,7 +12,8 @@ import time
 import numpy as np
 
 from ..datasets import Preprocessing
-from ..fileio import atomic_save, atomic_save_dir, make_temporary_dir, remove_stale_temporaries, write_json, write_text
+from ..fileio import (STALE_SECONDS, atomic_save, atomic_save_dir, make_temporary_dir, remove_stale_temporaries,
+                      write_json, write_text)
 from .build import _archive, _onnx_model, _tflite_bytes
 from .check import _Checker
 from .inputs import load_images, random_encoded_images, random_inputs
@@ -111,6 +113,21 @@ def _representative(x: np.ndarray, batch: int):
     return batches
 
 
+def _remove_legacy_temporaries() -> None:
+    """Delete the ``$TMPDIR/inception-keras-export-*`` folders of earlier versions (they held a
+    SavedModel's assets and stayed after a kill), once they are a day old: their writer's pid
+    is not in their name, so age is the only sign that it is gone. Exports now keep their
+    temporaries next to the output, named for :func:`remove_stale_temporaries`."""
+    now = time.time()
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), "inception-keras-export-*")):
+        try:
+            if os.path.isdir(folder) and not os.path.islink(folder) and \
+                    now - os.lstat(folder).st_mtime > STALE_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
 # =========================================================================== #
 # The export
 # =========================================================================== #
@@ -120,7 +137,7 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                  check_samples: int = DEFAULT_CHECK_SAMPLES, tolerance: float = DEFAULT_TOLERANCE,
                  min_agreement: float = 0.0, opset: int = DEFAULT_ONNX_OPSET,
                  latency_runs: int = DEFAULT_LATENCY_RUNS, seed: int = 0, info: dict | None = None,
-                 write_report: bool = True, labels: list[str] | None = None) -> dict:
+                 write_report: bool = True, labels: list[str] | None = None, overwrite: bool = False) -> dict:
     """Export ``model`` as ``fmt`` to ``output``, check it, and return the summary.
 
     Args:
@@ -153,12 +170,16 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
             SavedModel's ``metadata`` signature and ``assets/``, ONNX ``metadata_props``, TFLite
             metadata entries (:func:`read_tflite_metadata`) plus ``<output>.labels.txt`` beside
             the ``.tflite``; the summary's ``class_names`` says where (and ``labels_file``).
+        overwrite: replace an existing file (or SavedModel) at the output paths that is not an
+            export of ours (by default an earlier export is replaced, anything else refused).
 
     Returns:
         The summary dict (also the content of the JSON report).
 
     Raises:
         ExportError: options or paths that cannot be used (nothing is written).
+        OverwriteError: the output, its report or labels file exists and was not written by an
+            export of ours (nothing is written; ``overwrite=True`` replaces it).
         ExportCheckError: the export failed or does not match the model (nothing is written).
     """
     import keras  # noqa: PLC0415
@@ -171,8 +192,9 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                           batch_size=batch_size, check_samples=check_samples, tolerance=tolerance,
                           min_agreement=min_agreement, opset=opset, latency_runs=latency_runs)
     path = artefact_path(output, fmt)
-    prepare_output(path, fmt)
+    prepare_output(path, fmt, overwrite=overwrite)
     remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))  # of killed exports and conversions
+    _remove_legacy_temporaries()
 
     if isinstance(model.output, (list, tuple, dict)):
         raise ExportError("export takes a model with one output; build it without aux_logits / features_only")
@@ -230,17 +252,23 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                                   "steps": -(-len(x) // n), "batch": n}
 
     created = _missing_dirs(path)  # made by the writers; removed again when the export fails
-    asset_dir = tempfile.mkdtemp(prefix="inception-keras-export-") if fmt == "saved_model" else None
+    asset_dir = None
     try:
-        archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None,
-                                     metadata if fmt == "saved_model" else None, asset_dir)
-        if fmt == "saved_model":
-            seconds = _write_saved_model(archive, path, verify)
-        elif fmt == "tflite":
-            representative = _representative(x, batch or 1) if quantize == "int8" else None
-            seconds = _write_tflite(archive, path, quantize, representative, verify, metadata)
-        else:
-            seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata)
+        try:
+            if fmt == "saved_model":  # next to the output, named for remove_stale_temporaries after a kill
+                asset_dir = make_temporary_dir(path, "export")
+            archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None,
+                                         metadata if fmt == "saved_model" else None, asset_dir)
+            if fmt == "saved_model":
+                seconds = _write_saved_model(archive, path, verify)
+            elif fmt == "tflite":
+                representative = _representative(x, batch or 1) if quantize == "int8" else None
+                seconds = _write_tflite(archive, path, quantize, representative, verify, metadata)
+            else:
+                seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata)
+        finally:
+            if asset_dir is not None:  # copied into the SavedModel's assets/ by then
+                shutil.rmtree(asset_dir, ignore_errors=True)
     except BaseException:
         for folder in created:
             try:
@@ -248,9 +276,6 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
             except OSError:
                 break
         raise
-    finally:
-        if asset_dir is not None:  # copied into the SavedModel's assets/ by then
-            shutil.rmtree(asset_dir, ignore_errors=True)
 
     summary["export_seconds"] = round(seconds, 2)
     summary.update(verify.result)
