@@ -24,6 +24,8 @@ _EXPORTS = {
     "upload_preset": ".hub",
     "preprocess_input": ".preprocessing",
     "decode_predictions": ".preprocessing",
+    "UnknownModelError": ".errors",
+    "NoPretrainedWeightsError": ".errors",
 }
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "upload_preset",
     "preprocess_input",
     "decode_predictions",
+    "UnknownModelError",
+    "NoPretrainedWeightsError",
     "__version__",
 ]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from .errors import UnknownModelError
 from .preset_format import (
     WEIGHTS_FILE,
     PresetError,
@@ -37,16 +38,37 @@ def _registry():
     return registry
 
 
+class UnknownPresetError(UnknownModelError, PresetError):
+    """A reference that is neither a graph, a named preset, a URI nor an existing path: an
+    :class:`~inception_keras.errors.UnknownModelError` that is also a ``PresetError``."""
+
+
 def preset_info(uri) -> PresetInfo:
     """Labels, preprocessing and constructor arguments of a preset, without building the model.
 
-    ``uri``: a named preset or alias, a preset folder, a folder in timm's layout, or an
-    ``hf://`` / ``kaggle://`` URI of either. Named presets need no download.
+    Args:
+        uri: a named preset or alias, a preset folder, a folder in timm's layout, an
+            ``hf://`` / ``kaggle://`` URI of either, or a graph name. Named presets and graph
+            names need no download.
+
+    Returns:
+        A ``PresetInfo``. For a graph name (``"inception_v4"``) it describes the graph as
+            ``create_model(name)`` builds it: 1000 classes, its default input size, no labels
+            (random weights); ``metadata["default_preset"]`` is the preset
+            ``create_model(name, pretrained=True)`` loads (None for a graph without published
+            weights), and the preprocessing is that preset's (TF-slim's otherwise).
+
+    Raises:
+        UnknownModelError: ``uri`` is neither a graph, a named preset, a URI nor an existing
+            path (it is also a ``PresetError``).
+        PresetError: a path that is not a usable preset.
 
     Example:
         >>> info = preset_info("inception_v4.tf_in1k")
         >>> info.model, info.classes, info.input_size, info.preprocessing["name"]
         ('inception_v4', 1000, 299, 'slim')
+        >>> preset_info("inception_v4").metadata["default_preset"]
+        'inception_v4.tf_in1k'
     """
     from . import presets  # noqa: PLC0415
     from .hub import local_path  # noqa: PLC0415
@@ -62,14 +84,30 @@ def preset_info(uri) -> PresetInfo:
                           labels=labels, preprocessing=prep,
                           metadata={"preset": named.name, "sources": list(presets.source_uris(named))}, uri=uri)
     if uri in _registry().list_models():
-        raise PresetError(f"{uri!r} is a graph, not a preset: it has no labels or weights; use a named preset "
-                          f"({', '.join(presets.NAMED)}) or a preset folder")
+        return _graph_info(uri)
     path = local_path(uri)
     if looks_like_preset(path):  # a damaged config.json is reported as such, naming the file
         return read_preset(path, uri)
     if os.path.isdir(path) and is_timm_dir(path):
         return read_timm_dir(path, uri)
+    if not os.path.exists(path):
+        raise UnknownPresetError(_not_a_preset(uri, path))
     raise PresetError(_not_a_preset(uri, path))
+
+
+def _graph_info(name: str) -> PresetInfo:
+    """What ``create_model(name)`` builds, and the preset ``pretrained=True`` would load."""
+    from . import presets  # noqa: PLC0415
+    from .specs import DEFAULT_INPUT_SIZE  # noqa: PLC0415
+
+    default = _registry().default_preset(name)
+    preset = presets.NAMED[default] if default else None
+    size = preset.input_size if preset else DEFAULT_INPUT_SIZE
+    prep = make_preprocessing({"name": "slim", "input_size": size,
+                               "crop_fraction": preset.crop_pct if preset else 0.875}, size)
+    return PresetInfo(model=name, arguments={"classes": 1000, "include_top": True, "input_shape": [size, size, 3]},
+                      preprocessing=prep, metadata={"graph": name, "default_preset": default, "weights": None},
+                      uri=name)
 
 
 def _not_a_preset(uri, path) -> str:
@@ -268,3 +306,50 @@ def _load_timm_folder(model, folder: str, arch: str) -> None:
 
     with open_timm_checkpoint(os.path.join(folder, "model.safetensors")) as ckpt:
         load_timm_weights(model, ckpt, arch=arch)
+
+
+# =========================================================================== #
+# in_chans: weights of a 3-channel input into an N-channel one (timm's adapt_input_conv)
+# =========================================================================== #
+def adapt_input_channels(source, target, *, new: tuple[str, ...] = ()) -> None:
+    """Copy ``source``'s weights (3 input channels) into ``target``: the same graph with N input
+    channels, or a new classifier (``new``), or both.
+
+    Every layer is copied by name; the first convolution, whose kernel alone depends on the
+    input channels, is adapted as timm's ``adapt_input_conv`` does: for 1 channel the RGB
+    kernels are summed, for N channels they are repeated (R, G, B, R, ...) and scaled by 3/N,
+    so that an input whose channels are equal gives the same first activations. Layers whose
+    names start with one of ``new`` (a new classifier) may be missing from ``source``: they
+    keep their initial weights.
+    """
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        wanted = layer.get_weights()
+        if not wanted:
+            continue
+        origin = by_name.get(layer.name)
+        if origin is None and new and layer.name.startswith(new):
+            continue
+        if origin is None:
+            raise ValueError(f"cannot adapt {source.name!r} to {target.name!r}: layer {layer.name!r} is missing "
+                             f"from the 3-channel model; build both with the same arguments")
+        values = []
+        for want, have in zip(wanted, origin.get_weights(), strict=True):
+            if want.shape != have.shape:
+                have = _adapt_kernel(have, want.shape, layer.name)
+            values.append(have)
+        layer.set_weights(values)
+
+
+def _adapt_kernel(kernel, shape, layer: str):
+    """A (kh, kw, 3, out) kernel for ``shape[2]`` input channels (timm's adapt_input_conv)."""
+    import numpy as np  # noqa: PLC0415
+
+    if len(shape) != 4 or kernel.shape[2] != 3 or kernel.shape[:2] != shape[:2] or kernel.shape[3] != shape[3]:
+        raise ValueError(f"cannot adapt the weights of layer {layer!r} from shape {kernel.shape} to {tuple(shape)}: "
+                         f"only the first convolution's input channels may differ")
+    channels = shape[2]
+    if channels == 1:
+        return kernel.sum(axis=2, keepdims=True)
+    repeats = -(-channels // 3)
+    return (np.concatenate([kernel] * repeats, axis=2)[:, :, :channels, :] * (3.0 / channels)).astype(kernel.dtype)

@@ -94,7 +94,9 @@ def _check_arguments(*, weights, input_shape, channels, include_top, pooling, cl
         )
     if weights is not None and channels != 3:
         raise ValueError(
-            f"input with {channels} channels cannot load pretrained weights (they expect 3); pass weights=None"
+            f"input with {channels} channels cannot load pretrained weights (they expect 3); pass weights=None, "
+            f"or build it with create_model('<graph>', in_chans={channels}, weights=...), which adapts the first "
+            f"convolution as timm does"
         )
     if pooling not in _POOLINGS:
         raise ValueError(f"pooling must be one of None, 'avg' or 'max', got {pooling!r}")

@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import randomize_batchnorm
 
 import inception_keras
 from inception_keras import list_models
 from inception_keras.features import FeatureInfo
+
+from helpers.common import randomize_batchnorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = (75, 75, 3)
@@ -37,10 +38,13 @@ print(json.dumps({"backend": keras.backend.backend(), "type": type(outputs).__na
 
 
 @pytest.fixture(scope="module")
-def saved_backbone(tmp_path_factory):
+def saved_backbone(tmp_path_factory, request):
     """Inception-ResNet-v1 as a backbone with non-trivial BatchNorm statistics: its weights, an
     input, the TensorFlow outputs, and the JAX and PyTorch subprocesses started on them (they
-    run while the other tests of this module build their models)."""
+    run while the other tests of this module build their models; only when the test that reads
+    them is selected: it is slow, and ``-m "not slow"`` leaves it out)."""
+    wanted = any(getattr(item, "originalname", None) == "test_jax_and_torch_give_the_same_list"
+                 for item in request.session.items)
     folder = tmp_path_factory.mktemp("backbone")
     model = inception_keras.create_inception_resnet_v1(features_only=True, input_shape=SIZE)
     randomize_batchnorm(model, np.random.default_rng(3))
@@ -49,7 +53,7 @@ def saved_backbone(tmp_path_factory):
     model.save_weights(folder / "w.weights.h5")
     outputs = [np.asarray(y) for y in model(x, training=False)]
     procs = {}
-    for backend in ("jax", "torch"):
+    for backend in ("jax", "torch") if wanted else ():
         env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
         procs[backend] = subprocess.Popen(
             [sys.executable, "-c", BACKEND_SCRIPT, str(folder / "w.weights.h5"), str(folder / "x.npy"),
@@ -74,6 +78,7 @@ def test_tensorflow_outputs_are_a_list_in_stride_order(saved_backbone):
                      "Repeat_2__block8_5"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_each_level_is_the_named_layer(zoo, name):
     model = zoo.get(name, features_only=True, input_shape=(None, None, 3))
@@ -87,6 +92,7 @@ def test_each_level_is_the_named_layer(zoo, name):
     assert [s[1] for s in shapes] == [147, 71, 35, 17, 8]
 
 
+@pytest.mark.slow
 def test_feature_info_function_matches_the_built_model(zoo):
     model = zoo.get("inception_resnet_v1", features_only=True, input_shape=(None, None, 3))
     assert inception_keras.feature_info("inception_resnet_v1") == model.feature_info
@@ -98,6 +104,7 @@ def test_feature_info_function_matches_the_built_model(zoo):
                                    "channels": 256, "reduction": 8}
 
 
+@pytest.mark.slow
 def test_feature_info_of_a_preset_is_its_graphs():
     info = inception_keras.feature_info("inception_resnet_v2.tf_in1k")  # an alias of the slim preset: no download
     assert info.names() == ["Conv2d_2b_3x3", "Conv2d_4a_3x3", "Repeat__block35_10", "Repeat_1__block17_20",
@@ -105,6 +112,7 @@ def test_feature_info_of_a_preset_is_its_graphs():
     assert info[-1].layer == "Conv2d_7b_1x1__relu" and info.channels()[-1] == 1536
 
 
+@pytest.mark.slow
 def test_a_classifier_carries_all_five_levels_and_the_last_feeds_the_pooling(zoo):
     model = zoo.get("inception_resnet_v1", input_shape=SIZE)
     assert model.feature_info.reduction() == [2, 4, 8, 16, 32]
@@ -129,6 +137,7 @@ def test_out_indices_needs_features_only():
         inception_keras.create_inception_resnet_v1(out_indices=(1, 2), input_shape=SIZE)
 
 
+@pytest.mark.slow
 def test_out_indices_load_the_whole_graphs_weights(saved_backbone):
     folder, x, outputs, _, _ = saved_backbone
     model = inception_keras.create_inception_resnet_v1(features_only=True, out_indices=(3, 1), input_shape=SIZE,
@@ -143,6 +152,7 @@ def test_out_indices_load_the_whole_graphs_weights(saved_backbone):
 
 
 # The other tests of the module run first (pytest keeps the file's order) while these finish.
+@pytest.mark.slow
 def test_jax_and_torch_give_the_same_list(saved_backbone):
     folder, _, outputs, names, procs = saved_backbone
     for backend, proc in procs.items():

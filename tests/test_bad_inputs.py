@@ -1,4 +1,4 @@
-"""The reliability suite: bad inputs as a table (tests/bad_inputs.py has the row type and runner).
+"""The reliability suite: bad inputs as a table (tests/helpers/bad_inputs.py has the row type and runner).
 
 Each row gives the tool and its arguments, what it makes, the exit code, a phrase the message
 must contain, and the files that must or must not exist afterwards; a new bad input costs one
@@ -17,14 +17,17 @@ import time
 import numpy as np
 import pytest
 
-import bad_inputs_data  # noqa: F401 - its rows
-import bad_inputs_files  # noqa: F401 - its rows
-import bad_inputs_predict  # noqa: F401 - its rows
-import bad_inputs_presets  # noqa: F401 - its rows
-import bad_inputs_tools  # noqa: F401 - its rows
-import bad_inputs_train  # noqa: F401 - its rows
-from bad_inputs import CASES, run_case
 from inception_keras.convert.transfer import h5_layers
+
+from helpers import (  # noqa: F401 - their rows
+    bad_inputs_data,
+    bad_inputs_files,
+    bad_inputs_predict,
+    bad_inputs_presets,
+    bad_inputs_tools,
+    bad_inputs_train,
+)
+from helpers.bad_inputs import CASES, run_case
 
 
 @pytest.mark.parametrize("row", [c.param for c in CASES])
@@ -58,7 +61,7 @@ def test_concurrent_conversions_to_one_path_leave_one_consistent_result(tmp_path
     from safetensors.numpy import load_file
 
     from inception_keras.cli.conversion import check_output, sha256
-    from timm_checkpoints import random_safetensors
+    from helpers.timm_checkpoints import random_safetensors
 
     out = tmp_path / "out" / "v4.weights.h5"
     out.parent.mkdir()

@@ -36,6 +36,7 @@ def test_dynamic_input_size_is_refused(zoo):
         count_macs(model)
 
 
+@pytest.mark.slow
 def test_benchmark_tool_records(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = benchmark_cli.main(["--model", "inception_resnet_v1", "--input-size", "75", "--batch-sizes", "1,2",

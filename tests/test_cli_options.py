@@ -194,6 +194,7 @@ def run_tool(*argv):
     return subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_tools_start_quietly_unless_verbose():
     quiet = run_tool("tools/list_models.py", "--model", "inception_resnet_v1", "--input-size", "75", "--json")
     assert quiet.returncode == 0, quiet.stderr

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 import inception_keras
-from conftest import DATA, read_slim_vars
 from inception_keras import presets
 from inception_keras.cli import convert as convert_cli
 from inception_keras.convert import ConversionError, load_slim_weights, open_slim_checkpoint, slim_variable_names
 from inception_keras.convert.slim import keras_path
-from slim_checkpoints import LISTINGS, slim_tensors, write_checkpoint, write_release_tarball
+
+from helpers.common import DATA, read_slim_vars
+from helpers.slim_checkpoints import LISTINGS, slim_tensors, write_checkpoint, write_release_tarball
 
 SMALL = (75, 75, 3)
 SCOPES = {"inception_v4": "InceptionV4", "inception_resnet_v2_slim": "InceptionResnetV2"}
@@ -82,6 +83,7 @@ def test_mapping_is_exactly_tf_slims_variable_list(zoo, arch):
 # --------------------------------------------------------------------------- #
 # Conversion == direct assignment; the background class
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_v1_checkpoint_conversion_equals_direct_assignment(v4_v1_checkpoint, v4_tensors):
     converted = inception_keras.create_inception_v4(input_shape=SMALL, classifier_activation=None)
     with open_slim_checkpoint(v4_v1_checkpoint) as ckpt:
@@ -101,6 +103,7 @@ def test_v1_checkpoint_conversion_equals_direct_assignment(v4_v1_checkpoint, v4_
     assert report.ignored["InceptionV4/AuxLogits/Aux_logits/weights"].startswith("auxiliary head")
 
 
+@pytest.mark.slow
 def test_tools_convert_v2_with_aux_keep_background_and_ema(irv2_v2_checkpoint, irv2_tensors, tmp_path, capsys):
     out = tmp_path / "irv2.weights.h5"
     rc = convert_cli.main(["--checkpoint", irv2_v2_checkpoint, "--model", "inception_resnet_v2",
@@ -122,6 +125,7 @@ def test_tools_convert_v2_with_aux_keep_background_and_ema(irv2_v2_checkpoint, i
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
 
 
+@pytest.mark.slow
 def test_a_conversion_without_save_model_removes_the_earlier_conversions_keras(v4_v1_checkpoint, tmp_path, capsys):
     """Issue 21: --save-model, then --keep-background into the same output. The 1000-class .keras
     of the first run does not stay beside the 1001-class weights: the second run removes it,
@@ -190,6 +194,7 @@ def test_converters_refuse_to_replace_a_file_they_did_not_write(tmp_path):
     assert out.read_bytes() == b"weights from elsewhere"
 
 
+@pytest.mark.slow
 def test_aux_head_background_dropped(v4_v1_checkpoint, v4_tensors):
     model = inception_keras.create_inception_v4(aux_logits=True)
     with open_slim_checkpoint(v4_v1_checkpoint) as ckpt:
@@ -239,6 +244,7 @@ def test_ema_without_shadows(small_v4, v4_tensors):
         load_slim_weights(small_v4, v4_tensors, arch="inception_v4", ema=True)
 
 
+@pytest.mark.slow
 def test_unreadable_checkpoints(tmp_path, v4_v1_checkpoint):
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"this is not a checkpoint" * 100)
@@ -274,6 +280,7 @@ def test_failed_conversion_leaves_no_output(tmp_path, capsys):
     assert os.listdir(out_dir) == []
 
 
+@pytest.mark.slow
 def test_weights_path_can_be_a_checkpoint(v4_v1_checkpoint, v4_tensors):
     model = inception_keras.create_inception_v4(input_shape=SMALL, include_top=False, weights=v4_v1_checkpoint)
     np.testing.assert_array_equal(model.get_layer("Mixed_7d__Branch_3__Conv2d_0b_1x1").kernel.numpy(),
@@ -293,6 +300,7 @@ def release_mirror(tmp_path_factory, v4_v1_checkpoint):
     return mirror
 
 
+@pytest.mark.slow
 def test_imagenet_weights_end_to_end(release_mirror, v4_tensors, tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_KERAS_BASE_URL", release_mirror.as_uri())
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
@@ -326,6 +334,7 @@ def test_imagenet_weights_end_to_end(release_mirror, v4_tensors, tmp_path, monke
         inception_keras.create_inception_v4(input_shape=SMALL, weights="imagenet", classes=10)
 
 
+@pytest.mark.slow
 def test_imagenet_from_local_folder_when_offline(release_mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_KERAS_BASE_URL", (tmp_path / "no_such_mirror").as_uri())
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
@@ -350,6 +359,7 @@ def test_imagenet_on_graphs_without_weights(make, match):
         make()
 
 
+@pytest.mark.slow
 def test_presets_agree_with_the_models(zoo):
     for (arch, weights), preset in presets.PRESETS.items():
         model = zoo.get(arch)

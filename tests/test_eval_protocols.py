@@ -10,7 +10,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-from evalsets import encode, write_all_layouts, write_folders
 from PIL import Image
 
 from inception_keras import crops
@@ -20,6 +19,8 @@ from inception_keras.datasets import (DataError, Preprocessing, exclude_images, 
                                       read_exclude_file)
 from inception_keras.evaluation import evaluate_model, outputs_probabilities, softmax
 from inception_keras.preprocessing import imagenet_classes, resize_bilinear_tf1
+
+from helpers.evalsets import encode, write_all_layouts, write_folders
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 75

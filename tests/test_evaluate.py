@@ -10,14 +10,15 @@ import sys
 import keras
 import numpy as np
 import pytest
-from evalsets import KINDS, broken_files, encode, write_all_layouts, write_folders
-from slim_reference import slim_preprocess_for_eval
 
 from inception_keras.cli import evaluate as evaluate_cli
 from inception_keras.datasets import DataError, Preprocessing, find_image_set, load_for_eval, preprocess_for_eval
 from inception_keras.evaluation import (evaluate_model, format_markdown, format_text, softmax, write_predictions,
                                         write_report)
 from inception_keras.preprocessing import imagenet_classes
+
+from helpers.evalsets import KINDS, broken_files, encode, write_all_layouts, write_folders
+from helpers.slim_reference import slim_preprocess_for_eval
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 75
@@ -296,6 +297,7 @@ def flowers_weights(zoo, tmp_path_factory):
     return model, path
 
 
+@pytest.mark.slow
 def test_tool_agrees_with_model_predict(noise_set, flowers_weights, tmp_path, capsys):
     model, weights = flowers_weights
     out = tmp_path / "report"
@@ -397,6 +399,7 @@ def test_background_class_shifts_the_labels(layouts):
     assert report["per_class"][0]["class"] == SYNSETS[0]
 
 
+@pytest.mark.slow
 def test_metrics_are_printed_even_when_the_report_cannot_be_written(tmp_path, monkeypatch, capsys):
     """The report files are written after the metrics are printed: a failing write loses nothing shown."""
     folders = write_folders(tmp_path / "f", [("cat", "1.png", encode(np.zeros((9, 9, 3), np.uint8), "rgba_png")),

@@ -163,6 +163,7 @@ def tflite_float(small_model, tmp_path_factory):
 # --------------------------------------------------------------------------- #
 # SavedModel
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_saved_model_with_preprocessing_on_calibration_images(small_model, image_folder, tmp_path):
     labels = [f"kind {i}" for i in range(9)] + ["Ünïcode, with spaces"]
     summary = export_model(small_model, tmp_path / "sm", "saved_model", include_preprocessing=True,
@@ -413,6 +414,7 @@ def test_compare_and_the_constant_output_warning(tflite_float):
     assert any(line.startswith("warning ") and "1 of 8 exported outputs are constant" in line for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize, weight_dtype, max_ratio",
                          [("float16", np.float16, 0.55), ("dynamic", np.int8, 0.3)])
 def test_tflite_float16_and_dynamic_range(small_model, tflite_float, tmp_path, quantize, weight_dtype, max_ratio):
@@ -435,13 +437,16 @@ def test_tflite_float16_and_dynamic_range(small_model, tflite_float, tmp_path, q
     assert 0 < diff < 0.2 * np.abs(want).max()  # quantized: close, not equal
 
 
+@pytest.mark.slow
 def test_tflite_int8_calibrated_on_an_image_folder(small_model, tflite_float, image_folder, tmp_path):
     summary = export_model(small_model, tmp_path / "int8.tflite", "tflite", quantize="int8",
                            calibration_data=image_folder, calibration_steps=8, latency_runs=2)
     _only_outputs(tmp_path, "int8.tflite", "int8.tflite.json", "int8.tflite.labels.txt")
     _assert_report(summary)
     _assert_tflite_metadata(summary, [f"class {i}" for i in range(10)])
-    assert summary["calibration"] == {"folder": str(image_folder), "images": 8, "steps": 8, "batch": 1}
+    calibration = summary["calibration"]  # and the files, their sha256 (test_quantize.py)
+    assert {k: calibration[k] for k in ("folder", "images", "steps", "batch", "method")} == {
+        "folder": str(image_folder), "images": 8, "steps": 8, "batch": 1, "method": "minmax"}
     check = summary["check"]
     assert check["inputs"] == "images" and check["count"] == 8 and "8 images from" in check["source"]
     sig = summary["signatures"]["serving_default"]
@@ -544,6 +549,7 @@ def test_onnx_conversion_matches_tf2onnx(monkeypatch):
     np.testing.assert_array_equal(run(build._convert_function(endpoint, spec, 18)), run(theirs))
 
 
+@pytest.mark.slow
 def test_onnx(small_model, tmp_path):
     import onnx
     import onnxruntime as ort
@@ -574,6 +580,7 @@ def test_onnx(small_model, tmp_path):
 # --------------------------------------------------------------------------- #
 # The command line, and failures that must leave nothing behind
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_cli_fails_an_export_that_differs_and_writes_nothing(tmp_path, capsys):
     """TFLite float32 differs from Keras by about 1e-7 relative (other kernels): a tolerance below that fails."""
     out = tmp_path / "out"
@@ -616,7 +623,7 @@ def test_cli_wrong_format(tmp_path, capsys):
      "image folder not found: '{tmp}/nowhere'"),
     (["--format", "tflite", "--quantize", "int8", "--calibration-data", "{tmp}/empty"], "no images in '{tmp}/empty'"),
     (["--format", "tflite", "--quantize", "int8"], "--quantize int8 needs --calibration-data DIR"),
-    (["--format", "onnx", "--quantize", "dynamic"], "applies to --format tflite only"),
+    (["--format", "saved_model", "--quantize", "dynamic"], "applies to --format tflite or onnx"),
     (["--format", "tflite", "--include-preprocessing"], "--include-preprocessing needs --format saved_model"),
     (["--format", "onnx", "--output", "{tmp}/out/m.tflite"], "has the extension of tflite but the format is onnx"),
     (["--format", "tflite", "--output", "{tmp}/a_file/m"],

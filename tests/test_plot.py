@@ -16,6 +16,7 @@ import pytest
 
 from inception_keras import visualize
 from inception_keras.cli import plot
+from inception_keras.fileio import TMP_PREFIX
 from inception_keras.visualize import files as visualize_files
 
 AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|activation|add|concatenate|rescaling|input_layer)(_\d+)?$")
@@ -27,8 +28,10 @@ def _svg_text(path):
     return " ".join(t.strip() for t in root.itertext() if t.strip())
 
 
-def _no_tmp_files(folder):
-    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+def _temporaries(folder):
+    """Our temporaries (``.tmp-inception-keras-...``, and older ``.tmp-xxxxxxxx``) left below folder."""
+    return sorted(os.path.join(d, n) for d, dirs, files in os.walk(folder) for n in dirs + files
+                  if n.startswith(TMP_PREFIX))
 
 
 needs_graphviz = pytest.mark.skipif(
@@ -77,7 +80,7 @@ def test_full_style_graph_and_block(tmp_path, capsys):
     assert "(full/blocks/inception_resnet_v1/reduction_a.svg)" in index and "(full/inception_resnet_v1.dot)" in index
     assert "**full graph** (full style)" in index and "python tools/plot_architectures.py" in index
     assert "full/inception_resnet_v1.svg" in printed and "reduction_a.dot" in printed
-    assert _no_tmp_files(tmp_path)
+    assert _temporaries(tmp_path) == []
 
 
 def test_paper_irv2_blocks_show_the_corrected_channel_counts(tmp_path):
@@ -181,7 +184,7 @@ def test_draws_with_graphviz_pure_when_no_dot_is_on_path(tmp_path, monkeypatch, 
     assert len(rows) == 6 and all(r["bytes"] == (out / r["file"]).stat().st_size for r in rows)
     assert [(r["width"], r["height"]) for r in rows if r["file"] == "blocks/inception_v4/inception_c.png"] == [
         (width, height)]
-    assert _no_tmp_files(out)
+    assert _temporaries(out) == []
 
 
 @needs_wheel
@@ -266,7 +269,7 @@ def test_a_failing_graphviz_leaves_the_old_file(tmp_path, monkeypatch, capsys):
                       "--output-dir", str(tmp_path / "out")]) == 1
     assert "something broke" in capsys.readouterr().err
     assert target.read_bytes() == b"old"
-    assert _no_tmp_files(tmp_path / "out")
+    assert _temporaries(tmp_path / "out") == []
 
 
 @pytest.mark.parametrize(

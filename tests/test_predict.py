@@ -8,7 +8,8 @@ from PIL import Image
 
 from inception_keras.cli import predict as predict_cli
 from inception_keras.preprocessing import central_crop_box, load_image
-from slim_reference import slim_preprocess_for_eval
+
+from helpers.slim_reference import slim_preprocess_for_eval
 
 
 @pytest.fixture
@@ -51,6 +52,7 @@ def test_central_crop_box_is_slims():
         central_crop_box(10, 10, 0.0)
 
 
+@pytest.mark.slow
 def test_predict_every_image_kind_and_a_broken_one(images, tmp_path, capsys):
     labels = tmp_path / "labels.txt"
     labels.write_text("alpha\nbeta\ngamma\n")

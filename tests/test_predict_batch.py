@@ -16,13 +16,14 @@ import pytest
 from PIL import Image
 
 import inception_keras
-from conftest import randomize_batchnorm
 from inception_keras.cli import predict as predict_cli
 from inception_keras.datasets import Preprocessing, load_for_eval
 from inception_keras.inference import Outputs, Predictor, resolve, run
 from inception_keras.inference.chunks import PartsFolder, ResumeError
 from inception_keras.inference.columns import prediction_columns
 from inception_keras.inference.run import batch_size_of, manifest
+
+from helpers.common import randomize_batchnorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 75
@@ -126,6 +127,7 @@ def read_parquet(path):
 
 
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_folders_globs_list_files_and_tfrecords_give_the_same_rows(photos, records, predictor, tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("".join(os.path.relpath(p, tmp_path) + "\n" for p in resolve([str(photos)]).files))
@@ -142,6 +144,7 @@ def test_folders_globs_list_files_and_tfrecords_give_the_same_rows(photos, recor
     assert "not a readable image" in junk
 
 
+@pytest.mark.slow
 def test_output_files_equal_model_predict_and_embeddings_the_headless_model(photos, classifier, tmp_path, capsys):
     model, _, _ = classifier
     out, emb = tmp_path / "preds.parquet", tmp_path / "emb.npy"
@@ -243,6 +246,7 @@ def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(many, classif
     assert out.read_bytes() == reference.read_bytes()
 
 
+@pytest.mark.slow
 def test_chunks_of_unknown_origin_are_never_resumed(photos, predictor, tmp_path):
     sources = resolve([str(photos)])
     expected = run(predictor, sources, Outputs(), progress=False).table
@@ -299,6 +303,7 @@ def test_a_rerun_with_other_arguments_is_refused(photos, predictor, tmp_path):
     assert not os.path.exists(out)
 
 
+@pytest.mark.slow
 def test_shard_outputs_merge_to_the_unsharded_result(photos, records, predictor, tmp_path, capsys):
     """Byte for byte: the shards batch their images otherwise (other chunk sizes, other
     neighbours) but every batch has the same shape, so each image gets the same numbers."""
@@ -347,6 +352,7 @@ def test_shard_outputs_merge_to_the_unsharded_result(photos, records, predictor,
           "was made with other arguments than")
 
 
+@pytest.mark.slow
 def test_ray_engine_gives_the_rows_of_the_local_engine(photos, classifier, predictor, tmp_path, capsys):
     import ray  # the batch extra, pulled in by the test extra
     local = run(predictor, resolve([str(photos)]), Outputs(), progress=False).table

@@ -1,6 +1,6 @@
 """Presets: the folder format, named pretrained presets and their sources, hf:// and kaggle://
 URIs, and the download / cache checks. Nothing reaches the internet: a Hub stand-in runs on
-127.0.0.1 (tests/hub_server.py) and Kaggle is a pre-filled kagglehub cache.
+127.0.0.1 (tests/helpers/hub_server.py) and Kaggle is a pre-filled kagglehub cache.
 
 The weights are Inception-v4 in timm's exact layout (real key names and shapes, random
 values with BatchNorm gammas), written once per module at 75x75 (the values do not depend
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+# conftest.py, which pytest imports before any test module, has set the offline Hub environment
+# (huggingface_hub reads it when it is imported).
 import inception_keras
-from conftest import DATA  # noqa: F401 - conftest sets the offline Hub environment first
-from hub_server import HubServer, folder_files, use_hub
 from inception_keras import hub, presets
 from inception_keras.convert import load_timm_weights, open_timm_checkpoint
 from inception_keras.convert.transfer import h5_layers
@@ -36,7 +36,9 @@ from inception_keras.preset_format import (
     read_preset,
     verify_weights,
 )
-from timm_checkpoints import randomize, timm_state_dict
+
+from helpers.hub_server import HubServer, folder_files, use_hub
+from helpers.timm_checkpoints import randomize, timm_state_dict
 
 SMALL = (75, 75, 3)
 V4 = "inception_v4"
@@ -135,8 +137,8 @@ def test_list_pretrained_and_aliases(caplog):
     info = inception_keras.preset_info("inception_v4.tf_in1k")
     assert info.class_names[:2] == ["tench, Tinca tinca", "goldfish, Carassius auratus"] and info.labels[0]["synset"] == "n01440764"
     assert (info.preprocessing["name"], info.input_size, info.preprocessing["crop_fraction"]) == ("slim", 299, 0.875)
-    with pytest.raises(ValueError, match="is a graph, not a preset"):
-        inception_keras.preset_info("inception_v4")
+    graph = inception_keras.preset_info("inception_v4")  # a graph: described, with the preset pretrained=True loads
+    assert graph.labels is None and graph.metadata["default_preset"] == "inception_v4.tf_in1k"
 
 
 def test_named_preset_offline_names_every_source(home, monkeypatch):
@@ -270,6 +272,7 @@ def test_preset_files_are_checked_against_the_weights(preset_dir, tmp_path):
 # --------------------------------------------------------------------------- #
 # Hugging Face (local server, then the pre-filled Hub cache offline) and Kaggle
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_hf_timm_layout_and_preset_format(server, expected, x, home, monkeypatch):
     use_hub(monkeypatch, server, home / "hf")
     model = inception_keras.create_model("hf://someone/v4-timm", input_shape=SMALL, classifier_activation=None)
@@ -295,6 +298,7 @@ def test_hf_timm_layout_and_preset_format(server, expected, x, home, monkeypatch
     np.testing.assert_array_equal(_out(model, x), expected)
 
 
+@pytest.mark.slow
 def test_kaggle_cache(preset_dir, timm_file, expected, x, tmp_path, monkeypatch):
     cache = tmp_path / "kagglehub"
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(cache))
@@ -318,6 +322,7 @@ def test_kaggle_cache(preset_dir, timm_file, expected, x, tmp_path, monkeypatch)
 # --------------------------------------------------------------------------- #
 # A named preset from the Hub copy: converted once, verified, rebuilt once when damaged
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_named_preset_from_hub_copy(filled_cache, server, timm_file, expected, x, monkeypatch):
     """The preset the three processes converted computes what a direct import computes; damaged, it is
     reported and rebuilt once from its source."""
@@ -446,6 +451,7 @@ def filled_cache(server, tmp_path_factory):
     return home, [(p.returncode, out, err) for p, (out, err) in zip(procs, results)], server.requests[seen:]
 
 
+@pytest.mark.slow
 def test_three_processes_fill_one_cache(filled_cache):
     """One download, one conversion, and every process gets the same verified preset."""
     home, results, requests = filled_cache

@@ -44,12 +44,14 @@ def run(tmp_path_factory):
     return {"data": data, "best": str(out / "best"), "root": root}
 
 
+@pytest.mark.slow
 def test_the_run_leaves_a_preset_with_its_classes_and_size(run):
     info = preset_info(run["best"])
     assert info.model == "inception_resnet_v1" and info.class_names == list(CLASSES)
     assert info.input_size == SIZE and info.preprocessing["name"] == "slim"
 
 
+@pytest.mark.slow
 def test_predict_from_the_run_prints_its_class_names(run, capsys):
     image = str(run["data"] / "tulip" / "0.png")
     assert predict_cli.main([image, "--model", run["best"], "--json"]) == 0
@@ -62,6 +64,7 @@ def test_predict_from_the_run_prints_its_class_names(run, capsys):
     assert "daisy" in printed and "tulip" in printed
 
 
+@pytest.mark.slow
 def test_evaluate_from_the_run_matches_the_data_by_class_name(run, tmp_path, capsys):
     # The evaluation data holds the classes in another order of folders, and only some of them.
     data = tmp_path / "eval"
@@ -77,6 +80,7 @@ def test_evaluate_from_the_run_matches_the_data_by_class_name(run, tmp_path, cap
     assert "top-2" not in (out / "report.md").read_text()  # top-k only where k < classes
 
 
+@pytest.mark.slow
 def test_export_from_the_run_carries_its_class_names(run, tmp_path, capsys):
     import onnxruntime  # the test extra has it: a missing runtime must fail, not skip
     target = tmp_path / "flowers"
@@ -89,6 +93,7 @@ def test_export_from_the_run_carries_its_class_names(run, tmp_path, capsys):
     assert json.loads(meta["preprocessing"])["input_size"] == SIZE
 
 
+@pytest.mark.slow
 def test_benchmark_times_the_presets_graph(run, capsys):
     assert benchmark_cli.main(["--model", run["best"], "--macs-only", "--json"]) == 0
     [record] = json.loads(capsys.readouterr().out)
@@ -101,6 +106,7 @@ def test_benchmark_times_the_presets_graph(run, capsys):
     (["--weights", "imagenet"], "--weights imagenet (a preset brings its own weights"),
     (["--preprocessing", "resize-crop"], "--preprocessing resize-crop (the preset's is slim)"),
 ])
+@pytest.mark.slow
 def test_a_flag_that_contradicts_the_preset_is_an_error(run, flags, complaint, capsys):
     image = str(run["data"] / "daisy" / "0.png")
     assert predict_cli.main([image, "--model", run["best"], *flags]) == 2
@@ -108,6 +114,7 @@ def test_a_flag_that_contradicts_the_preset_is_an_error(run, flags, complaint, c
     assert "is a preset, and these options contradict it" in err and complaint in err
 
 
+@pytest.mark.slow
 def test_agreeing_flags_are_fine_and_a_label_file_must_match(run, tmp_path, capsys):
     image = str(run["data"] / "daisy" / "0.png")
     assert predict_cli.main([image, "--model", run["best"], "--classes", "2", "--input-size", str(SIZE)]) == 0
@@ -127,6 +134,7 @@ def test_list_models_pretrained(capsys):
     assert "inception_resnet_v2.tf_in1k -> inception_resnet_v2_slim.tf_in1k" in text
 
 
+@pytest.mark.slow
 def test_a_training_runs_folder_points_to_its_best(run, capsys):
     image = str(run["data"] / "daisy" / "0.png")
     folder = os.path.dirname(run["best"])

@@ -20,8 +20,9 @@ from inception_keras.convert.timm import BN_NAMES, plan_batchnorm, timm_variable
 from inception_keras.convert.transfer import copy_by_name
 from inception_keras.layers import conv_bn
 from inception_keras.specs import SPECS
-from slim_checkpoints import slim_tensors
-from timm_checkpoints import module_tree, randomize, read_timm_keys, timm_state_dict, to_torch, torch_layout
+
+from helpers.slim_checkpoints import slim_tensors
+from helpers.timm_checkpoints import module_tree, randomize, read_timm_keys, timm_state_dict, to_torch, torch_layout
 
 SMALL = (75, 75, 3)
 V4, IRV2 = "inception_v4", "inception_resnet_v2_slim"
@@ -107,6 +108,7 @@ def irv2_training_checkpoint(tmp_path_factory, irv2_state):
 # --------------------------------------------------------------------------- #
 # The mapping
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", [V4, IRV2])
 def test_mapping_is_exactly_timms_state_dict(zoo, arch):
     expected = read_timm_keys(arch)  # timm 1.0.31's own keys and shapes
@@ -449,6 +451,7 @@ def test_constructor_weights_path(v4_safetensors, v4_expected, x):
 # --------------------------------------------------------------------------- #
 # The tool
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_tool_end_to_end(irv2_training_checkpoint, irv2_ref, x, tmp_path, capsys):
     out = tmp_path / "irv2.weights.h5"
     rc = timm_cli.main(["--checkpoint", str(irv2_training_checkpoint), "--model", "inception_resnet_v2",

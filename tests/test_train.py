@@ -331,6 +331,7 @@ def test_flat_folder_with_label_file_and_imagenet_synsets(tmp_path):
 # --------------------------------------------------------------------------- #
 # Whole runs
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_reference_run_writes_everything_and_reports_the_broken_image(reference, data):
     out = reference["out"]
     for name in ("config.json", "classes.txt", "unreadable.json", "checkpoint.weights.h5", "history.csv",
@@ -362,6 +363,7 @@ def test_reference_run_writes_everything_and_reports_the_broken_image(reference,
     assert report["weights"] == f"best/ (epoch {state['best_epoch']})"
 
 
+@pytest.mark.slow
 def test_reference_run_best_is_a_preset_of_the_best_epoch(reference):
     """best/ holds the inference graph of the best epoch with the run's classes, input size
     and eval preprocessing, and says where its weights came from."""
@@ -392,6 +394,7 @@ def test_reference_run_best_is_a_preset_of_the_best_epoch(reference):
     np.testing.assert_allclose(model.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_loss_goes_down_on_a_learnable_task(data, tmp_path):
     out = str(tmp_path / "learn")
     """From scratch, without augmentation and weight decay (whose term dominates the loss of a
@@ -406,6 +409,7 @@ def test_loss_goes_down_on_a_learnable_task(data, tmp_path):
     assert top1[-1] > top1[0] + 0.2, top1
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_continues_exactly(reference, tmp_path, capsys):
     """Run tools/train.py, SIGKILL it once epoch 1's checkpoint exists, resume: epoch 2 starts
     at optimizer step 3 and the run ends with the uninterrupted run's weights, optimizer state
@@ -457,6 +461,7 @@ def test_resume_after_a_kill_continues_exactly(reference, tmp_path, capsys):
     assert not [f for f in os.listdir(out) if f.startswith(TMP_PREFIX)]
 
 
+@pytest.mark.slow
 def test_fine_tuning_swaps_the_head_and_keeps_the_backbone(reference, tmp_path):
     best = os.path.join(reference["out"], "best")  # the reference run's preset folder
     source = create_model(MODEL, classes=3, input_shape=(SIZE, SIZE, 3), weights=best)
@@ -623,6 +628,7 @@ def test_a_kill_while_best_is_replaced_leaves_no_temporary_and_keeps_best(tmp_pa
 # --------------------------------------------------------------------------- #
 # Errors
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow
 def test_bad_inputs_say_what_to_do(reference, data, tmp_path, capsys):
     def fails(argv, message):
         assert train_cli.main(argv) == 2
@@ -651,6 +657,7 @@ def test_bad_inputs_say_what_to_do(reference, data, tmp_path, capsys):
         TrainConfig(output="x", data="y", epochs=2, freeze_backbone_epochs=3).check()
 
 
+@pytest.mark.slow
 def test_resume_refuses_new_options_and_fewer_epochs(reference, capsys):
     before = read_h5(os.path.join(reference["out"], "checkpoint.weights.h5"))
     assert train_cli.main(["--resume", reference["out"], "--no-final-eval"]) == 2  # options cannot change
@@ -669,6 +676,7 @@ def test_resume_refuses_new_options_and_fewer_epochs(reference, capsys):
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_run_says_so_and_does_nothing(reference, capsys):
     report = os.path.join(reference["out"], "report.json")
     files = {name: os.path.getmtime(os.path.join(reference["out"], name))
@@ -716,6 +724,7 @@ def _edited_run(reference, tmp_path, **config):
     return str(out)
 
 
+@pytest.mark.slow
 def test_resume_with_an_edited_graph_names_the_file_before_loading(reference, tmp_path, capsys):
     """config.json's model edited: the checkpoint records its graph, so --resume says which file
     disagrees, in a few lines, before a model is built (not 282 objects that could not be loaded)."""
@@ -729,6 +738,7 @@ def test_resume_with_an_edited_graph_names_the_file_before_loading(reference, tm
         "model": MODEL, "classes": 3, "input_size": SIZE, "aux_logits": False}
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_fit_are_one_short_error(reference):
     """A checkpoint without a graph record (earlier versions) into another graph: one error naming
     both files, no Keras warning per object."""

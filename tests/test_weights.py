@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import inception_keras
-from conftest import randomize_batchnorm
+
+from helpers.common import randomize_batchnorm
 
 SIZE = (75, 75, 3)
 
@@ -26,6 +27,7 @@ def _np(y):
     return keras.ops.convert_to_numpy(y)
 
 
+@pytest.mark.slow
 def test_parity_with_keras_applications(rng):
     """variant='slim' computes exactly what keras.applications.InceptionResNetV2 computes."""
     reference = keras.applications.InceptionResNetV2(weights=None, input_shape=SIZE, classifier_activation=None)
@@ -47,6 +49,7 @@ def trained_like():
     return model
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip_without_custom_objects(trained_like, tmp_path):
     path = tmp_path / "model.keras"
     trained_like.save(path)
@@ -56,6 +59,7 @@ def test_keras_file_round_trip_without_custom_objects(trained_like, tmp_path):
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in trained_like.layers]
 
 
+@pytest.mark.slow
 def test_weights_file_round_trip_through_the_constructor(trained_like, tmp_path):
     path = tmp_path / "irv1.weights.h5"
     trained_like.save_weights(path)
@@ -64,6 +68,7 @@ def test_weights_file_round_trip_through_the_constructor(trained_like, tmp_path)
     np.testing.assert_array_equal(_np(loaded(x, training=False)), _np(trained_like(x, training=False)))
 
 
+@pytest.mark.slow
 def test_legacy_h5_weights_load(trained_like, tmp_path):
     path = tmp_path / "irv1.h5"
     trained_like.save(path)  # the Keras 2 era whole-model HDF5 format
@@ -72,6 +77,7 @@ def test_legacy_h5_weights_load(trained_like, tmp_path):
     np.testing.assert_array_equal(_np(loaded(x, training=False)), _np(trained_like(x, training=False)))
 
 
+@pytest.mark.slow
 def test_weights_with_mismatching_classes_or_head(trained_like, tmp_path):
     path = tmp_path / "irv1.weights.h5"
     trained_like.save_weights(path)
@@ -83,6 +89,7 @@ def test_weights_with_mismatching_classes_or_head(trained_like, tmp_path):
         inception_keras.create_inception_resnet_v2(input_shape=SIZE, classes=10, weights=path)
 
 
+@pytest.mark.slow
 def test_weights_bad_paths(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         inception_keras.create_inception_resnet_v1(input_shape=SIZE, weights=tmp_path / "missing.weights.h5")
@@ -238,7 +245,7 @@ def test_network_probe_is_bounded_and_remembered(no_network, monkeypatch):
 
 def test_no_network_still_serves_the_hub_cache(no_network, monkeypatch):
     from huggingface_hub import constants
-    from hub_server import HubServer
+    from helpers.hub_server import HubServer
 
     from inception_keras import hub
 
@@ -256,6 +263,7 @@ def test_no_network_still_serves_the_hub_cache(no_network, monkeypatch):
     assert hub.hf_file("someone/files", "config.json") == online  # from the Hub cache, the network not asked
 
 
+@pytest.mark.slow
 def test_file_url_is_read_as_it_is_now(trained_like, tmp_path, monkeypatch):
     """A file:// URL is the file itself: replaced, it gives the new weights (it used to give its first cached copy)."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
@@ -289,7 +297,7 @@ def _dead_pid() -> int:
 
 
 def test_killed_writers_leftovers_are_removed_by_the_next_writer(tmp_path, monkeypatch):
-    from hub_server import HubServer
+    from helpers.hub_server import HubServer
 
     from inception_keras import hub
     from inception_keras.fileio import _host, temporary_prefix

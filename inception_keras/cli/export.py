@@ -8,6 +8,9 @@
     python tools/export.py --model inception_resnet_v2_slim --weights imagenet --format onnx --output exported/irv2 \\
         --batch-size dynamic
     python tools/export.py --model runs/flowers/best --format onnx --output exported/flowers   # a fine-tuned run
+    python tools/export.py --model inception_v4 --weights imagenet --format onnx --output exported/v4_int8 \
+        --quantize int8 --calibration-data calibration_images/ --calibration-per-class 2 \
+        --calibration-method percentile
 
 Outputs: saved_model -> the folder OUTPUT; tflite -> OUTPUT.tflite; onnx -> OUTPUT.onnx (the
 extension is added when missing), and a JSON summary next to it (OUTPUT[.ext].json). The class
@@ -18,8 +21,17 @@ The export is run by its own runtime (TensorFlow, the LiteRT interpreter, ONNX R
 the same inputs as the Keras model before it is renamed into place: the calibration images
 when --calibration-data is given, otherwise deterministic random inputs. A float export
 whose max |difference| exceeds --tolerance (1e-4) times the largest Keras output fails
-(exit 1) and writes nothing. Quantized TFLite exports report their top-1 agreement with the
-float model (--min-agreement turns that into a check).
+(exit 1) and writes nothing; so does an ONNX float16 export, at a tolerance of at least 1e-2.
+Other quantized exports report their top-1 agreement with the float model (--min-agreement
+turns that into a check).
+
+--quantize (tflite, onnx): float16 (float16 weights), dynamic (int8 weights, activations
+quantized at run time) or int8 (calibrated on --calibration-data; ONNX: QDQ with per-channel
+int8 weights, by ONNX Runtime with --calibration-method minmax, percentile (99.999, the
+default) or entropy; TFLite's converter calibrates by min/max only, and other methods are
+refused with exit 2). --calibration-per-class N takes the first N images (by path) of every
+class folder of --calibration-data; classes with fewer give a warning. The calibration files
+and their sha256 go into the report and the export's metadata.
 
 An existing output is replaced only when it is an earlier export (recognised by the metadata
 every export embeds), with its report and labels file; any other file at those paths is
@@ -36,9 +48,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from inception_keras.cli import options
 from inception_keras.export import (
+    CALIBRATION_METHODS,
     DEFAULT_CALIBRATION_STEPS,
     DEFAULT_CHECK_SAMPLES,
     DEFAULT_LATENCY_RUNS,
@@ -85,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--calibration-steps", type=int, default=DEFAULT_CALIBRATION_STEPS,
                       help=f"calibration (and check) images to use, one per step at batch 1 "
                            f"(default {DEFAULT_CALIBRATION_STEPS})")
+    data.add_argument("--calibration-method", choices=CALIBRATION_METHODS,
+                      help="int8: how activation ranges are chosen; onnx: minmax, percentile (99.999, default) "
+                           "or entropy; tflite: minmax only (its converter's method)")
+    data.add_argument("--calibration-per-class", type=options.positive, metavar="N",
+                      help="take the first N images (by path) of every class folder of --calibration-data "
+                           "(DIR/<class>/...) instead of the first --calibration-steps images")
     options.add_max_pixels(data)
     data.add_argument("--check-samples", type=int, default=DEFAULT_CHECK_SAMPLES,
                       help=f"random check inputs without --calibration-data (default {DEFAULT_CHECK_SAMPLES})")
@@ -123,10 +143,19 @@ def format_summary(s: dict) -> str:
         ins = ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in sig["inputs"].items())
         outs = ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in sig["outputs"].items())
         rows.append(("signature", f"{name}: {ins} -> {outs}"))
+    if "precision" in s:
+        rows.append(("precision", s["precision"]))
     if "calibration" in s:
         c = s["calibration"]
+        method = c.get("method", "minmax") + (f" {c['percentile']:g}" if "percentile" in c else "")
         rows.append(("calibration",
+                     f"{method}, {c['images']} images from {c['folder']} ({c.get('selection', 'first by path')}; "
+                     f"{c['steps']} steps of batch {c['batch']}), sha256 {c['sha256'][:12]}"
+                     if "sha256" in c else
                      f"{c['images']} images from {c['folder']} ({c['steps']} steps of batch {c['batch']})"))
+        if c.get("short_classes"):
+            rows.append(("warning", f"{len(c['short_classes'])} class(es) with fewer calibration images: "
+                         + ", ".join(f"{k} ({v})" for k, v in c["short_classes"].items())))
     rows += [
         ("export time", f"{s['export_seconds']:.1f} s (check {s['check_seconds']:.1f} s)"),
         ("check inputs", check["source"]
@@ -145,7 +174,8 @@ def format_summary(s: dict) -> str:
         rows.append(("encoded in",
                      f"max |diff| {p['max_abs_diff']:.3g}, top-1 {p['top1_agree']}/{p['count']}: {p['source']}"))
     if check["tolerance"] is not None:
-        verdict = f"passed (float export: relative difference <= {check['tolerance']:g})"
+        kind = "float16 weights" if s.get("quantize") == "float16" else "float export"
+        verdict = f"passed ({kind}: relative difference <= {check['tolerance']:g})"
     elif check["min_agreement"]:
         verdict = f"passed (quantized: top-1 agreement >= {check['min_agreement']:.1%})"
     else:
@@ -172,6 +202,7 @@ def main(argv=None) -> int:
     from inception_keras.datasets import list_image_files  # noqa: PLC0415
     from inception_keras.export import (  # noqa: PLC0415
         ExportCheckError,
+        ExportWarning,
         artefact_path,
         check_options,
         export_model,
@@ -182,7 +213,8 @@ def main(argv=None) -> int:
     export_options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
                    calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,
                    batch_size=args.batch_size, check_samples=args.check_samples, tolerance=args.tolerance,
-                   min_agreement=args.min_agreement, opset=args.opset, latency_runs=args.latency_runs)
+                   min_agreement=args.min_agreement, opset=args.opset, latency_runs=args.latency_runs,
+                   calibration_method=args.calibration_method, calibration_per_class=args.calibration_per_class)
     try:
         # Everything that can be checked cheaply, before the model is built (or downloaded).
         check_options(args.format, **export_options)
@@ -194,9 +226,19 @@ def main(argv=None) -> int:
         activation = None if args.classifier_activation == "none" else args.classifier_activation
         loaded = options.load_model(args, classifier_activation=activation)
         info = {"registry_name": loaded.name, "weights": loaded.weights, "classifier_activation": activation}
-        with options.max_pixels(args):  # calibration images, and the SavedModel's in-graph decoding
-            summary = export_model(loaded.model, path, args.format, preprocessing=loaded.preprocessing, info=info,
-                                   labels=loaded.class_names, overwrite=args.overwrite, **export_options)
+        with options.max_pixels(args), warnings.catch_warnings(record=True) as caught:
+            # calibration images, and the SavedModel's in-graph decoding
+            warnings.simplefilter("always", ExportWarning)
+            try:
+                summary = export_model(loaded.model, path, args.format, preprocessing=loaded.preprocessing,
+                                       info=info, labels=loaded.class_names, overwrite=args.overwrite,
+                                       **export_options)
+            finally:
+                for w in caught:
+                    if issubclass(w.category, ExportWarning):
+                        print(f"warning: {w.message}", file=sys.stderr)
+                    else:  # as they would have been shown
+                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -10,6 +10,8 @@ code of the package stays pure Keras.
     export_model(model, "exported/v4", "saved_model", include_preprocessing=True)
     export_model(model, "exported/v4", "tflite", quantize="int8", calibration_data="calibration/")
     export_model(model, "exported/v4", "onnx")
+    export_model(model, "exported/v4_int8", "onnx", quantize="int8", calibration_data="calibration/",
+                 calibration_method="percentile", calibration_per_class=10)
 
 Every export is written under a temporary name next to the output, run by its own runtime
 (TensorFlow for the SavedModel, the LiteRT interpreter, ONNX Runtime) on the same inputs as
@@ -20,7 +22,9 @@ Its temporaries (named with host and pid) lie next to the output; those of a kil
 with the next export into the folder. A float export whose largest difference
 exceeds ``tolerance`` times the largest Keras output (1e-4 by default) raises
 :class:`ExportCheckError` and leaves nothing behind. Quantized TFLite exports report their
-top-1 agreement with the float Keras model (``min_agreement`` makes that a check too).
+top-1 agreement with the float Keras model (``min_agreement`` makes that a check too); so do
+quantized ONNX exports (int8 QDQ calibrated by ONNX Runtime, float16 weights, dynamic:
+:mod:`inception_keras.export.quantize`).
 
 The check inputs are the calibration images when ``calibration_data`` is given (eval
 preprocessing of :mod:`inception_keras.datasets`), otherwise deterministic random inputs.
@@ -51,10 +55,12 @@ preprocessing (see :mod:`inception_keras.export.metadata`):
 from __future__ import annotations
 
 from .check import compare
-from .inputs import load_images, random_encoded_images, random_inputs
+from .inputs import fingerprint, load_images, random_encoded_images, random_inputs, select_per_class
 from .metadata import METADATA_KEYS, export_metadata, is_our_export, labels_path, read_tflite_metadata
 from .options import (
     BYTES_INPUT_NAME,
+    CALIBRATION_METHODS,
+    DEFAULT_CALIBRATION_METHOD,
     DEFAULT_CALIBRATION_STEPS,
     DEFAULT_CHECK_SAMPLES,
     DEFAULT_LATENCY_RUNS,
@@ -70,6 +76,7 @@ from .options import (
     SERVING_IMAGES,
     ExportCheckError,
     ExportError,
+    ExportWarning,
     artefact_path,
     check_options,
     prepare_output,
@@ -96,6 +103,11 @@ __all__ = [
     "METADATA_KEYS",
     "ExportError",
     "ExportCheckError",
+    "ExportWarning",
+    "CALIBRATION_METHODS",
+    "DEFAULT_CALIBRATION_METHOD",
+    "select_per_class",
+    "fingerprint",
     "resolve_batch_size",
     "artefact_path",
     "report_path",

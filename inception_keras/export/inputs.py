@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -10,8 +11,46 @@ from ..datasets import DataError, Preprocessing, list_image_files, preprocess_fo
 from ..images import ImageTooLarge, check_size, decode_image, unreadable_reason
 
 
-def load_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None = None):
-    """Read, decode and preprocess the first ``limit`` readable images under ``folder``.
+def select_per_class(folder, per_class: int):
+    """The first ``per_class`` images (sorted by path) of every class folder (a sub-folder of
+    ``folder``, its own sub-folders included): every class is present, and the choice depends on
+    the file names only. Returns (files, {class: images found} for the classes with fewer than
+    ``per_class``). Images directly in ``folder`` belong to no class and are left out; a folder
+    without class folders is an error."""
+    folder = os.fspath(folder)
+    list_image_files(folder)  # the errors of a missing, non-folder or empty folder
+    classes = sorted(d for d in os.listdir(folder) if not d.startswith(".") and os.path.isdir(os.path.join(folder, d)))
+    files, short = [], {}
+    for name in classes:
+        try:
+            found = list_image_files(os.path.join(folder, name))
+        except DataError:
+            found = []
+        files.extend(found[:per_class])
+        if len(found) < per_class:
+            short[name] = len(found)
+    if not files:
+        raise DataError(f"--calibration-per-class needs class folders: {folder!r} has no sub-folder with images "
+                        "(give DIR/<class>/<image> files, or drop --calibration-per-class)")
+    return files, short
+
+
+def fingerprint(folder, files) -> str:
+    """sha256 over the sorted relative paths (``/``-separated) of ``files`` and the sha256 of each
+    file's content: the same calibration set gives the same digest on any machine."""
+    digest = hashlib.sha256()
+    for rel, path in sorted((os.path.relpath(f, folder).replace(os.sep, "/"), f) for f in files):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest.update(f"{rel}\0{h.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def load_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None = None, files=None):
+    """Read, decode and preprocess the first ``limit`` readable images under ``folder`` (or of
+    ``files``, in that order).
 
     Returns (float32 [n, size, size, 3], encoded bytes list, file paths, skipped files as
     ``"path: reason"``). Files are decoded as every tool decodes them (the exported graph's
@@ -21,7 +60,7 @@ def load_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None 
     import tensorflow as tf  # noqa: PLC0415
 
     images, encoded, used, skipped = [], [], [], []
-    for path in list_image_files(folder):
+    for path in (list_image_files(folder) if files is None else files):
         if len(used) >= limit:
             break
         try:

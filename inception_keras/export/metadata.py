@@ -22,6 +22,8 @@ FORMAT_VERSION = 1
 # The keys of export_metadata(), in order: ONNX metadata_props and TFLite metadata entries.
 METADATA_KEYS = ("format_version", "class_names", "class_names_source", "preprocessing", "model", "weights",
                  "input_shape", "inception_keras_version")
+# Keys some exports add: ``calibration`` (int8: method, images, their relative paths and sha256).
+OPTIONAL_METADATA_KEYS = ("calibration",)
 
 STORED = {
     "saved_model": "the 'metadata' signature; assets/class_names.txt, assets/metadata.json",
@@ -129,7 +131,7 @@ def read_tflite_metadata(model) -> dict:
     for i in range(parsed.MetadataLength()):
         entry = parsed.Metadata(i)
         name = entry.Name().decode("utf-8")
-        if name in METADATA_KEYS:
+        if name in METADATA_KEYS or name in OPTIONAL_METADATA_KEYS:
             out[name] = json.loads(parsed.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("utf-8"))
     return out
 

@@ -12,11 +12,16 @@ FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("dynamic", "float16", "int8")
 EXTENSIONS = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
 DEFAULT_TOLERANCE = 1e-4
+FLOAT16_TOLERANCE = 1e-2  # ONNX float16 weights: the check's tolerance is at least this
 # tf2onnx 1.17 writes opsets up to 18; ONNX Runtime runs opset 18 since 1.14 (2023).
 DEFAULT_ONNX_OPSET = 18
 DEFAULT_CALIBRATION_STEPS = 100
 DEFAULT_CHECK_SAMPLES = 8
 DEFAULT_LATENCY_RUNS = 10
+# int8 calibration: ONNX Runtime offers all three; the TFLite converter calibrates by min/max only.
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+DEFAULT_CALIBRATION_METHOD = {"onnx": "percentile", "tflite": "minmax"}
+CALIBRATION_PERCENTILE = 99.999  # of |activation|, ONNX Runtime's percentile calibration
 
 INPUT_NAME = "images"
 BYTES_INPUT_NAME = "image_bytes"
@@ -31,6 +36,10 @@ _EXPORT_EXTRA = "pip install 'inception-keras[export]'"
 
 class ExportError(ValueError):
     """Options, inputs or an output location that cannot be used; the message says what to change."""
+
+
+class ExportWarning(UserWarning):
+    """Something the export did differently than asked (e.g. a class with fewer calibration images)."""
 
 
 class ExportCheckError(RuntimeError):
@@ -74,16 +83,33 @@ def report_path(path: str) -> str:
 def check_options(fmt: str, *, quantize=None, include_preprocessing=False, calibration_data=None,
                   calibration_steps=DEFAULT_CALIBRATION_STEPS, batch_size="auto", check_samples=DEFAULT_CHECK_SAMPLES,
                   tolerance=DEFAULT_TOLERANCE, min_agreement=0.0, opset=DEFAULT_ONNX_OPSET,
-                  latency_runs=DEFAULT_LATENCY_RUNS):
+                  latency_runs=DEFAULT_LATENCY_RUNS, calibration_method=None, calibration_per_class=None):
     """Reject option combinations that cannot work, before any model is built. Returns the batch size."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if quantize is not None:
         if quantize not in QUANTIZATIONS:
             raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
-        if fmt != "tflite":
-            raise ExportError(f"--quantize {quantize} applies to --format tflite only (got {fmt}); "
-                              "export a float model or use --format tflite")
+        if fmt == "saved_model":
+            raise ExportError(f"--quantize {quantize} applies to --format tflite or onnx (got {fmt}); "
+                              "export a float SavedModel or use --format tflite/onnx")
+    if calibration_method is not None:
+        if calibration_method not in CALIBRATION_METHODS:
+            raise ExportError(f"unknown calibration method {calibration_method!r}; "
+                              f"choose one of {', '.join(CALIBRATION_METHODS)}")
+        if quantize != "int8":
+            raise ExportError(f"--calibration-method {calibration_method} applies to --quantize int8 only "
+                              f"(got {'--quantize ' + quantize if quantize else 'a float export'}); drop it")
+        if fmt == "tflite" and calibration_method != "minmax":
+            raise ExportError(f"--calibration-method {calibration_method}: the TFLite converter calibrates int8 by "
+                              "min/max only; drop --calibration-method (or give minmax), or use --format onnx "
+                              "for percentile or entropy calibration")
+    if calibration_per_class is not None:
+        if isinstance(calibration_per_class, bool) or not isinstance(calibration_per_class, int) \
+                or calibration_per_class < 1:
+            raise ExportError(f"--calibration-per-class must be a positive integer, got {calibration_per_class!r}")
+        if calibration_data is None:
+            raise ExportError("--calibration-per-class needs --calibration-data DIR with one sub-folder per class")
     if quantize == "int8" and calibration_data is None:
         raise ExportError("--quantize int8 needs --calibration-data DIR: a folder of representative images "
                           "(a few hundred of the kind the model will see) to calibrate the activation ranges")

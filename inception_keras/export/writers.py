@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -16,10 +17,14 @@ from ..fileio import (STALE_SECONDS, atomic_save, atomic_save_dir, make_temporar
                       write_json, write_text)
 from .build import _archive, _onnx_model, _tflite_bytes
 from .check import _Checker
-from .inputs import load_images, random_encoded_images, random_inputs
+from .inputs import fingerprint, load_images, random_encoded_images, random_inputs, select_per_class
+from .quantize import PRECISION
 from .metadata import STORED, add_tflite_metadata, export_metadata, labels_path, labels_text
 from .options import (
     _EXPORT_EXTRA,
+    CALIBRATION_PERCENTILE,
+    FLOAT16_TOLERANCE,
+    DEFAULT_CALIBRATION_METHOD,
     DEFAULT_CALIBRATION_STEPS,
     DEFAULT_CHECK_SAMPLES,
     DEFAULT_LATENCY_RUNS,
@@ -27,6 +32,7 @@ from .options import (
     DEFAULT_TOLERANCE,
     INPUT_NAME,
     ExportError,
+    ExportWarning,
     _missing_dirs,
     artefact_path,
     check_options,
@@ -83,13 +89,24 @@ def _write_tflite(archive, path: str, quantize, representative, verify, metadata
     return seconds
 
 
-def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify, metadata: dict | None = None) -> float:
+def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify, metadata: dict | None = None,
+                quantize=None, x=None, method=None) -> float:
     try:
         import onnx  # noqa: PLC0415
     except ImportError as e:
         raise ExportError(f"ONNX export needs the onnx package ({e}); {_EXPORT_EXTRA}") from None
     start = time.perf_counter()
     proto = _onnx_model(endpoint, batch, shape, opset, metadata)
+    if quantize is not None:
+        from .build import _release_memory  # noqa: PLC0415
+        from .quantize import quantize_onnx  # noqa: PLC0415
+
+        _release_memory()  # what the conversion left, before the calibration runs the model
+        work = make_temporary_dir(path, "export")
+        try:
+            proto = quantize_onnx(proto, quantize, work, x=x, batch=batch or 1, method=method)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - start
 
     def save(tmp):
@@ -137,7 +154,8 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                  check_samples: int = DEFAULT_CHECK_SAMPLES, tolerance: float = DEFAULT_TOLERANCE,
                  min_agreement: float = 0.0, opset: int = DEFAULT_ONNX_OPSET,
                  latency_runs: int = DEFAULT_LATENCY_RUNS, seed: int = 0, info: dict | None = None,
-                 write_report: bool = True, labels: list[str] | None = None, overwrite: bool = False) -> dict:
+                 write_report: bool = True, labels: list[str] | None = None, overwrite: bool = False,
+                 calibration_method: str | None = None, calibration_per_class: int | None = None) -> dict:
     """Export ``model`` as ``fmt`` to ``output``, check it, and return the summary.
 
     Args:
@@ -146,9 +164,11 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
         output: the SavedModel folder, or the ``.tflite`` / ``.onnx`` file (the extension is
             added when missing).
         fmt: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
-        quantize: TFLite only: ``None`` (float32), ``"float16"`` (float16 weights),
-            ``"dynamic"`` (int8 weights, float activations) or ``"int8"`` (full integer,
-            int8 input and output, calibrated on ``calibration_data``).
+        quantize: TFLite or ONNX: ``None`` (float32), ``"float16"`` (float16 weights),
+            ``"dynamic"`` (int8 weights, float activations) or ``"int8"`` (calibrated on
+            ``calibration_data``; TFLite: full integer with int8 input and output; ONNX: QDQ
+            with int8 per-channel weights and int8 activations, float32 input and output; see
+            :mod:`inception_keras.export.quantize`).
         batch_size: an integer, ``None`` / ``"dynamic"``, or ``"auto"`` (1 for TFLite,
             dynamic otherwise).
         include_preprocessing: SavedModel only: ``serving_default`` takes encoded images.
@@ -157,6 +177,13 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
         calibration_data: a folder of images; its first ``calibration_steps`` readable
             images calibrate int8 and are the check inputs of every format. Without it,
             ``check_samples`` deterministic random inputs.
+        calibration_method: int8 only: ``"minmax"``, ``"percentile"`` (99.999) or ``"entropy"``;
+            default percentile for ONNX, minmax for TFLite (its converter's only method).
+        calibration_per_class: pick this many images (the first by path) from every class
+            folder of ``calibration_data`` instead of its first ``calibration_steps`` images;
+            a class with fewer gives a warning (and ``calibration.short_classes``).
+            The files used and their sha256 (:func:`~inception_keras.export.inputs.fingerprint`)
+            go into the report and, for int8, into the export's metadata (``calibration``).
         tolerance: largest allowed difference of a float export, relative to the largest
             absolute Keras output.
         min_agreement: quantized exports fail below this top-1 agreement (0: report only).
@@ -190,7 +217,10 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
     batch = check_options(fmt, quantize=quantize, include_preprocessing=include_preprocessing,
                           calibration_data=calibration_data, calibration_steps=calibration_steps,
                           batch_size=batch_size, check_samples=check_samples, tolerance=tolerance,
-                          min_agreement=min_agreement, opset=opset, latency_runs=latency_runs)
+                          min_agreement=min_agreement, opset=opset, latency_runs=latency_runs,
+                          calibration_method=calibration_method, calibration_per_class=calibration_per_class)
+    if quantize == "int8" and calibration_method is None:
+        calibration_method = DEFAULT_CALIBRATION_METHOD[fmt]
     path = artefact_path(output, fmt)
     prepare_output(path, fmt, overwrite=overwrite)
     remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))  # of killed exports and conversions
@@ -211,9 +241,17 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                           f"({preprocessing.image_size}); the model takes {shape}")
 
     # ---- check inputs: real images, or deterministic random ones ----------
-    skipped = []
+    skipped, short = [], {}
     if calibration_data is not None:
-        x, encoded, files, skipped = load_images(calibration_data, preprocessing, calibration_steps)
+        chosen = None
+        if calibration_per_class is not None:
+            chosen, short = select_per_class(calibration_data, calibration_per_class)
+            if short:
+                warnings.warn(f"--calibration-per-class {calibration_per_class}: "
+                              f"{len(short)} class(es) of {os.fspath(calibration_data)} have fewer images: "
+                              + ", ".join(f"{k} ({v})" for k, v in short.items()), ExportWarning, stacklevel=2)
+        x, encoded, files, skipped = load_images(calibration_data, preprocessing,
+                                                 len(chosen) if chosen else calibration_steps, files=chosen)
         source = f"{len(files)} images from {os.fspath(calibration_data)} ({preprocessing.describe()})"
         kind = "images"
     else:
@@ -221,9 +259,13 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
         encoded = random_encoded_images(check_samples, shape[0], seed) if include_preprocessing else None
         source = f"{check_samples} deterministic random inputs, uniform in [-1, 1] (seed {seed})"
         kind = "random"
+    # ONNX float16 keeps float32 compute: checked like a float export, at a float16 tolerance.
+    # int8 and dynamic (and TFLite float16, whose kernels may run in float16): top-1 agreement.
+    fp16_checked = fmt == "onnx" and quantize == "float16"
     verify = _Checker(model, fmt, x=x, encoded=encoded if include_preprocessing else None, kind=kind, source=source,
-                      preprocessing=preprocessing, batch=batch, quantized=quantize is not None,
-                      tolerance=tolerance, min_agreement=min_agreement, latency_runs=latency_runs, output=path)
+                      preprocessing=preprocessing, batch=batch, quantized=quantize is not None and not fp16_checked,
+                      tolerance=max(tolerance, FLOAT16_TOLERANCE) if fp16_checked else tolerance,
+                      min_agreement=min_agreement, latency_runs=latency_runs, output=path)
     if skipped:
         verify.check["skipped"] = skipped
 
@@ -246,10 +288,24 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                               "stored": STORED[fmt]}
     if fmt == "tflite":
         summary["labels_file"] = labels_path(path)
+    if quantize is not None:
+        summary["precision"] = PRECISION[quantize] if fmt == "onnx" else {
+            "int8": "int8 weights and activations, int8 input and output",
+            "float16": "float16 weights", "dynamic": "int8 weights, activations quantized at run time"}[quantize]
     if quantize == "int8":
         n = batch or 1
+        rel = [os.path.relpath(f, calibration_data).replace(os.sep, "/") for f in files]
         summary["calibration"] = {"folder": os.fspath(calibration_data), "images": len(x),
-                                  "steps": -(-len(x) // n), "batch": n}
+                                  "steps": -(-len(x) // n), "batch": n, "method": calibration_method,
+                                  **({"percentile": CALIBRATION_PERCENTILE} if calibration_method == "percentile"
+                                     else {}),
+                                  "selection": (f"{calibration_per_class} per class" if calibration_per_class
+                                                else f"first {calibration_steps} by path"),
+                                  "sha256": fingerprint(calibration_data, files), "files": rel}
+        if short:
+            summary["calibration"]["short_classes"] = short
+        # travels with the export (ONNX metadata_props, TFLite metadata): which images, how
+        metadata["calibration"] = {k: v for k, v in summary["calibration"].items() if k != "folder"}
 
     created = _missing_dirs(path)  # made by the writers; removed again when the export fails
     asset_dir = None
@@ -265,7 +321,8 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
                 representative = _representative(x, batch or 1) if quantize == "int8" else None
                 seconds = _write_tflite(archive, path, quantize, representative, verify, metadata)
             else:
-                seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata)
+                seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata, quantize=quantize,
+                                      x=x if quantize == "int8" else None, method=calibration_method)
         finally:
             if asset_dir is not None:  # copied into the SavedModel's assets/ by then
                 shutil.rmtree(asset_dir, ignore_errors=True)

@@ -13,7 +13,7 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 
-from bad_inputs import case
+from helpers.bad_inputs import case
 
 SMALL = ("--model", "inception_resnet_v1", "--input-size", "75")
 EVAL = ("--model", "inception_resnet_v1", "--weights", "none", "--input-size", "75", "--no-progress",

@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from bad_inputs import case
+from helpers.bad_inputs import case
 
 
 def _image_and_junk(tmp):

@@ -6,7 +6,7 @@ import os
 import keras
 import numpy as np
 
-from conftest import DATA, randomize_batchnorm
+from helpers.common import DATA, randomize_batchnorm
 from inception_keras.convert.timm import timm_variable_names
 
 KEY_LISTS = {

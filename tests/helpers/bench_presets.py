@@ -1,6 +1,6 @@
 """Load times of the named preset ``inception_v4.tf_in1k`` (full graph, 299x299, 1000 classes).
 
-    python tests/bench_presets.py [--workdir DIR]
+    python tests/helpers/bench_presets.py [--workdir DIR]
 
 1. first load: an empty Keras cache, the weights from a local Hub copy (the 127.0.0.1 Hub
    stand-in of the tests serving timm's layout: ``config.json`` + ``model.safetensors`` with
@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path[:0] = [REPO, HERE]
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(TESTS)
+sys.path[:0] = [REPO, TESTS]
 
 CHILD = r"""
 import json, sys, time
@@ -46,8 +46,8 @@ def main():
     from safetensors.numpy import save_file
 
     import inception_keras
-    from hub_server import HubServer
-    from timm_checkpoints import randomize, timm_state_dict
+    from helpers.hub_server import HubServer
+    from helpers.timm_checkpoints import randomize, timm_state_dict
 
     ref = inception_keras.create_inception_v4(input_shape=(75, 75, 3), batchnorm_scale=True)
     randomize(ref, np.random.default_rng(0))

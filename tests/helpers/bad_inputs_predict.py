@@ -17,7 +17,7 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 
-from bad_inputs import case
+from helpers.bad_inputs import case
 
 SMALL = ("--model", "inception_resnet_v1", "--weights", "none", "--classes", "10", "--input-size", "75",
          "--top", "2", "--no-progress")

@@ -7,7 +7,7 @@ from unittest import mock
 
 import numpy as np
 
-from bad_inputs import case
+from helpers.bad_inputs import case
 
 case(id="train-resume-no-such-folder", tool="train", argv=("--resume", "{tmp}/nowhere"),
      phrase="--resume", absent=("nowhere",))
@@ -54,7 +54,7 @@ case(id="convert_timm-save-model-not-keras", **_tool("convert_timm", "{tmp}/none
 # Damaged or hostile checkpoints
 # --------------------------------------------------------------------------- #
 def _truncated_checkpoint(tmp):
-    from slim_checkpoints import write_checkpoint
+    from helpers.slim_checkpoints import write_checkpoint
 
     prefix = write_checkpoint(str(tmp / "small.ckpt"), {"a": np.ones((100, 100), "float32")})
     data = prefix + ".data-00000-of-00001"

@@ -5,7 +5,7 @@ import tarfile
 
 import numpy as np
 
-from conftest import DATA, read_slim_vars
+from helpers.common import DATA, read_slim_vars
 
 LISTINGS = {
     "inception_v4": "inception_v4_slim_vars.txt",

@@ -1,6 +1,6 @@
 """Rows of the reliability suite (issue 21): presets."""
 
-from bad_inputs import case  # noqa: F401
+from helpers.bad_inputs import case  # noqa: F401
 
 
 # --- preset files (issue 21) ---

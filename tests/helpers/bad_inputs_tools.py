@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from bad_inputs import case
+from helpers.bad_inputs import case
 
 SMALL = ("--model", "inception_resnet_v1", "--weights", "none", "--input-size", "75", "--classes", "10")
 
