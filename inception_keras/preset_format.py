@@ -630,18 +630,9 @@ def weight_shapes(path) -> dict[str, list[tuple[int, ...]]]:
     """``{layer name: [variable shapes]}`` of a Keras 3 ``.weights.h5`` file, from its layout
     (``layers/<key>/vars/<i>``, the layer's name in the ``name`` attribute; see
     ``convert.transfer.h5_layers``), without reading any value nor importing Keras."""
-    import h5py  # noqa: PLC0415
+    from .convert.transfer import h5_layer_shapes  # noqa: PLC0415 - one reader of the layout
 
-    out = {}
-    with h5py.File(path, "r") as f:
-        for key, group in f["layers"].items():
-            variables = group.get("vars")
-            if variables is None or not len(variables):
-                continue
-            name = variables.attrs.get("name", key)
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            out[name] = [tuple(variables[str(i)].shape) for i in range(len(variables))]
-    return out
+    return h5_layer_shapes(os.fspath(path))
 
 
 def check_weights_file(info: PresetInfo) -> None:
