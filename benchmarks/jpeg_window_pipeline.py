@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from inception_keras import datasets  # noqa: E402
+from inception_keras.data import datasets  # noqa: E402
 
 
 def write_photos(folder: str, count: int, seed: int = 0) -> list[str]:

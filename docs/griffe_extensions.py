@@ -7,7 +7,7 @@ Nothing is imported: both read the source, as griffe does.
   arguments they share). Static analysis sees no docstring on those functions; this makes the
   decorator's text the docstring, as ``fn.__doc__`` is at run time.
 * :class:`LazyExports`: packages that import their public names on first use
-  (``inception_keras._lazy.lazy_exports``) list them in ``_EXPORTS = {"name": ".module"}``. Those
+  (``inception_keras.utils.lazy.lazy_exports``) list them in ``_EXPORTS = {"name": ".module"}``. Those
   names become aliases of the objects in their modules, so the reference documents
   ``inception_keras.create_model`` and ``inception_keras.training.TrainConfig`` by the names
   users import.

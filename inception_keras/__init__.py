@@ -4,28 +4,30 @@ The public names are imported on first use, so that ``import inception_keras`` (
 tool's ``--help``) does not load Keras and its backend until a model is needed.
 """
 
-from ._lazy import lazy_exports
+from .utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "create_inception_v4": ".models",
-    "create_inception_resnet_v1": ".models",
-    "create_inception_resnet_v2": ".models",
-    "create_model": ".registry",
-    "list_models": ".registry",
-    "feature_info": ".features",
-    "FeatureInfo": ".features",
+    "create_inception_v4": ".weights.applications",
+    "create_inception_resnet_v1": ".weights.applications",
+    "create_inception_resnet_v2": ".weights.applications",
+    "create_model": ".weights.factory",
+    "list_models": ".weights.factory",
+    "feature_info": ".weights.factory",
+    "load_preset": ".weights.factory",
+    "FeatureInfo": ".models.features",
     "gradcam": ".explain",
-    "list_pretrained": ".presets",
-    "save_preset": ".preset_format",
-    "load_preset": ".loading",
-    "preset_info": ".loading",
-    "upload_preset": ".hub",
-    "preprocess_input": ".preprocessing",
-    "decode_predictions": ".preprocessing",
+    "list_pretrained": ".weights.presets",
+    "default_preset": ".weights.presets",
+    "save_preset": ".weights.format",
+    "preset_info": ".weights.loading",
+    "upload_preset": ".weights.hub",
+    "preprocess_input": ".data.preprocessing",
+    "decode_predictions": ".data.labels",
     "UnknownModelError": ".errors",
     "NoPretrainedWeightsError": ".errors",
+    "PresetError": ".errors",
 }
 
 __all__ = [
@@ -44,8 +46,10 @@ __all__ = [
     "upload_preset",
     "preprocess_input",
     "decode_predictions",
+    "default_preset",
     "UnknownModelError",
     "NoPretrainedWeightsError",
+    "PresetError",
     "__version__",
 ]
 

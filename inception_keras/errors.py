@@ -1,7 +1,8 @@
 """The package's own error types, to be caught by type rather than by the text of a message.
 
 Each is a ``ValueError``, so that code (and tools) catching ``ValueError`` keep working.
-This module imports nothing from the package: any module can raise these.
+The model layer's own error, :class:`UnknownModelError`, is defined there (the layer imports
+nothing else of the package) and named here with the others.
 
 Example:
     >>> import inception_keras
@@ -14,11 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import os
 
-class UnknownModelError(ValueError):
-    """A model reference that is none of: a graph of the zoo (``list_models()``), a named
-    preset or alias (``list_pretrained()``), a URI (``hf://``, ``kaggle://``, ``https://``,
-    ``file://``) or an existing path. The message lists what is accepted."""
+from .models.registry import UnknownModelError
 
 
 class NoPretrainedWeightsError(ValueError):
@@ -27,4 +26,32 @@ class NoPretrainedWeightsError(ValueError):
     names the graphs that have them."""
 
 
-__all__ = ["UnknownModelError", "NoPretrainedWeightsError"]
+class PresetError(ValueError):
+    """A folder or URI that is not a usable preset; the message names the file and the fix."""
+
+
+class PresetFileError(PresetError):
+    """A file of a preset folder with a missing, mistyped or out-of-range value, or one that
+    contradicts the weights file; ``path`` is the file, ``key`` the value (``arguments.classes``)."""
+
+    def __init__(self, path, key: str, problem: str):
+        super().__init__(f"{path}: {key!r} {problem}" if key else f"{path}: {problem}")
+        self.path = os.fspath(path)
+        self.key = key
+
+
+class CorruptPresetError(PresetError):
+    """A preset whose weights file does not match the sha256 recorded when it was written."""
+
+    def __init__(self, message: str, path: str):
+        super().__init__(message)
+        self.path = path
+
+
+class UnknownPresetError(UnknownModelError, PresetError):
+    """A reference that is neither a graph, a named preset, a URI nor an existing path: an
+    :class:`UnknownModelError` that is also a ``PresetError``."""
+
+
+__all__ = ["UnknownModelError", "NoPretrainedWeightsError", "PresetError", "PresetFileError", "CorruptPresetError",
+           "UnknownPresetError"]

@@ -1,7 +1,7 @@
 """Top-1/top-5 evaluation of a classifier on a labelled image set, and its report.
 
     >>> from inception_keras import create_model
-    >>> from inception_keras.datasets import Preprocessing, find_image_set
+    >>> from inception_keras.data.datasets import Preprocessing, find_image_set
     >>> from inception_keras.evaluation import evaluate_model, write_report
     >>> model = create_model("inception_v4", weights="imagenet")              # doctest: +SKIP
     >>> report = evaluate_model(model, find_image_set("/data/imagenet/val"), Preprocessing("slim"))  # doctest: +SKIP
@@ -10,7 +10,7 @@
 Files TensorFlow cannot decode are retried with Pillow; what neither can read is listed in
 the report and left out of the denominators, which the report states.
 
-``crops`` picks a multi-crop protocol (:mod:`inception_keras.crops`: ``1``, ``flip``, ``10``,
+``crops`` picks a multi-crop protocol (:mod:`inception_keras.data.crops`: ``1``, ``flip``, ``10``,
 ``144``): every crop goes through the model, in batches of at most ``batch_size`` crops, and an
 image's crops are averaged as softmax probabilities (the model's outputs when it ends in a
 softmax, :func:`outputs_probabilities`; the softmax of its logits otherwise).
@@ -32,12 +32,13 @@ import time
 
 import numpy as np
 
-from . import crops as crop_protocols
-from .datasets import DataError, ImageSet, Preprocessing, crop_views, fit_index_labels, no_exclusion_message
-from .images import decode_any
-from .fileio import naming_path, write_json, write_text
+from .data import crops as crop_protocols
+from .data.datasets import DataError, ImageSet, fit_index_labels, no_exclusion_message
+from .data.preprocessing import Preprocessing, crop_views
+from .data.images import decode_any
+from .utils.fileio import naming_path, write_json, write_text
 from .profile import MACS_COUNTED, count_macs, device_description, percentile_ms
-from .tables import format_table, key_value_table, markdown_table
+from .utils.tables import format_table, key_value_table, markdown_table
 
 BOTTOM = 10
 CONFUSED = 10  # most confused pairs in the report
@@ -235,7 +236,7 @@ def evaluate_model(model, image_set: ImageSet, prep: Preprocessing, *, batch_siz
     ``model`` takes ``prep.image_size`` squared RGB inputs in [-1, 1] and returns class
     scores (logits or probabilities) with one column per class of the set, or one more
     (TF-slim's background class first). ``crops`` is the crop protocol
-    (:mod:`inception_keras.crops`); the model sees at most ``batch_size`` crops at a time.
+    (:mod:`inception_keras.data.crops`); the model sees at most ``batch_size`` crops at a time.
     With a ``tf.distribute`` ``strategy`` (the model built in its scope), each batch is split
     over its replicas; ``jit_compile`` compiles the forward pass with XLA. ``extra`` is merged
     into the report (the CLI puts weights and the like there). Images over ``max_pixels``

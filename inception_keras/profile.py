@@ -117,7 +117,8 @@ def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32),
     with random weights and ``build`` (a preset's constructor arguments); ``label`` names it in the records."""
     import keras  # noqa: PLC0415
 
-    from .registry import create_model, model_variant  # noqa: PLC0415
+    from .weights.factory import create_model  # noqa: PLC0415
+    from .models.registry import model_variant
 
     policy = keras.mixed_precision.dtype_policy().name
     precision = {None: "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[mixed_precision]

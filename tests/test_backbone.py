@@ -10,7 +10,7 @@ import pytest
 
 import inception_keras
 from inception_keras import list_models
-from inception_keras.features import FeatureInfo
+from inception_keras.models.features import FeatureInfo
 
 from helpers.common import randomize_batchnorm
 

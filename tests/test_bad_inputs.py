@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from inception_keras.convert.transfer import h5_layers
+from inception_keras.weights.convert.transfer import h5_layers
 
 from helpers import (  # noqa: F401 - their rows
     bad_inputs_data,
@@ -120,7 +120,7 @@ def test_a_failed_verification_keeps_the_file_in_place(tmp_path, monkeypatch):
 def test_only_stale_temporaries_are_removed(tmp_path):
     """A temporary of a process that is gone (this host, dead pid) goes; one of a running process,
     another host's recent one and files that are not ours stay; old unnamed ones (earlier versions) go."""
-    from inception_keras.fileio import STALE_SECONDS, remove_stale_temporaries, temporary_prefix
+    from inception_keras.utils.fileio import STALE_SECONDS, remove_stale_temporaries, temporary_prefix
 
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()

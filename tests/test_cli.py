@@ -6,7 +6,7 @@ import os
 import pytest
 
 from inception_keras.cli import models as models_cli
-from inception_keras.fileio import TMP_PREFIX
+from inception_keras.utils.fileio import TMP_PREFIX
 
 
 @pytest.mark.slow

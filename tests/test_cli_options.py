@@ -11,8 +11,19 @@ import types
 import keras
 import pytest
 
-from inception_keras.cli import (benchmark, convert, convert_timm, evaluate, explain, export, models, options, plot,
-                                 predict, train)
+from inception_keras.cli import (
+    benchmark,
+    convert,
+    convert_timm,
+    evaluate,
+    explain,
+    export,
+    models,
+    options,
+    plot,
+    predict,
+    train,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 
 import inception_keras
-from inception_keras import presets
+from inception_keras.weights import presets
 from inception_keras.cli import convert as convert_cli
-from inception_keras.convert import ConversionError, load_slim_weights, open_slim_checkpoint, slim_variable_names
-from inception_keras.convert.slim import keras_path
+from inception_keras.weights.convert import (
+    ConversionError,
+    load_slim_weights,
+    open_slim_checkpoint,
+    slim_variable_names,
+)
+from inception_keras.weights.convert.slim import keras_path
 
 from helpers.common import DATA, read_slim_vars
 from helpers.slim_checkpoints import LISTINGS, slim_tensors, write_checkpoint, write_release_tarball
@@ -182,7 +187,7 @@ def test_only_the_earlier_conversions_own_keras_is_removed(tmp_path):
 
 def test_converters_refuse_to_replace_a_file_they_did_not_write(tmp_path):
     from inception_keras.cli.conversion import check_output
-    from inception_keras.fileio import OverwriteError
+    from inception_keras.utils.fileio import OverwriteError
 
     out = tmp_path / "m.weights.h5"
     out.write_bytes(b"weights from elsewhere")
@@ -320,8 +325,8 @@ def test_imagenet_weights_end_to_end(release_mirror, v4_tensors, tmp_path, monke
     def forbidden(*args, **kwargs):
         raise AssertionError("converted again")
 
-    monkeypatch.setattr("inception_keras.convert.slim.load_slim_weights", forbidden)
-    monkeypatch.setattr("inception_keras.hub.download", forbidden)
+    monkeypatch.setattr("inception_keras.weights.convert.slim.load_slim_weights", forbidden)
+    monkeypatch.setattr("inception_keras.weights.hub.download", forbidden)
     again = inception_keras.create_inception_v4(input_shape=SMALL, weights="imagenet", classifier_activation=None)
     np.testing.assert_array_equal(_out(again, x), _out(reference, x))
     notop = inception_keras.create_inception_v4(input_shape=SMALL, weights="imagenet", include_top=False, pooling="avg")
@@ -376,7 +381,7 @@ def test_scratch_space_of_a_killed_process_is_removed_by_the_next(tmp_path, monk
     one's is kept, and nothing outside that folder is touched."""
     import tempfile
 
-    from inception_keras import fileio
+    from inception_keras.utils import fileio
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     base = tmp_path / fileio.SCRATCH_FOLDER

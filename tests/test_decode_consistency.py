@@ -1,4 +1,4 @@
-"""Every tool decodes an image the same way (inception_keras.images), and refuses one over the
+"""Every tool decodes an image the same way (inception_keras.data.images), and refuses one over the
 pixel limit from its header.
 
 Each kind of image (8/16-bit, gray/RGB/RGBA/LA/palette/palette with transparency/CMYK, JPEG,
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inception_keras import images
-from inception_keras.datasets import Preprocessing, find_image_set, load_for_eval, preprocess_for_eval
+from inception_keras.data import images
+from inception_keras.data.preprocessing import Preprocessing, load_for_eval, preprocess_for_eval
+from inception_keras.data.datasets import find_image_set
 from inception_keras.evaluation import _decode_one
 from inception_keras.export.inputs import load_images
 

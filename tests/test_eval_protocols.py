@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inception_keras import crops
+from inception_keras.data import crops
 from inception_keras.cli import evaluate as evaluate_cli
-from inception_keras.crops import CropBox, crop_boxes
-from inception_keras.datasets import (DataError, Preprocessing, exclude_images, find_image_set, ilsvrc2012_ids,
-                                      read_exclude_file)
+from inception_keras.data.crops import CropBox, crop_boxes
+from inception_keras.data.datasets import DataError, exclude_images, find_image_set, ilsvrc2012_ids, read_exclude_file
+from inception_keras.data.preprocessing import Preprocessing
 from inception_keras.evaluation import evaluate_model, outputs_probabilities, softmax
-from inception_keras.preprocessing import imagenet_classes, resize_bilinear_tf1
+from inception_keras.data.labels import imagenet_classes
+from inception_keras.data.preprocessing import resize_bilinear_tf1
 
 from helpers.evalsets import encode, write_all_layouts, write_folders
 
@@ -230,7 +231,7 @@ cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
 from test_eval_protocols import _head
-from inception_keras.datasets import Preprocessing, find_image_set
+from inception_keras.data.datasets import Preprocessing, find_image_set
 from inception_keras.evaluation import evaluate_model
 image_set = find_image_set({jpeg_and_tiff!r})
 image_set.files.append(image_set.files[0]); image_set.labels = np.append(image_set.labels, image_set.labels[0])

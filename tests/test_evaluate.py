@@ -12,10 +12,17 @@ import numpy as np
 import pytest
 
 from inception_keras.cli import evaluate as evaluate_cli
-from inception_keras.datasets import DataError, Preprocessing, find_image_set, load_for_eval, preprocess_for_eval
-from inception_keras.evaluation import (evaluate_model, format_markdown, format_text, softmax, write_predictions,
-                                        write_report)
-from inception_keras.preprocessing import imagenet_classes
+from inception_keras.data.datasets import DataError, find_image_set
+from inception_keras.data.preprocessing import Preprocessing, load_for_eval, preprocess_for_eval
+from inception_keras.evaluation import (
+    evaluate_model,
+    format_markdown,
+    format_text,
+    softmax,
+    write_predictions,
+    write_report,
+)
+from inception_keras.data.labels import imagenet_classes
 
 from helpers.evalsets import KINDS, broken_files, encode, write_all_layouts, write_folders
 from helpers.slim_reference import slim_preprocess_for_eval
@@ -247,7 +254,7 @@ def test_slim_preset_matches_tf_slim_preprocess_for_eval(tmp_path):
         for size, fraction in ((299, 0.875), (SIZE, 0.875), (128, 1.0)):
             import tensorflow as tf
 
-            from inception_keras.datasets import decode_image
+            from inception_keras.data.images import decode_image
 
             got = np.asarray(preprocess_for_eval(decode_image(tf.constant(data)), Preprocessing("slim", size, fraction)))
             expected = slim_preprocess_for_eval(data, size, size, fraction)

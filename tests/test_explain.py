@@ -16,7 +16,7 @@ from inception_keras import explain
 from inception_keras.cli import explain as explain_cli
 from inception_keras.explain import bright_square as bs
 from inception_keras.explain.classes import imagenet_synsets
-from inception_keras.preprocessing import default_class_names
+from inception_keras.data.labels import default_class_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = ["gradcam", "gradcam++"]

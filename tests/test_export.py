@@ -25,9 +25,11 @@ from PIL import Image
 
 from inception_keras import create_model
 from inception_keras.cli import export as export_cli
-from inception_keras.datasets import DataError, Preprocessing, decode_image, list_image_files, preprocess_for_eval
+from inception_keras.data.datasets import DataError, list_image_files
+from inception_keras.data.preprocessing import Preprocessing, preprocess_for_eval
+from inception_keras.data.images import decode_image
 from inception_keras.export import ExportCheckError, ExportError, compare, export_model, read_tflite_metadata
-from inception_keras.preprocessing import imagenet_classes
+from inception_keras.data.labels import imagenet_classes
 
 SIZE = 75
 SMALL = dict(weights=None, input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
@@ -263,7 +265,7 @@ def test_an_export_replaces_only_an_earlier_export(tmp_path):
     from onnx import TensorProto, helper
 
     from inception_keras.export.metadata import is_our_export
-    from inception_keras.fileio import OverwriteError
+    from inception_keras.utils.fileio import OverwriteError
 
     model = _tiny_model()
     quick = dict(check_samples=2, latency_runs=1)
@@ -314,7 +316,7 @@ def test_a_killed_exports_temporaries_go_with_the_next_export(tmp_path, monkeypa
     gone) goes with the next export into the folder, as do the $TMPDIR folders of earlier
     versions once a day old."""
     from inception_keras.export import writers
-    from inception_keras.fileio import STALE_SECONDS, temporary_prefix
+    from inception_keras.utils.fileio import STALE_SECONDS, temporary_prefix
 
     system_tmp = tmp_path / "system_tmp"
     system_tmp.mkdir()
@@ -496,7 +498,7 @@ def test_tflite_labels_file_beside_the_export_and_after_a_failed_one(tmp_path, m
 def _tiny_zoo_model():
     """The zoo's layer kinds (conv + BatchNorm + ReLU, pools, concat, scaled residual, dense) in a
     graph small enough to convert three times in a few seconds."""
-    from inception_keras import layers as zl
+    from inception_keras.models.graphs import layers as zl
 
     inp = keras.Input((SIZE, SIZE, 3), name="images")
     x = zl.conv_bn(inp, 8, "Conv2d_1a_3x3", strides=2, padding="valid")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inception_keras import images
-from inception_keras.datasets import Preprocessing, decode_and_preprocess, preprocess_for_eval
+from inception_keras.data import images
+from inception_keras.data.preprocessing import Preprocessing, decode_and_preprocess, preprocess_for_eval
 
 KINDS = {  # Pillow's JPEG options: chroma subsampling 4:2:0 / 4:2:2 / 4:4:4, progressive, gray, CMYK
     "420": {"subsampling": 2}, "422": {"subsampling": 1}, "444": {"subsampling": 0},

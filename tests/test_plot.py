@@ -16,7 +16,7 @@ import pytest
 
 from inception_keras import visualize
 from inception_keras.cli import plot
-from inception_keras.fileio import TMP_PREFIX
+from inception_keras.utils.fileio import TMP_PREFIX
 from inception_keras.visualize import files as visualize_files
 
 AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|activation|add|concatenate|rescaling|input_layer)(_\d+)?$")

@@ -11,9 +11,10 @@ import xml.etree.ElementTree as ET
 import keras
 import pytest
 
-from inception_keras import blocks, visualize
+from inception_keras.models.graphs import blocks
+from inception_keras import visualize
 from inception_keras.cli import plot
-from inception_keras.layers import conv_bn
+from inception_keras.models.layers import conv_bn
 
 NODE = re.compile(r'^(\w+) \[label="([^"]*)"', re.MULTILINE)
 
@@ -158,7 +159,7 @@ def test_labels_come_from_the_layer_configs():
 
 def test_repeats_are_counted_in_the_model():
     """A TF-slim stem and two Inception-ResNet-A blocks at 75x75: its Mixed_5b is in the stem."""
-    from inception_keras.specs import INCEPTION_RESNET_V2_SLIM as spec
+    from inception_keras.models.specs import INCEPTION_RESNET_V2_SLIM as spec
 
     inp = keras.Input((75, 75, 3), name="input")
     x = blocks.stem_slim(inp)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from inception_keras.cli import predict as predict_cli
-from inception_keras.preprocessing import central_crop_box, load_image
+from inception_keras.data.preprocessing import central_crop_box, load_image
 
 from helpers.slim_reference import slim_preprocess_for_eval
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 import inception_keras
 from inception_keras.cli import predict as predict_cli
-from inception_keras.datasets import Preprocessing, load_for_eval
+from inception_keras.data.preprocessing import Preprocessing, load_for_eval
 from inception_keras.inference import Outputs, Predictor, resolve, run
 from inception_keras.inference.chunks import PartsFolder, ResumeError
 from inception_keras.inference.columns import prediction_columns

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from inception_keras import decode_predictions, preprocess_input
-from inception_keras.preprocessing import imagenet_classes
+from inception_keras.data.labels import imagenet_classes
 
 
 def test_preprocess_input_scales_to_minus_one_one():

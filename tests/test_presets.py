@@ -25,17 +25,12 @@ from safetensors.numpy import save_file
 # conftest.py, which pytest imports before any test module, has set the offline Hub environment
 # (huggingface_hub reads it when it is imported).
 import inception_keras
-from inception_keras import hub, presets
-from inception_keras.convert import load_timm_weights, open_timm_checkpoint
-from inception_keras.convert.transfer import h5_layers
-from inception_keras.datasets import Preprocessing
-from inception_keras.preset_format import (
-    CorruptPresetError,
-    PresetError,
-    PresetFileError,
-    read_preset,
-    verify_weights,
-)
+from inception_keras.weights import hub, presets
+from inception_keras.weights.convert import load_timm_weights, open_timm_checkpoint
+from inception_keras.weights.convert.transfer import h5_layers
+from inception_keras.data.preprocessing import Preprocessing
+from inception_keras.errors import CorruptPresetError, PresetError, PresetFileError
+from inception_keras.weights.format import read_preset, verify_weights
 
 from helpers.hub_server import HubServer, folder_files, use_hub
 from helpers.timm_checkpoints import randomize, timm_state_dict
@@ -432,7 +427,7 @@ SCRIPT = r"""
 import logging
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 from inception_keras import presets
-from inception_keras.preset_format import read_preset
+from inception_keras.weights.format import read_preset
 print(read_preset(presets.pretrained_folder(presets.NAMED["inception_v4.tf_in1k"])).metadata["weights"]["sha256"])
 """
 

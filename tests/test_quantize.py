@@ -62,7 +62,8 @@ def _onnx_run(path, x):
 
 
 def _calibration_inputs(folder, files):
-    from inception_keras.datasets import Preprocessing, decode_image, preprocess_for_eval
+    from inception_keras.data.preprocessing import Preprocessing, preprocess_for_eval
+    from inception_keras.data.images import decode_image
     import tensorflow as tf
 
     prep = Preprocessing("slim", SIZE)

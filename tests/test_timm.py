@@ -13,13 +13,13 @@ import torch  # the test extra pins torch==2.13.0
 from safetensors.numpy import save_file
 
 import inception_keras
-from inception_keras import blocks
+from inception_keras.models.graphs import blocks
 from inception_keras.cli import convert_timm as timm_cli
-from inception_keras.convert import ConversionError, load_slim_weights, load_timm_weights, open_timm_checkpoint
-from inception_keras.convert.timm import BN_NAMES, plan_batchnorm, timm_variable_names
-from inception_keras.convert.transfer import copy_by_name
-from inception_keras.layers import conv_bn
-from inception_keras.specs import SPECS
+from inception_keras.weights.convert import ConversionError, load_slim_weights, load_timm_weights, open_timm_checkpoint
+from inception_keras.weights.convert.timm import BN_NAMES, plan_batchnorm, timm_variable_names
+from inception_keras.weights.convert.transfer import copy_by_name
+from inception_keras.models.layers import conv_bn
+from inception_keras.models.specs import SPECS
 
 from helpers.slim_checkpoints import slim_tensors
 from helpers.timm_checkpoints import module_tree, randomize, read_timm_keys, timm_state_dict, to_torch, torch_layout

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import inception_keras
-from inception_keras import NoPretrainedWeightsError, UnknownModelError, create_model, list_models, presets
+from inception_keras import NoPretrainedWeightsError, UnknownModelError, create_model, list_models
+from inception_keras.weights import presets
 from inception_keras.errors import UnknownModelError as UnknownModelErrorFromModule
-from inception_keras.preset_format import PresetError
+from inception_keras.errors import PresetError
 
 SMALL = (75, 75, 3)
 
@@ -111,7 +112,7 @@ def test_pretrained_false_of_a_preset_is_its_graph_with_random_weights(loaded):
 @pytest.mark.parametrize("name, preset", [("inception_v4", "inception_v4.tf_in1k"),
                                           ("inception_resnet_v2_slim", "inception_resnet_v2_slim.tf_in1k")])
 def test_pretrained_true_loads_the_default_preset(loaded, name, preset):
-    assert inception_keras.registry.default_preset(name) == preset
+    assert inception_keras.weights.presets.default_preset(name) == preset
     create_model(name, pretrained=True, input_shape=SMALL)
     assert loaded == [(name, preset)]
 
@@ -233,9 +234,9 @@ def test_unknown_model_is_a_typed_error(tmp_path):
         inception_keras.preset_info("inception_v3")
     assert isinstance(info.value, PresetError)  # what it was before
     with pytest.raises(UnknownModelError):
-        inception_keras.registry.model_variant("inception_v3")
+        inception_keras.models.registry.model_variant("inception_v3")
     with pytest.raises(UnknownModelError):
-        inception_keras.registry.resolve_model_name("inception_v3", None)
+        inception_keras.models.registry.resolve_model_name("inception_v3", None)
     # a folder that is not a preset is a preset error, not an unknown name
     with pytest.raises(PresetError) as info:
         create_model(str(tmp_path))

@@ -25,10 +25,11 @@ from PIL import Image
 
 from inception_keras import create_model, load_preset, preset_info
 from inception_keras.cli import train as train_cli
-from inception_keras.datasets import DataError, Preprocessing, preprocess_for_eval
-from inception_keras.fileio import TMP_PREFIX
-from inception_keras.preset_format import sha256_file
-from inception_keras.preprocessing import imagenet_classes
+from inception_keras.data.datasets import DataError
+from inception_keras.data.preprocessing import Preprocessing, preprocess_for_eval
+from inception_keras.utils.fileio import TMP_PREFIX
+from inception_keras.weights.format import sha256_file
+from inception_keras.data.labels import imagenet_classes
 from inception_keras.training import (
     TrainConfig,
     TrainingError,
@@ -319,7 +320,7 @@ def test_flat_folder_with_label_file_and_imagenet_synsets(tmp_path):
     assert sorted(run_data.val.labels.tolist()) == [0, 1, 2]
     assert run_data.display_names[0] == imagenet_classes()[100][1]
     # best/ of such a run labels its outputs with (synset, name) pairs
-    from inception_keras.preset_format import make_labels
+    from inception_keras.weights.format import make_labels
     from inception_keras.training.run import best_labels
 
     pairs = best_labels(run_data)
@@ -610,7 +611,7 @@ def test_history_rows_of_epochs_run_again_are_dropped(tmp_path):
 def test_a_kill_while_best_is_replaced_leaves_no_temporary_and_keeps_best(tmp_path):
     """What a resumed run cleans up first: a half-written temporary file or preset folder goes;
     a kill between moving the old best/ aside and renaming the new one in puts the old one back."""
-    from inception_keras.fileio import remove_stale_temporaries
+    from inception_keras.utils.fileio import remove_stale_temporaries
 
     (tmp_path / "best").mkdir()
     (tmp_path / "best" / "model.weights.h5").write_text("epoch 1")

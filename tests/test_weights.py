@@ -152,7 +152,7 @@ def no_network(tmp_path, monkeypatch):
     """The Hub's endpoint and the TF-slim mirror on a closed port, HF_HUB_OFFLINE unset, empty caches."""
     from huggingface_hub import constants
 
-    from inception_keras import hub
+    from inception_keras.weights import hub
 
     monkeypatch.setattr(constants, "ENDPOINT", CLOSED)
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", CLOSED + "/{repo_id}/resolve/{revision}/{filename}")
@@ -170,7 +170,7 @@ def test_no_network_fails_fast_with_one_line(no_network, caplog, capfd):
     import logging
     import time
 
-    from inception_keras import hub, presets
+    from inception_keras.weights import hub, presets
 
     start = time.monotonic()
     with caplog.at_level(logging.INFO), pytest.raises(hub.WeightsUnavailable) as info:
@@ -199,7 +199,7 @@ def test_hf_hub_offline_tries_no_network(no_network, monkeypatch):
 
     from huggingface_hub import constants
 
-    from inception_keras import hub, presets
+    from inception_keras.weights import hub, presets
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"a connection was tried: {args}")
@@ -222,7 +222,7 @@ def test_network_probe_is_bounded_and_remembered(no_network, monkeypatch):
     import socket
     import time
 
-    from inception_keras import hub
+    from inception_keras.weights import hub
 
     calls = []
 
@@ -247,7 +247,7 @@ def test_no_network_still_serves_the_hub_cache(no_network, monkeypatch):
     from huggingface_hub import constants
     from helpers.hub_server import HubServer
 
-    from inception_keras import hub
+    from inception_keras.weights import hub
 
     server = HubServer()
     try:
@@ -284,7 +284,7 @@ def test_file_url_is_read_as_it_is_now(trained_like, tmp_path, monkeypatch):
     finally:
         logits.bias.assign(before)
     assert not os.path.exists(tmp_path / "keras" / "models" / "inception_keras" / "downloads")  # never copied
-    from inception_keras import hub
+    from inception_keras.weights import hub
 
     with pytest.raises(hub.SourceUnavailable, match="cannot download file://.*: there is no file .*gone.weights.h5"):
         hub.download((tmp_path / "gone.weights.h5").as_uri())
@@ -299,8 +299,8 @@ def _dead_pid() -> int:
 def test_killed_writers_leftovers_are_removed_by_the_next_writer(tmp_path, monkeypatch):
     from helpers.hub_server import HubServer
 
-    from inception_keras import hub
-    from inception_keras.fileio import _host, temporary_prefix
+    from inception_keras.weights import hub
+    from inception_keras.utils.fileio import _host, temporary_prefix
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     server = HubServer()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from inception_keras.cli import options
+from . import options
 
 
 def _batch_sizes(text: str) -> list[int]:
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def format_records(records: list[dict]) -> str:
-    from inception_keras.tables import format_table  # noqa: PLC0415
+    from ..utils.tables import format_table  # noqa: PLC0415
 
     if records and "batch_size" not in records[0]:
         header = ("model", "variant", "input", "params", "GMACs", "build s")
@@ -68,11 +68,12 @@ def format_records(records: list[dict]) -> str:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    from inception_keras.profile import MACS_COUNTED, benchmark_model, device_description  # noqa: PLC0415
-    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
-    from inception_keras.registry import list_models, resolve_model_name  # noqa: PLC0415
+    from ..profile import MACS_COUNTED, benchmark_model, device_description  # noqa: PLC0415
+    from ..profile import mixed_precision_policy  # noqa: PLC0415
+    from ..weights.factory import list_models  # noqa: PLC0415
+    from ..models.registry import resolve_model_name
 
-    from inception_keras.loading import preset_info  # noqa: PLC0415
+    from ..weights.loading import preset_info  # noqa: PLC0415
 
     targets = []  # (graph, label, constructor arguments, input size)
     try:

@@ -10,9 +10,16 @@ import json
 import os
 import time
 
-from inception_keras.fileio import (check_overwrite, folder_lock, make_temporary_file, remove_stale_temporaries,
-                                    umask, writable_folder_problem, write_json)
-from inception_keras.tables import key_value_table
+from ..utils.fileio import (
+    check_overwrite,
+    folder_lock,
+    make_temporary_file,
+    remove_stale_temporaries,
+    umask,
+    writable_folder_problem,
+    write_json,
+)
+from ..utils.tables import key_value_table
 
 # Tool --model names -> registry names (Inception-ResNet-v2's weights are for TF-slim's graph).
 MODELS = {"inception_v4": "inception_v4", "inception_resnet_v2": "inception_resnet_v2_slim"}
@@ -103,7 +110,7 @@ def check_output(output: str, save_model: str | None = None, *, overwrite: bool 
 
     The weights, their report and the ``.keras`` replace earlier conversions' (the report in
     place names the weights and the ``.keras`` with their sha256): any other existing file at
-    those paths is refused (:class:`~inception_keras.fileio.OverwriteError`) unless
+    those paths is refused (:class:`~inception_keras.utils.fileio.OverwriteError`) unless
     ``overwrite``, and one of ``inputs`` (the checkpoint) always is."""
     if not output.endswith(".weights.h5"):
         raise ValueError(f"--output must end with .weights.h5 (Keras' weights format), got {output!r}")
@@ -173,7 +180,7 @@ def save_converted(model, output: str, summary: dict, report, start: float, *, a
     import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
-    from inception_keras import create_model  # noqa: PLC0415
+    from .. import create_model  # noqa: PLC0415
 
     keras_path = model_path(output, save_model)
     temporaries = []

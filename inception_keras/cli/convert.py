@@ -20,9 +20,8 @@ import os
 import sys
 import time
 
-from inception_keras.cli import options
-from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output,
-                                            print_summary, save_converted)
+from . import options
+from .conversion import ERRORS, MODELS, add_output_arguments, check_output, print_summary, save_converted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def convert(checkpoint: str, model_name: str, output: str, *, keep_background=False, aux=False, ema=False,
             save_model: str | None = None, verify=True, overwrite: bool = False) -> dict:
     """Library entry point of the tool; returns the summary it prints."""
-    from inception_keras import create_model  # noqa: PLC0415
-    from inception_keras.convert import load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
+    from .. import create_model  # noqa: PLC0415
+    from ..weights.convert import load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
 
     check_output(output, save_model, overwrite=overwrite, inputs=[checkpoint])
     start = time.perf_counter()

@@ -25,9 +25,8 @@ import os
 import sys
 import time
 
-from inception_keras.cli import options
-from inception_keras.cli.conversion import (ERRORS, MODELS, add_output_arguments, check_output,
-                                            print_summary, save_converted)
+from . import options
+from .conversion import ERRORS, MODELS, add_output_arguments, check_output, print_summary, save_converted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,9 +54,9 @@ def convert(checkpoint: str, model_name: str, output: str, *, classes: int | Non
             allow_pickle=False, batchnorm_eps: float | None = None, batchnorm_scale=False,
             save_model: str | None = None, verify=True, overwrite: bool = False) -> dict:
     """Library entry point of the tool; returns the summary it prints."""
-    from inception_keras import create_model  # noqa: PLC0415
-    from inception_keras.convert import ConversionError, load_timm_weights, open_timm_checkpoint  # noqa: PLC0415
-    from inception_keras.convert.timm import checkpoint_classes, classifier_name, plan_batchnorm  # noqa: PLC0415
+    from .. import create_model  # noqa: PLC0415
+    from ..weights.convert import ConversionError, load_timm_weights, open_timm_checkpoint  # noqa: PLC0415
+    from ..weights.convert.timm import checkpoint_classes, classifier_name, plan_batchnorm  # noqa: PLC0415
 
     check_output(output, save_model, overwrite=overwrite, inputs=[checkpoint])
     start = time.perf_counter()

@@ -28,8 +28,8 @@ import argparse
 import os
 import sys
 
-from inception_keras.cli import options
-from inception_keras.crops import PROTOCOLS
+from . import options
+from ..data.crops import PROTOCOLS
 
 STRATEGIES = ("none", "mirrored")
 OUTPUT_FILES = ("report.json", "report.md", "predictions.csv")
@@ -88,7 +88,7 @@ def _same_vocabulary(info, image_set) -> bool:
 def check_output(folder: str) -> None:
     """OSError unless report.json, report.md and predictions.csv can be written into ``folder``
     (created if missing); creates nothing."""
-    from inception_keras.fileio import check_output_folder  # noqa: PLC0415
+    from ..utils.fileio import check_output_folder  # noqa: PLC0415
 
     folder = os.path.abspath(folder)
     for name in OUTPUT_FILES:  # (never true when the folder is a file)
@@ -101,9 +101,9 @@ def run(args, command: str | None = None) -> dict:
     """Library entry point: evaluate as the tool does and return the report (also written)."""
     import keras  # noqa: PLC0415
 
-    from inception_keras.datasets import align_classes, exclude_images, find_image_set  # noqa: PLC0415
-    from inception_keras.evaluation import evaluate_model, format_text, write_predictions, write_report  # noqa: PLC0415
-    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+    from ..data.datasets import align_classes, exclude_images, find_image_set  # noqa: PLC0415
+    from ..evaluation import evaluate_model, format_text, write_predictions, write_report  # noqa: PLC0415
+    from ..profile import mixed_precision_policy  # noqa: PLC0415
 
     check_output(args.output)  # before the model is built and the images are read
     options.check_preset_options(args)  # before the data is listed
@@ -141,7 +141,7 @@ def run(args, command: str | None = None) -> dict:
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
     command = options.command_line("evaluate", sys.argv[1:] if argv is None else argv)
-    from inception_keras.datasets import DataError  # noqa: PLC0415
+    from ..data.datasets import DataError  # noqa: PLC0415
 
     try:
         run(args, command)

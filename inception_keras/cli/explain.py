@@ -32,7 +32,7 @@ import argparse
 import os
 import sys
 
-from inception_keras.cli import options
+from . import options
 
 METHODS = ("gradcam", "gradcam++")
 DEFAULT_OUTPUT = "explanations"
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _synsets(loaded, classes: int):
     """The synset of each output, where the labels have them (ImageNet heads)."""
-    from inception_keras.explain.classes import imagenet_synsets  # noqa: PLC0415
-    from inception_keras.preprocessing import default_class_names  # noqa: PLC0415
+    from ..explain.classes import imagenet_synsets  # noqa: PLC0415
+    from ..data.labels import default_class_names  # noqa: PLC0415
 
     labels = getattr(loaded.info, "labels", None)
     if labels and any(label.get("synset") for label in labels):
@@ -80,7 +80,7 @@ def expand_inputs(specs) -> list[str]:
     folder, a glob or a list file is expanded as predict expands it
     (:func:`inception_keras.inference.inputs.resolve`: sorted within itself), and an input that
     names nothing is an error. TFRecord shards are refused: explain draws image files."""
-    from inception_keras.inference.inputs import LIST_SUFFIXES, is_tfrecord, resolve  # noqa: PLC0415
+    from ..inference.inputs import LIST_SUFFIXES, is_tfrecord, resolve  # noqa: PLC0415
 
     out: dict[str, str] = {}
     for spec in map(os.fspath, specs):
@@ -118,7 +118,7 @@ def weights_words(loaded) -> str:
 
 
 def _save_png(picture, path: str) -> None:
-    from inception_keras.fileio import atomic_save  # noqa: PLC0415
+    from ..utils.fileio import atomic_save  # noqa: PLC0415
 
     atomic_save(lambda tmp: picture.save(tmp, format="PNG"), path, ".png")
 
@@ -128,9 +128,9 @@ def main(argv=None) -> int:
     import keras  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
-    from inception_keras import explain  # noqa: PLC0415
-    from inception_keras.datasets import load_for_eval  # noqa: PLC0415
-    from inception_keras.fileio import check_output_folder  # noqa: PLC0415
+    from .. import explain  # noqa: PLC0415
+    from ..data.preprocessing import load_for_eval  # noqa: PLC0415
+    from ..utils.fileio import check_output_folder  # noqa: PLC0415
 
     try:
         explain.check_backend()

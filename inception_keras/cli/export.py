@@ -50,8 +50,8 @@ import os
 import sys
 import warnings
 
-from inception_keras.cli import options
-from inception_keras.export import (
+from . import options
+from ..export import (
     CALIBRATION_METHODS,
     DEFAULT_CALIBRATION_STEPS,
     DEFAULT_CHECK_SAMPLES,
@@ -199,16 +199,9 @@ def _inputs(args) -> list[str]:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    from inception_keras.datasets import list_image_files  # noqa: PLC0415
-    from inception_keras.export import (  # noqa: PLC0415
-        ExportCheckError,
-        ExportWarning,
-        artefact_path,
-        check_options,
-        export_model,
-        prepare_output,
-    )
-    from inception_keras.fileio import remove_stale_temporaries  # noqa: PLC0415
+    from ..data.datasets import list_image_files  # noqa: PLC0415
+    from ..export import ExportCheckError, ExportWarning, artefact_path, check_options, export_model, prepare_output
+    from ..utils.fileio import remove_stale_temporaries  # noqa: PLC0415
 
     export_options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
                    calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,

@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from inception_keras.cli import options
+from . import options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +35,8 @@ def describe(name: str, input_size: int = 299, classes: int = 1000) -> dict:
     """Build ``name`` and return its row of the table."""
     import keras  # noqa: PLC0415 - keep --help fast
 
-    from inception_keras import create_model  # noqa: PLC0415
-    from inception_keras.registry import model_variant  # noqa: PLC0415
+    from .. import create_model  # noqa: PLC0415
+    from ..models.registry import model_variant  # noqa: PLC0415
 
     start = time.perf_counter()
     model = create_model(name, input_shape=(input_size, input_size, 3), classes=classes)
@@ -59,7 +59,7 @@ def describe(name: str, input_size: int = 299, classes: int = 1000) -> dict:
 
 
 def format_table(rows: list[dict]) -> str:
-    from inception_keras.tables import format_table as table  # noqa: PLC0415
+    from ..utils.tables import format_table as table  # noqa: PLC0415
 
     header = ("model", "variant", "input", "output", "features", "params", "trainable", "layers")
     lines = [
@@ -71,7 +71,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def pretrained_rows() -> list[dict]:
-    from inception_keras import list_pretrained  # noqa: PLC0415
+    from .. import list_pretrained  # noqa: PLC0415
 
     return [row._asdict() for row in list_pretrained()]
 
@@ -85,7 +85,7 @@ def _short_source(uri: str) -> str:
 
 
 def format_pretrained(rows: list[dict]) -> str:
-    from inception_keras.tables import format_table as table  # noqa: PLC0415
+    from ..utils.tables import format_table as table  # noqa: PLC0415
 
     def pct(value):
         return "n/a" if value is None else f"{value:.1f}"
@@ -104,7 +104,7 @@ def format_pretrained(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    from inception_keras import list_models  # noqa: PLC0415
+    from .. import list_models  # noqa: PLC0415
 
     if args.pretrained:
         rows = pretrained_rows()

@@ -26,6 +26,8 @@ import re
 import sys
 import time
 
+from ..utils.quiet import quiet_startup
+
 MIXED_PRECISION = ("auto", "bfloat16", "float16")
 JIT = ("auto", "on", "off")
 PREPROCESSING = ("slim", "resize-crop")
@@ -189,7 +191,7 @@ def _pixels(text: str) -> int:
 
 def add_max_pixels(group) -> None:
     """``--max-pixels N``: images whose header says more pixels are unreadable (the size is the reason)."""
-    from inception_keras.images import DEFAULT_MAX_PIXELS  # noqa: PLC0415
+    from ..data.images import DEFAULT_MAX_PIXELS  # noqa: PLC0415
 
     group.add_argument("--max-pixels", type=_pixels, default=None, metavar="N",
                        help=f"refuse images of more than N pixels, read from the file's header before decoding "
@@ -197,8 +199,8 @@ def add_max_pixels(group) -> None:
 
 
 def max_pixels(args):
-    """A context in which decoding uses ``--max-pixels`` (:func:`inception_keras.images.pixel_limit`)."""
-    from inception_keras.images import pixel_limit  # noqa: PLC0415
+    """A context in which decoding uses ``--max-pixels`` (:func:`inception_keras.data.images.pixel_limit`)."""
+    from ..data.images import pixel_limit  # noqa: PLC0415
 
     return pixel_limit(getattr(args, "max_pixels", None))
 
@@ -250,14 +252,14 @@ def weights_value(text: str | None):
 
 def resolved_model(args) -> str:
     """The registry name of ``--model`` / ``--variant``."""
-    from inception_keras.registry import resolve_model_name  # noqa: PLC0415
+    from ..models.registry import resolve_model_name  # noqa: PLC0415
 
     return resolve_model_name(args.model, getattr(args, "variant", None))
 
 
 def is_graph(args) -> bool:
     """Whether ``--model`` names a graph (else it is a preset: named, folder or URI)."""
-    from inception_keras.registry import list_models  # noqa: PLC0415
+    from ..weights.factory import list_models  # noqa: PLC0415
 
     return args.model in list_models() or bool(getattr(args, "variant", None))
 
@@ -265,7 +267,7 @@ def is_graph(args) -> bool:
 @dataclasses.dataclass
 class Loaded:
     """What a tool runs: the model, its registry name, class names in output order, the eval
-    preprocessing, and the preset's description (:class:`inception_keras.preset_format.PresetInfo`)."""
+    preprocessing, and the preset's description (:class:`inception_keras.weights.format.PresetInfo`)."""
 
     model: object
     name: str
@@ -314,7 +316,7 @@ def preset_conflicts(args, info) -> list[str]:
 def check_preset_options(args):
     """For a preset ``--model``: its description, after checking that no explicit option
     contradicts it (a ValueError naming them). None for a graph name. Cheap: run it before the work."""
-    from inception_keras.loading import preset_info  # noqa: PLC0415
+    from ..weights.loading import preset_info  # noqa: PLC0415
 
     if is_graph(args):
         return None
@@ -336,9 +338,9 @@ def load_model(args, *, weights_default: str = "imagenet", classes_default: int 
     is a preset (named, a folder such as a training run's ``best/``, or a URI): its classes,
     class names, input size and preprocessing come from it, and an explicit flag that
     contradicts it is an error. ``build`` goes to the constructor (``classifier_activation``)."""
-    from inception_keras.datasets import Preprocessing  # noqa: PLC0415
-    from inception_keras.loading import load_model as load  # noqa: PLC0415
-    from inception_keras.preprocessing import default_class_names  # noqa: PLC0415
+    from ..data.preprocessing import Preprocessing  # noqa: PLC0415
+    from ..weights.factory import load_model as load  # noqa: PLC0415
+    from ..data.labels import default_class_names  # noqa: PLC0415
 
     if is_graph(args):
         name = resolved_model(args)
@@ -369,7 +371,7 @@ def weights_errors():
     """Weights that cannot be fetched (no network, a source missing), worded for a tool: the
     hint says ``--weights PATH`` and ``HF_HUB_OFFLINE=1`` instead of Python's ``weights=...``,
     and the error is a ValueError, which every tool reports in one line (exit 2)."""
-    from inception_keras.hub import SourceUnavailable, WeightsUnavailable  # noqa: PLC0415
+    from ..weights.hub import SourceUnavailable, WeightsUnavailable  # noqa: PLC0415
 
     try:
         yield
@@ -396,53 +398,6 @@ def parse_args(parser, argv=None):
 # --------------------------------------------------------------------------- #
 # Quiet start-up
 # --------------------------------------------------------------------------- #
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Send file descriptor 2 to /dev/null (C++ logs written before absl is initialised)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def quiet_startup(verbose: bool = False) -> None:
-    """No TensorFlow, absl or oneDNN chatter unless ``verbose``.
-
-    TensorFlow's C++ logging honours ``TF_CPP_MIN_LOG_LEVEL`` (3: errors are raised as Python
-    exceptions anyway) except for the lines written while its shared libraries load, before absl
-    is initialised; those are dropped by importing TensorFlow with the process' stderr pointed
-    at /dev/null. Python-side TensorFlow and absl loggers are set to errors only."""
-    if verbose:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if "tensorflow" not in sys.modules:
-        try:
-            with _native_stderr_silenced():
-                import tensorflow  # noqa: F401, PLC0415
-        except ImportError:
-            return
-    import logging  # noqa: PLC0415
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    try:
-        import absl.logging  # noqa: PLC0415
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
-
-
 # --------------------------------------------------------------------------- #
 # Progress on stderr
 # --------------------------------------------------------------------------- #
@@ -525,7 +480,7 @@ def progress_to_stderr():
 # --------------------------------------------------------------------------- #
 def emit(args, data, table: str | None) -> None:
     """Print ``table``, or JSON with ``--json``; with ``--json PATH`` also write ``data`` to PATH."""
-    from inception_keras.fileio import write_json  # noqa: PLC0415
+    from ..utils.fileio import write_json  # noqa: PLC0415
 
     target = getattr(args, "json", None)
     if target == "-":

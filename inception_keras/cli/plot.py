@@ -28,10 +28,10 @@ import argparse
 import json
 import sys
 
-from inception_keras.cli import options
+from . import options
 from pathlib import Path
 
-from inception_keras.fileio import write_text
+from ..utils.fileio import write_text
 
 OVERVIEW = "overview"  # the --block name of a model's overview (--style paper)
 FULL = "full"  # the --block name of a model's full graph (--style full)
@@ -93,8 +93,8 @@ def _whole(style: str) -> str:
 
 def _plan(args):
     """[(model, [drawings])] from --model, --block and --style, or an error message."""
-    from inception_keras import list_models  # noqa: PLC0415
-    from inception_keras.visualize import block_names  # noqa: PLC0415
+    from .. import list_models  # noqa: PLC0415
+    from ..visualize import block_names  # noqa: PLC0415
 
     models = args.model or list_models()
     unknown = [m for m in models if m not in list_models()]
@@ -129,7 +129,7 @@ def _path(out: Path, style: str, name: str, drawing: str) -> Path:
 
 
 def _draw(name: str, drawing: str, model, out: Path, args, title: str) -> list[dict]:
-    from inception_keras import visualize  # noqa: PLC0415
+    from .. import visualize  # noqa: PLC0415
 
     whole = drawing in (OVERVIEW, FULL)
     if args.style == "paper":
@@ -173,7 +173,7 @@ def _draw(name: str, drawing: str, model, out: Path, args, title: str) -> list[d
 def _draw_all(plan, args) -> list[dict]:
     import keras  # noqa: PLC0415
 
-    from inception_keras import create_model, visualize  # noqa: PLC0415
+    from .. import create_model, visualize  # noqa: PLC0415
 
     out = Path(args.output_dir)
     rows = []
@@ -204,8 +204,8 @@ def _draw_all(plan, args) -> list[dict]:
 # Manifest and index
 # =========================================================================== #
 def _sort_key(row):
-    from inception_keras import list_models  # noqa: PLC0415
-    from inception_keras.visualize import block_names  # noqa: PLC0415
+    from .. import list_models  # noqa: PLC0415
+    from ..visualize import block_names  # noqa: PLC0415
 
     models = list_models()
     model = models.index(row["model"]) if row["model"] in models else len(models)
@@ -291,8 +291,8 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    from inception_keras import visualize  # noqa: PLC0415
-    from inception_keras.specs import MIN_INPUT_SIZE  # noqa: PLC0415
+    from .. import visualize  # noqa: PLC0415
+    from ..models.specs import MIN_INPUT_SIZE  # noqa: PLC0415
 
     plan = _plan(args)
     if isinstance(plan, str):

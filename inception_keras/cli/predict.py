@@ -36,13 +36,13 @@ import argparse
 import functools
 import sys
 
-from inception_keras.cli import options
+from . import options
 
 INTO_OUTPUT = "(into --output)"
 
 
 def _shard(text: str) -> tuple[int, int]:
-    from inception_keras.inference.inputs import parse_shard  # noqa: PLC0415
+    from ..inference.inputs import parse_shard  # noqa: PLC0415
 
     try:
         return parse_shard(text)
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 def predictor_from_args(args: dict, strategy=None):
     """The :class:`inception_keras.inference.Predictor` of the parsed arguments (a dict: a Ray
     worker gets it pickled) and the loaded model's description."""
-    from inception_keras.inference import Predictor  # noqa: PLC0415
+    from ..inference import Predictor  # noqa: PLC0415
 
     ns = argparse.Namespace(**args)
     loaded = options.load_model(ns)
@@ -106,14 +106,14 @@ def predictor_from_args(args: dict, strategy=None):
 def _worker_predictor(args: dict):
     import keras  # noqa: PLC0415
 
-    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+    from ..profile import mixed_precision_policy  # noqa: PLC0415
 
     keras.mixed_precision.set_dtype_policy(mixed_precision_policy(args["mixed_precision"]))
     return predictor_from_args(args)[0]
 
 
 def _outputs(args):
-    from inception_keras.inference import Outputs  # noqa: PLC0415
+    from ..inference import Outputs  # noqa: PLC0415
 
     into = args.embeddings == INTO_OUTPUT or (args.embeddings and args.output and args.embeddings == args.output)
     return Outputs(args.output, None if into else args.embeddings, bool(into))
@@ -139,7 +139,7 @@ def _table(result, names_width=None) -> tuple[list, str]:
 
 
 def _merge(args) -> int:
-    from inception_keras.inference import merge  # noqa: PLC0415
+    from ..inference import merge  # noqa: PLC0415
 
     if args.images:
         raise ValueError(f"--merge takes no images (got {args.images[0]!r} ...): it joins the shard outputs given "
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
 def _predict(args) -> int:
     import contextlib  # noqa: PLC0415
 
-    from inception_keras.fileio import output_lock  # noqa: PLC0415
+    from ..utils.fileio import output_lock  # noqa: PLC0415
 
     if not args.images:
         raise ValueError("give images: files, folders, globs, list files (.txt) or TFRecord shards "
@@ -188,9 +188,9 @@ def _predict(args) -> int:
 def _predict_locked(args, outputs) -> int:
     import keras  # noqa: PLC0415
 
-    from inception_keras.inference import resolve, run  # noqa: PLC0415
-    from inception_keras.inference.run import check_outputs  # noqa: PLC0415
-    from inception_keras.profile import mixed_precision_policy  # noqa: PLC0415
+    from ..inference import resolve, run  # noqa: PLC0415
+    from ..inference.run import check_outputs  # noqa: PLC0415
+    from ..profile import mixed_precision_policy  # noqa: PLC0415
 
     sources = resolve(args.images)
     if args.shard:
@@ -199,7 +199,7 @@ def _predict_locked(args, outputs) -> int:
         check_outputs(outputs.predictions, outputs.embeddings, [*sources.files, *sources.tfrecords], args.overwrite)
     ray_options = None
     if args.engine == "ray":
-        from inception_keras.inference.ray_engine import import_ray  # noqa: PLC0415
+        from ..inference.ray_engine import import_ray  # noqa: PLC0415
 
         import_ray()
         if options.is_graph(args) and options.weights_value(args.weights or "imagenet") is None:

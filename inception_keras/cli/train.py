@@ -24,8 +24,8 @@ import argparse
 import os
 import sys
 
-from inception_keras.cli import options
-from inception_keras.training import AUGMENTATIONS, OPTIMIZERS, STRATEGIES, TrainConfig
+from . import options
+from ..training import AUGMENTATIONS, OPTIMIZERS, STRATEGIES, TrainConfig
 
 _D = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
 
@@ -123,7 +123,7 @@ _DISPLAY = {"help", "resume", "epochs", "json", "no_progress", "verbose", "keras
 
 
 def config_from_args(args) -> TrainConfig:
-    from inception_keras.registry import resolve_model_name  # noqa: PLC0415
+    from ..models.registry import resolve_model_name  # noqa: PLC0415
 
     values = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
     values["model"] = resolve_model_name(args.model, args.variant)
@@ -164,8 +164,8 @@ def _resume_conflicts(argv: list[str], args) -> list[str]:
     """The options on the command line that conflict with the saved run ``args.resume``: any
     option that sets something else than the run has (--epochs may extend it; display options
     such as --verbose or --no-progress are free)."""
-    from inception_keras.training import RUN_FILES, TrainingError  # noqa: PLC0415
-    from inception_keras.training.config import read_run_file  # noqa: PLC0415
+    from ..training import RUN_FILES, TrainingError  # noqa: PLC0415
+    from ..training.config import read_run_file  # noqa: PLC0415
 
     given = {dest: flag for dest, flag in _given_options(argv).items() if dest not in _DISPLAY}
     if not given:
@@ -216,7 +216,7 @@ def _old_verbose(argv: list[str]) -> list[str]:
 
 def _run(args, argv, command, log) -> dict:
     """Resume the run of ``--resume``, or start the one that the options describe."""
-    from inception_keras.training import TrainingError, resume, train  # noqa: PLC0415
+    from ..training import TrainingError, resume, train  # noqa: PLC0415
 
     if args.resume:
         conflicts = _resume_conflicts(argv, args)
@@ -240,8 +240,8 @@ def main(argv=None) -> int:
     command = options.command_line("train", argv)
     argv = _old_verbose(argv)
     args = options.parse_args(parser, argv)
-    from inception_keras.datasets import DataError  # noqa: PLC0415
-    from inception_keras.training import TrainingError  # noqa: PLC0415
+    from ..data.datasets import DataError  # noqa: PLC0415
+    from ..training import TrainingError  # noqa: PLC0415
 
     def log(message):
         options.info(args, message)

@@ -1,7 +1,7 @@
 """Why this class? Grad-CAM and Grad-CAM++ heat maps, drawn over the image the model saw.
 
     from inception_keras import create_model, explain
-    from inception_keras.datasets import Preprocessing, load_for_eval
+    from inception_keras.data.datasets import Preprocessing, load_for_eval
 
     model = create_model("inception_v4.tf_in1k")
     x = load_for_eval("cat.jpg", Preprocessing("slim", 299))
@@ -13,7 +13,7 @@
 The names are imported on first use, so importing this package does not load Keras.
 """
 
-from .._lazy import lazy_exports
+from ..utils.lazy import lazy_exports
 
 _EXPORTS = {
     "METHODS": ".cam",

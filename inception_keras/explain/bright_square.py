@@ -8,10 +8,6 @@ Grad-CAM finds the square, and the README's example picture is drawn from it.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-
 import numpy as np
 
 CLASS_NAMES = ("no square", "bright square")
@@ -19,7 +15,6 @@ SIZE = 32  # input side
 SQUARE = 8  # the square's side
 CORNER = SIZE // 2  # the square lies inside the top-left CORNER x CORNER quadrant
 LAYER = "features"  # the last (8x8) feature map
-DEFAULT_OUTPUT = os.path.join("docs", "images", "gradcam_bright_square.png")
 
 
 def make_images(n: int, seed: int = 0, labels=None):
@@ -66,40 +61,3 @@ def train(seed: int = 0, n: int = 512, epochs: int = 6):
                   metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
     return model
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from inception_keras.cli import options  # noqa: PLC0415
-
-    parser = options.make_parser("gradcam_bright_square", __doc__)
-    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"the contact sheet PNG (default {DEFAULT_OUTPUT})")
-    parser.add_argument("--method", default="gradcam", choices=("gradcam", "gradcam++"),
-                        help="gradcam (default) or gradcam++")
-    parser.add_argument("--seed", type=int, default=0, help="training and image seed (default 0)")
-    return parser
-
-
-def main(argv=None) -> int:
-    """Train the model, explain six test images and write one contact sheet."""
-    from inception_keras.cli import options  # noqa: PLC0415
-
-    args = options.parse_args(build_parser(), argv)  # quiets TensorFlow before Keras loads it
-    from inception_keras.fileio import atomic_save  # noqa: PLC0415
-
-    from . import contact_sheet, gradcam, render  # noqa: PLC0415
-
-    model = train(seed=args.seed)
-    x, y, _ = make_images(6, seed=args.seed + 1, labels=[1, 1, 1, 1, 0, 0])
-    explanations = gradcam(model, x, layer=LAYER, method=args.method)
-    pictures = []
-    for i, (image, e) in enumerate(zip(x, explanations)):
-        title = f"{CLASS_NAMES[e.class_index]}  {100 * e.score:.1f}%"
-        note = f"image {i + 1} (truth: {CLASS_NAMES[y[i]]}), {e.method} at {e.layer}"
-        pictures.append(render(image, e, title, note, min_side=160))
-    sheet = contact_sheet(pictures, columns=2, title=f"{e.method}: a bright square in the top-left corner is class 1")
-    folder = os.path.dirname(args.output)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    atomic_save(lambda tmp: sheet.save(tmp, format="PNG"), args.output, ".png")
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0

@@ -17,7 +17,7 @@ Every export is written under a temporary name next to the output, run by its ow
 (TensorFlow for the SavedModel, the LiteRT interpreter, ONNX Runtime) on the same inputs as
 the Keras model, and only then renamed into place. It replaces an earlier export (recognised by
 its embedded metadata, :func:`is_our_export`) with its report and labels file; any other file at
-those paths raises :class:`~inception_keras.fileio.OverwriteError` unless ``overwrite=True``.
+those paths raises :class:`~inception_keras.utils.fileio.OverwriteError` unless ``overwrite=True``.
 Its temporaries (named with host and pid) lie next to the output; those of a killed export go
 with the next export into the folder. A float export whose largest difference
 exceeds ``tolerance`` times the largest Keras output (1e-4 by default) raises
@@ -27,7 +27,7 @@ quantized ONNX exports (int8 QDQ calibrated by ONNX Runtime, float16 weights, dy
 :mod:`inception_keras.export.quantize`).
 
 The check inputs are the calibration images when ``calibration_data`` is given (eval
-preprocessing of :mod:`inception_keras.datasets`), otherwise deterministic random inputs.
+preprocessing of :mod:`inception_keras.data.datasets`), otherwise deterministic random inputs.
 
 Signatures:
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-from ..datasets import Preprocessing, decode_image, preprocess_for_eval
+from ..data.preprocessing import Preprocessing, preprocess_for_eval
+from ..data.images import decode_image
 from .options import (
     _EXPORT_EXTRA,
     BYTES_INPUT_NAME,

@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from ..datasets import decode_image, preprocess_for_eval
+from ..data.images import decode_image
+from ..data.preprocessing import preprocess_for_eval
 from ..profile import time_calls
 from .options import BYTES_INPUT_NAME, SERVING, SERVING_IMAGES, ExportCheckError
 from .runners import _OnnxRunner, _SavedModelRunner, _TFLiteRunner

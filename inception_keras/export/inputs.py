@@ -7,8 +7,9 @@ import os
 
 import numpy as np
 
-from ..datasets import DataError, Preprocessing, list_image_files, preprocess_for_eval
-from ..images import ImageTooLarge, check_size, decode_image, unreadable_reason
+from ..data.datasets import DataError, list_image_files
+from ..data.preprocessing import Preprocessing, preprocess_for_eval
+from ..data.images import ImageTooLarge, check_size, decode_image, unreadable_reason
 
 
 def select_per_class(folder, per_class: int):
@@ -55,7 +56,7 @@ def load_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None 
     Returns (float32 [n, size, size, 3], encoded bytes list, file paths, skipped files as
     ``"path: reason"``). Files are decoded as every tool decodes them (the exported graph's
     decoder); those it cannot read (or over ``max_pixels``, None: the current limit of
-    :func:`inception_keras.images.pixel_limit`) are skipped; a folder with none readable is an error.
+    :func:`inception_keras.data.images.pixel_limit`) are skipped; a folder with none readable is an error.
     """
     import tensorflow as tf  # noqa: PLC0415
 

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from ..datasets import Preprocessing
+from ..data.preprocessing import Preprocessing
 from .options import _EXPORT_EXTRA, ExportError
 
 FORMAT_VERSION = 1
@@ -45,8 +45,8 @@ def export_metadata(model, preprocessing: Preprocessing, labels, info: dict | No
     preprocessing, the model and the package version. Raises ExportError for labels that do not
     fit the model (count, or a name with a line break)."""
     from .. import __version__  # noqa: PLC0415
-    from ..preprocessing import default_class_names  # noqa: PLC0415
-    from ..preset_format import make_preprocessing  # noqa: PLC0415
+    from ..data.labels import default_class_names  # noqa: PLC0415
+    from ..weights.format import make_preprocessing  # noqa: PLC0415
 
     classes = int(model.output_shape[-1])
     if labels is not None:

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..fileio import unwritable_folder
+from ..utils.fileio import unwritable_folder
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("dynamic", "float16", "int8")
@@ -116,7 +116,7 @@ def check_options(fmt: str, *, quantize=None, include_preprocessing=False, calib
     if include_preprocessing and fmt != "saved_model":
         raise ExportError(f"--include-preprocessing needs --format saved_model (got {fmt}): TFLite's builtin ops "
                           "and ONNX have no image decoder; preprocess on the client "
-                          "(inception_keras.datasets.preprocess_for_eval) or export a SavedModel")
+                          "(inception_keras.data.preprocessing.preprocess_for_eval) or export a SavedModel")
     if not isinstance(calibration_steps, int) or calibration_steps < 1:
         raise ExportError(f"--calibration-steps must be a positive integer, got {calibration_steps!r}")
     if not isinstance(check_samples, int) or check_samples < 1:
@@ -148,9 +148,9 @@ def prepare_output(path: str, fmt: str, *, overwrite: bool = False, inputs=()) -
 
     An existing export of ours (:func:`~inception_keras.export.metadata.is_our_export`) and its
     report and labels file are replaced; anything else at those paths is refused
-    (:class:`~inception_keras.fileio.OverwriteError`) unless ``overwrite``, and one of ``inputs``
+    (:class:`~inception_keras.utils.fileio.OverwriteError`) unless ``overwrite``, and one of ``inputs``
     (the weights, the label file...) always is."""
-    from ..fileio import check_overwrite  # noqa: PLC0415
+    from ..utils.fileio import check_overwrite  # noqa: PLC0415
     from .metadata import is_export_report, is_our_export, labels_path  # noqa: PLC0415
 
     parent = os.path.dirname(os.path.abspath(path))

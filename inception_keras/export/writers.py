@@ -12,9 +12,16 @@ import warnings
 
 import numpy as np
 
-from ..datasets import Preprocessing
-from ..fileio import (STALE_SECONDS, atomic_save, atomic_save_dir, make_temporary_dir, remove_stale_temporaries,
-                      write_json, write_text)
+from ..data.preprocessing import Preprocessing
+from ..utils.fileio import (
+    STALE_SECONDS,
+    atomic_save,
+    atomic_save_dir,
+    make_temporary_dir,
+    remove_stale_temporaries,
+    write_json,
+    write_text,
+)
 from .build import _archive, _onnx_model, _tflite_bytes
 from .check import _Checker
 from .inputs import fingerprint, load_images, random_encoded_images, random_inputs, select_per_class

@@ -11,7 +11,7 @@ unknown origin, which are deleted, and the run starts over and says so. A rerun 
 arguments finds the finished chunks and does only the others; a rerun with other arguments is
 refused, naming the difference and the fix. When every chunk is there the output is assembled
 from them and the parts folder is removed. One run at a time writes an output: the caller
-holds its lock (:func:`inception_keras.fileio.output_lock`).
+holds its lock (:func:`inception_keras.utils.fileio.output_lock`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import zipfile
 
 import numpy as np
 
-from inception_keras.fileio import atomic_save, naming_path, remove_stale_temporaries, write_json
+from ..utils.fileio import atomic_save, naming_path, remove_stale_temporaries, write_json
 
 MANIFEST = "manifest.json"
 CHUNK = "chunk-{:06d}.npz"

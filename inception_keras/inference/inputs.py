@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 
-from inception_keras.datasets import _TFRECORD, DataError, IMAGE_EXTENSIONS, list_image_files
+from ..data.datasets import _TFRECORD, DataError, IMAGE_EXTENSIONS, list_image_files
 
 LIST_SUFFIXES = (".txt", ".lst")
 _SHARD = re.compile(r"^\s*(-?\d+)\s*/\s*(-?\d+)\s*$")

@@ -17,7 +17,7 @@ import glob
 import json
 import os
 
-from inception_keras.fileio import naming_path, output_lock, write_json
+from ..utils.fileio import naming_path, output_lock, write_json
 
 from . import writers
 from .chunks import differences

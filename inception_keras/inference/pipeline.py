@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from inception_keras.datasets import decode_and_preprocess
+from ..data.preprocessing import decode_and_preprocess
 
 
 def encoded(sources, rows):

@@ -15,8 +15,8 @@ import hashlib
 
 import numpy as np
 
-from inception_keras.datasets import decode_and_preprocess, preprocess_for_eval
-from inception_keras.images import current_limit, decode_any
+from ..data.preprocessing import decode_and_preprocess, preprocess_for_eval
+from ..data.images import current_limit, decode_any
 
 
 def _operation(tensor):
@@ -83,7 +83,7 @@ class Predictor:
     Args:
         model: a classifier (a Keras model whose first output is class scores).
         class_names: its class names, in output order.
-        preprocessing: :class:`inception_keras.datasets.Preprocessing`.
+        preprocessing: :class:`inception_keras.data.preprocessing.Preprocessing`.
         top: classes kept per image (at most the number of classes).
         embeddings: also return pooled features.
         layer: the layer whose (pooled) output is the embedding; None: the classifier's input.
@@ -244,7 +244,7 @@ class Predictor:
         """The per-batch function: chunk arrays of ``rows`` from their ``items``, each
         ``(encoded bytes, filename, error or None)``. Decoded with the ``tf.data`` decoding of
         every tool, in parallel; what TensorFlow cannot decode is retried with Pillow
-        (:func:`inception_keras.images.decode_any`); what neither reads gets its reason.
+        (:func:`inception_keras.data.images.decode_any`); what neither reads gets its reason.
         ``batch_size``: the run's (see :meth:`predict_images`)."""
         import tensorflow as tf  # noqa: PLC0415
 

@@ -37,7 +37,7 @@ class PredictActor:
 
     def __init__(self, factory, threads: int | None = None, digest: str | None = None,
                  batch_size: int | None = None):
-        from inception_keras.cli.options import quiet_startup  # noqa: PLC0415
+        from ..utils.quiet import quiet_startup  # noqa: PLC0415
 
         quiet_startup()
         import tensorflow as tf  # noqa: PLC0415

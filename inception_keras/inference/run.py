@@ -15,7 +15,7 @@ project's: a rerun may replace them, while a file it did not write is refused un
 ``overwrite``).
 
 One run at a time writes an output: a run holds ``<output>.lock``
-(:func:`inception_keras.fileio.output_lock`) and a second one is refused. Every batch holds
+(:func:`inception_keras.utils.fileio.output_lock`) and a second one is refused. Every batch holds
 exactly ``batch_size`` images (:mod:`.pipeline`), so the bytes written do not depend on where a
 run was resumed nor on ``--shard``.
 """
@@ -31,8 +31,14 @@ import time
 
 import numpy as np
 
-from inception_keras.fileio import (check_overwrite, naming_path, output_lock,
-                                    remove_stale_temporaries, unwritable_folder, write_json)
+from ..utils.fileio import (
+    check_overwrite,
+    naming_path,
+    output_lock,
+    remove_stale_temporaries,
+    unwritable_folder,
+    write_json,
+)
 
 from . import writers
 from .chunks import MANIFEST, Collector, MemoryParts, PartsFolder, Plan, concat, empty_chunk
@@ -180,7 +186,7 @@ def output_files(predictions: str | None, embeddings: str | None) -> list[tuple[
 
 
 def check_outputs(predictions: str | None, embeddings: str | None, inputs=(), overwrite: bool = False) -> None:
-    """:class:`inception_keras.fileio.OverwriteError` when an output would replace one of
+    """:class:`inception_keras.utils.fileio.OverwriteError` when an output would replace one of
     ``inputs`` (always), or a file that no run wrote (unless ``overwrite``)."""
     files = output_files(predictions, embeddings)
     names = {os.path.basename(p) for p, _ in files}

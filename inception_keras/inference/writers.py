@@ -1,7 +1,7 @@
 """Writing and reading the row files of a run: CSV, JSON Lines and Parquet, and embeddings as
 ``.npy`` (with an index of paths) or Parquet.
 
-Every writer writes a temporary file next to its target (:mod:`inception_keras.fileio` names)
+Every writer writes a temporary file next to its target (:mod:`inception_keras.utils.fileio` names)
 and renames it into place on :meth:`commit`, so a file appears only when complete. Parquet
 (pyarrow) is imported only when a Parquet file is written or read.
 """
@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from inception_keras.fileio import make_temporary_file, naming_path, umask
+from ..utils.fileio import make_temporary_file, naming_path, umask
 
 from .columns import Column, key_columns
 

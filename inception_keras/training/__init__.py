@@ -49,7 +49,7 @@ The package, one module per concern:
 * ``run``: :func:`train`, :func:`resume` and the final evaluation.
 """
 
-from .._lazy import lazy_exports
+from ..utils.lazy import lazy_exports
 
 # Imported on first use: the checkpoint callbacks subclass a Keras class, and the tool's --help
 # should not wait for Keras.

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..fileio import atomic_save, naming_path, write_json
+from ..utils.fileio import atomic_save, naming_path, write_json
 from .config import RUN_FILES, STATE_ATTR, TrainConfig, TrainingError
 from .recipe import monitor_key
 
@@ -208,8 +208,8 @@ def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: 
     """Write ``view`` (the inference graph) as the preset folder ``<output>/best``, replacing the
     previous one atomically: the run's class names, its input size and eval preprocessing, and
     in ``metadata.json`` where the weights came from (the run, its ``--weights``, the epoch)."""
-    from ..datasets import Preprocessing  # noqa: PLC0415
-    from ..preset_format import save_preset  # noqa: PLC0415
+    from ..data.preprocessing import Preprocessing  # noqa: PLC0415
+    from ..weights.format import save_preset  # noqa: PLC0415
 
     source = {"uri": os.path.abspath(output), "kind": "training run", "model": config.model,
               "weights": None if config.weights is None else str(config.weights), "epoch": epoch,

@@ -140,7 +140,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise TrainingError for option values that cannot work, before anything is built."""
-        from ..registry import list_models  # noqa: PLC0415
+        from ..weights.factory import list_models  # noqa: PLC0415
 
         def need(cond, message):
             if not cond:

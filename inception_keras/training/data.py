@@ -9,10 +9,11 @@ import os
 
 import numpy as np
 
-from ..datasets import DataError, ImageSet, Preprocessing, file_bytes, find_image_set
-from ..datasets import align_classes as _align
-from ..images import unreadable_reason
-from .augment import preprocess_for_train
+from ..data.datasets import DataError, ImageSet, file_bytes, find_image_set
+from ..data.preprocessing import Preprocessing
+from ..data.datasets import align_classes as _align
+from ..data.images import unreadable_reason
+from ..data.augment import preprocess_for_train
 from .config import RUN_FILES, TrainConfig
 
 
@@ -183,7 +184,7 @@ def find_unreadable(image_set: ImageSet) -> list[dict]:
     (Pillow's error, or a note that only Pillow can read it)."""
     import tensorflow as tf  # noqa: PLC0415
 
-    from ..datasets import decode_image  # noqa: PLC0415
+    from ..data.images import decode_image  # noqa: PLC0415
 
     total = len(image_set)
     seen = np.zeros(total, bool)
@@ -228,7 +229,7 @@ def train_dataset(run_data: RunData, config: TrainConfig, steps_per_epoch: int, 
     """
     import tensorflow as tf  # noqa: PLC0415
 
-    from ..datasets import decode_image  # noqa: PLC0415
+    from ..data.images import decode_image  # noqa: PLC0415
 
     image_set = run_data.train
     batch = config.batch_size
@@ -273,7 +274,8 @@ def eval_dataset(image_set: ImageSet, config: TrainConfig, num_classes: int):
     """Validation batches with the evaluation preprocessing; undecodable files are left out."""
     import tensorflow as tf  # noqa: PLC0415
 
-    from ..datasets import decode_image, preprocess_for_eval  # noqa: PLC0415
+    from ..data.images import decode_image  # noqa: PLC0415
+    from ..data.preprocessing import preprocess_for_eval
 
     prep = Preprocessing("slim", config.input_size, config.crop_fraction)
     targets = _one_hot(num_classes, config.aux_logits)

@@ -12,7 +12,7 @@ def build_model(config: TrainConfig, num_classes: int, *, load_weights: bool = T
     recipe's BatchNorm momentum and L2 weight decay set. Returns (model, Transfer or None)."""
     import keras  # noqa: PLC0415
 
-    from ..registry import create_model  # noqa: PLC0415
+    from ..weights.factory import create_model  # noqa: PLC0415
 
     size = config.input_size
     model = create_model(config.model, classes=num_classes, input_shape=(size, size, 3),

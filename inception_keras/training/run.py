@@ -8,11 +8,18 @@ import json
 import os
 import warnings
 
-from ..datasets import Preprocessing
-from ..fileio import naming_path, remove_stale_temporaries, write_json, write_text
-from ..preset_format import WEIGHTS_FILE
-from .checkpoint import (ReadableProgbarLogger, RunCheckpoint, _EpochLogs, _truncate_history, graph_record,
-                         load_checkpoint, read_checkpoint_state)
+from ..data.preprocessing import Preprocessing
+from ..utils.fileio import naming_path, remove_stale_temporaries, write_json, write_text
+from ..weights.schema import WEIGHTS_FILE
+from .checkpoint import (
+    ReadableProgbarLogger,
+    RunCheckpoint,
+    _EpochLogs,
+    _truncate_history,
+    graph_record,
+    load_checkpoint,
+    read_checkpoint_state,
+)
 from .config import RUN_FILES, TrainConfig, TrainingError, read_run_file
 from .data import eval_dataset, load_run_data, train_dataset
 from .distribute import _is_chief, _multiworker_build_workaround, make_strategy
@@ -86,7 +93,7 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
           saved: dict | None = None) -> dict:
     """Run (or, with ``resume``, continue) training as ``config`` says; return a summary dict
     (``history``, ``initial_epoch``, ``iterations``, ``best_val_top1``, ``report`` ...)."""
-    from ..images import pixel_limit  # noqa: PLC0415
+    from ..data.images import pixel_limit  # noqa: PLC0415
 
     with pixel_limit(config.max_pixels):  # images over it are unreadable, in every pass over the data
         return _train(config, resume=resume, log=log, command=command, saved=saved)

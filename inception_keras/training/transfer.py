@@ -52,8 +52,8 @@ def source_model(name: str, weights: str, input_size: int):
     ``weights``: a published name (``"imagenet"``), a preset (folder such as a run's
     ``runs/x/best``, a folder in timm's layout, ``hf://``, ``kaggle://``), a Keras weights file
     or a TF-slim checkpoint."""
-    from .. import presets  # noqa: PLC0415
-    from ..registry import create_model  # noqa: PLC0415
+    from ..weights import presets  # noqa: PLC0415
+    from ..weights.factory import create_model  # noqa: PLC0415
 
     if weights in presets.WEIGHT_NAMES:
         preset = presets.get_preset(name, weights)
@@ -81,7 +81,7 @@ def source_model(name: str, weights: str, input_size: int):
 
 def _is_preset_reference(path: str) -> bool:
     """A preset folder, a folder in timm's layout, or an ``hf://`` / ``kaggle://`` URI of one."""
-    from ..preset_format import is_preset_dir, is_timm_dir  # noqa: PLC0415
+    from ..weights.format import is_preset_dir, is_timm_dir  # noqa: PLC0415
 
     if path.startswith(("hf://", "kaggle://")):
         return True
@@ -90,8 +90,8 @@ def _is_preset_reference(path: str) -> bool:
 
 def _preset_source(name: str, uri: str, input_size: int):
     """The model of a preset (``runs/x/best``, ``hf://...``), with its own head, at ``input_size``."""
-    from ..loading import preset_info  # noqa: PLC0415
-    from ..registry import create_model  # noqa: PLC0415
+    from ..weights.loading import preset_info  # noqa: PLC0415
+    from ..weights.factory import create_model  # noqa: PLC0415
 
     info = preset_info(uri)  # reads the files only: a wrong graph fails before the build
     if info.model != name:
@@ -112,7 +112,7 @@ def transfer_weights(source, target, *, label_offset: int = 0, source_name: str 
     more classes (TF-slim's background class), whose extra first columns are dropped. Auxiliary
     head layers missing from the source are new.
     """
-    from ..convert.core import ConversionError  # noqa: PLC0415
+    from ..weights.convert.core import ConversionError  # noqa: PLC0415
 
     copied, new = [], []
     src_layers = {layer.name: layer for layer in source.layers}

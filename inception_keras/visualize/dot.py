@@ -6,7 +6,7 @@ import html
 
 import keras
 
-from ..layers import SEP
+from ..models.layers import SEP
 
 FORMATS = ("png", "svg", "dot")
 RANKDIRS = ("TB", "LR")

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-from .. import blocks
-from ..layers import SEP, conv_bn
-from ..specs import DEFAULT_INPUT_SIZE, SPECS
+from ..models.graphs import blocks
+from ..models.layers import SEP, conv_bn
+from ..models.specs import DEFAULT_INPUT_SIZE, SPECS
 
 # =========================================================================== #
 # Blocks: each one drawn as a keras.Model of its own, at its real input shape
@@ -93,7 +93,7 @@ BLOCKS: dict[str, tuple[BlockDrawing, ...]] = {
                      _slim_final_block, "inception_resnet_c"),
     ),
 }
-"""For each model of :data:`inception_keras.specs.SPECS`, its block types in graph order."""
+"""For each model of :data:`inception_keras.models.specs.SPECS`, its block types in graph order."""
 
 OVERVIEW_FIGURES = {"inception_v4": "Fig. 9", "inception_resnet_v1": "Fig. 15", "inception_resnet_v2": "Fig. 15",
                     "inception_resnet_v2_slim": "TF-slim"}
@@ -115,7 +115,7 @@ def _blocks_of(model_name: str):
 def block_models(model_name: str, names: Sequence[str] | None = None) -> dict[str, keras.Model]:
     """Each block type of ``model_name`` as a small ``keras.Model``, in graph order.
 
-    The block functions of :mod:`inception_keras.blocks` run on a ``keras.Input`` named
+    The block functions of :mod:`inception_keras.models.blocks` run on a ``keras.Input`` named
     ``"input"`` with the shape that block gets in the 299x299 model: the stem on
     299x299x3, the next block on the stem's output, and so on. ``names`` picks some
     of :func:`block_names` (default: all); the blocks they follow are built too, for

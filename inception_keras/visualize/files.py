@@ -20,7 +20,7 @@ from pathlib import Path
 
 import keras
 
-from ..fileio import write_bytes
+from ..utils.fileio import write_bytes
 from .dot import FORMATS, to_dot
 
 WHEEL = "graphviz-pure"

@@ -7,7 +7,7 @@ import re
 
 import keras
 
-from ..layers import SEP
+from ..models.layers import SEP
 from .dot import RANKDIRS, _dot_id, _quote, block_scope, bold_label, shape_text
 from .drawings import BLOCKS
 

@@ -64,7 +64,7 @@ def _truncated_checkpoint(tmp):
 
 
 def _read_all(values):
-    from inception_keras.convert import open_slim_checkpoint
+    from inception_keras.weights.convert import open_slim_checkpoint
 
     with open_slim_checkpoint(values["prefix"]) as ckpt:
         return [ckpt.get(name) for name in ckpt.shapes]
@@ -104,7 +104,7 @@ for row_id, member, reason in [
 
 
 def _no_tar_filter(values):
-    from inception_keras.convert.slim import extract_archive
+    from inception_keras.weights.convert.slim import extract_archive
 
     with mock.patch.dict(tarfile.__dict__):
         del tarfile.data_filter

@@ -88,7 +88,7 @@ case(id="predict-file-name-not-utf8-into-a-file", make=_with(_latin1_name), tool
 # ---- 4. temporaries a killed run left --------------------------------------------
 def _stale_temporary(tmp):
     """What a run killed while assembling leaves: a temporary named by a pid that is gone."""
-    from inception_keras.fileio import _host
+    from inception_keras.utils.fileio import _host
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

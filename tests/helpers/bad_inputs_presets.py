@@ -17,7 +17,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from inception_keras.preset_format import PresetFileError  # noqa: E402
+from inception_keras.errors import PresetFileError  # noqa: E402
 
 _BASE = []
 NAMES = ["daisy", "rose", "tulip"]
@@ -90,7 +90,7 @@ def _load_quickly(limit_s=3.0):
     """call: load the preset as the tools do; it must be refused before anything is built (a
     build of even this small graph takes seconds, and a 2,000,000-class head gigabytes)."""
     def call(values):
-        from inception_keras.loading import load_model
+        from inception_keras.weights.factory import load_model
 
         start = time.monotonic()
         try:
@@ -185,7 +185,7 @@ def _image(tmp):
 def _no_network(tmp, hf_hub_offline: bool, mirror: str = CLOSED + "/models"):
     from huggingface_hub import constants
 
-    from inception_keras import hub
+    from inception_keras.weights import hub
 
     env = {"KERAS_HOME": str(tmp / "keras"), "INCEPTION_KERAS_BASE_URL": mirror}
     template = CLOSED + "/{repo_id}/resolve/{revision}/{filename}"
@@ -276,8 +276,8 @@ case(id="hub-hf-hub-offline-tries-no-connection", make=_image, call=_offline_too
 def _file_url_replaced(values):
     from safetensors.numpy import save_file
 
-    from inception_keras import hub
-    from inception_keras.convert.timm import open_timm_checkpoint
+    from inception_keras.weights import hub
+    from inception_keras.weights.convert.timm import open_timm_checkpoint
 
     folder = values["tmp"] / "replaced-by-me"
     folder.mkdir()
@@ -301,7 +301,7 @@ case(id="file-url-replaced-is-read-again", call=_file_url_replaced, raises=Value
 def _leftovers(tmp):
     import hashlib
 
-    from inception_keras.fileio import _host
+    from inception_keras.utils.fileio import _host
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()  # its pid is a writer that is gone
@@ -322,7 +322,7 @@ def _leftovers(tmp):
 
 
 def _fetch_again(values):
-    from inception_keras import presets
+    from inception_keras.weights import presets
 
     tmp = values["tmp"]
     with _no_network(tmp, hf_hub_offline=True), \

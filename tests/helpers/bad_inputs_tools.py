@@ -72,7 +72,7 @@ case(id="export-output-is-an-input-even-with-overwrite", make=_weights_named_lik
 def _dead_writers_temporaries(tmp):
     """What a SavedModel export killed mid-way leaves next to its output: its temporary folder
     (the assets, the SavedModel being written) named with this host and a pid that is gone."""
-    from inception_keras.fileio import temporary_prefix
+    from inception_keras.utils.fileio import temporary_prefix
 
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from helpers.common import DATA, randomize_batchnorm
-from inception_keras.convert.timm import timm_variable_names
+from inception_keras.weights.convert.timm import timm_variable_names
 
 KEY_LISTS = {
     "inception_v4": "timm_inception_v4_keys.txt",

@@ -195,7 +195,7 @@ def check_size(encoded: bytes, max_pixels: int | None = None) -> None:
         raise ImageTooLarge(too_large_message(height, width, max_pixels))
 
 
-def _to_rgb8(img) -> np.ndarray:
+def to_rgb8(img) -> np.ndarray:
     """A Pillow image as TensorFlow's decoder gives it: uint8 RGB, alpha dropped, 16-bit and
     32-bit integer gray scaled to the high byte of 16 bits (never clipped to white)."""
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
@@ -229,7 +229,7 @@ def decode_fallback(encoded: bytes, max_pixels: int | None = None) -> np.ndarray
                 img.load()
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
-            return _to_rgb8(img)
+            return to_rgb8(img)
     except ImageTooLarge:
         raise
     except UnidentifiedImageError:

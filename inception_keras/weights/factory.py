@@ -9,10 +9,20 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
+import os
 
-from .errors import NoPretrainedWeightsError, UnknownModelError
-from .models import create_inception_resnet_v1, create_inception_resnet_v2, create_inception_v4
-from .specs import DEFAULT_INPUT_SIZE
+import keras
+
+from ..errors import NoPretrainedWeightsError, PresetError, UnknownModelError
+from ..models.features import FeatureInfo, resolve_out_indices
+from ..models.registry import GRAPHS
+from ..models.specs import DEFAULT_INPUT_SIZE
+from . import presets
+from .applications import create_inception_resnet_v1, create_inception_resnet_v2, create_inception_v4
+from .files import load_folder_weights, load_timm_folder
+from .format import PresetInfo, describe_model, is_preset_dir, make_labels, make_preprocessing, verify_weights
+from .loading import adapt_input_channels, preset_info
+from .presets import default_preset, list_pretrained
 
 log = logging.getLogger("inception_keras")
 _REGISTRY = {
@@ -58,8 +68,6 @@ def list_models(filter="", pretrained: bool = False, exclude_filters="") -> list
     include = _patterns(filter, "filter")
     exclude = _patterns(exclude_filters, "exclude_filters")
     if pretrained:
-        from .presets import list_pretrained  # noqa: PLC0415
-
         candidates = [(row.name, (row.name, *row.aliases)) for row in list_pretrained()]
         include = [p for pattern in include for p in _with_tags(pattern)]
         exclude = [p for pattern in exclude for p in _with_tags(pattern)]
@@ -84,27 +92,6 @@ def _patterns(value, argument: str) -> list[str]:
 def _with_tags(pattern: str) -> list[str]:
     """timm: a pattern without a tag also matches the tagged names (``graph.*``)."""
     return [pattern] if "." in pattern else [pattern, pattern + ".*"]
-
-
-def default_preset(name: str) -> str | None:
-    """The published weights ``create_model(name, pretrained=True)`` loads, or None for a graph
-    without any (``inception_resnet_v1``, the paper's ``inception_resnet_v2``).
-
-    Example:
-        >>> default_preset("inception_v4"), default_preset("inception_resnet_v1")
-        ('inception_v4.tf_in1k', None)
-    """
-    model_variant(name)  # an unknown name is an UnknownModelError
-    from .presets import list_pretrained  # noqa: PLC0415
-
-    return next((row.name for row in list_pretrained() if row.graph == name), None)
-
-
-def model_variant(name: str) -> str:
-    """Which graph a registry name is: ``paper``, ``slim``, or ``paper = slim`` (Inception-v4 is one graph)."""
-    if name not in _REGISTRY:
-        raise UnknownModelError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return "slim" if name.endswith("_slim") else ("paper = slim" if name == "inception_v4" else "paper")
 
 
 def create_model(name, /, *, pretrained: bool | None = None, num_classes: int | None = None,
@@ -164,8 +151,6 @@ def create_model(name, /, *, pretrained: bool | None = None, num_classes: int | 
     if (pretrained is not None or in_chans is not None
             or _channels(kwargs.get("input_shape")) not in (None, 3)):
         return _from_preset_graph(name, pretrained, in_chans, kwargs)
-    from .loading import load_preset  # noqa: PLC0415 - presets and hubs load lazily
-
     try:
         return load_preset(name, **kwargs)
     except UnknownModelError:
@@ -211,14 +196,10 @@ def _num_classes(num_classes, kwargs: dict) -> dict:
 def _channels(shape):
     if shape is None or len(shape) != 3:
         return None
-    import keras  # noqa: PLC0415
-
     return shape[0] if keras.config.image_data_format() == "channels_first" else shape[-1]
 
 
 def _shape_with(channels: int, size, like=None) -> tuple:
-    import keras  # noqa: PLC0415
-
     channels_first = keras.config.image_data_format() == "channels_first"
     if like is not None:
         return (channels, *tuple(like)[1:]) if channels_first else (*tuple(like)[:-1], channels)
@@ -244,8 +225,6 @@ def _in_chans(in_chans, kwargs: dict, size) -> dict:
 
 def _pretrained_weights(name: str, weights):
     """The ``weights=`` of ``pretrained=True`` for graph ``name``."""
-    from . import presets  # noqa: PLC0415
-
     preset = default_preset(name)
     if preset is None:
         have = ", ".join(sorted({row.graph for row in presets.list_pretrained()}, key=list(_REGISTRY).index))
@@ -277,7 +256,7 @@ def _build(constructor, kwargs: dict, *, new_head: bool = False):
     """The constructor's model, with two of timm's adaptations of pretrained weights.
 
     * an input of other than 3 channels: the first convolution is adapted
-      (:func:`~inception_keras.loading.adapt_input_channels`);
+      (:func:`~inception_keras.weights.loading.adapt_input_channels`);
     * ``new_head`` (``pretrained=True`` with other classes than the weights'): the weights
       are loaded without the classifier, which stays random, as timm resets it.
     """
@@ -285,8 +264,6 @@ def _build(constructor, kwargs: dict, *, new_head: bool = False):
     adapt = kwargs.get("weights") is not None and channels not in (None, 3) and kwargs.get("input_tensor") is None
     if not adapt and not new_head:
         return constructor(**kwargs)
-    from .loading import adapt_input_channels  # noqa: PLC0415
-
     source_kwargs = dict(kwargs)
     if adapt:
         source_kwargs["input_shape"] = _shape_with(3, None, like=kwargs["input_shape"])
@@ -304,8 +281,6 @@ def _build(constructor, kwargs: dict, *, new_head: bool = False):
 
 def _from_preset_graph(name, pretrained, in_chans, kwargs: dict):
     """A preset's graph: random (``pretrained=False``) or with the preset's weights adapted to ``in_chans``."""
-    from .loading import preset_info  # noqa: PLC0415
-
     try:
         info = preset_info(name)
     except UnknownModelError:
@@ -327,12 +302,107 @@ def _from_preset_graph(name, pretrained, in_chans, kwargs: dict):
     return _build(_REGISTRY[info.model], arguments, new_head=new_head)
 
 
-def resolve_model_name(name: str, variant: str | None) -> str:
-    """Registry name for ``--model``/``--variant`` (inception_resnet_v2 + slim = inception_resnet_v2_slim)."""
-    if variant == "slim" and name == "inception_resnet_v2":
-        name = "inception_resnet_v2_slim"
-    elif variant == "paper" and name == "inception_resnet_v2_slim":
-        raise ValueError("--model inception_resnet_v2_slim is the slim variant; drop --variant paper")
-    if name not in list_models():
-        raise UnknownModelError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
-    return name
+# =========================================================================== #
+# Presets: the model and its description
+# =========================================================================== #
+def load_preset(uri, **overrides):
+    """Build the model a preset describes and load its weights (checked against their sha256).
+
+    ``overrides`` replace constructor arguments: ``include_top=False, pooling="avg"``, an
+    ``input_shape``, ``classifier_activation=None``; a head with the preset's classes
+    minus its background class drops that class.
+
+    Example:
+        >>> model = load_preset("inception_v4.tf_in1k", include_top=False, pooling="avg")  # doctest: +SKIP
+    """
+    return load_model(uri, **overrides)[0]
+
+
+def load_model(value, *, weights=None, **overrides):
+    """``(model, PresetInfo)`` for any reference: what a tool does with its ``--model`` value.
+
+    A registry name builds that graph with ``weights`` (None: random); anything else is a
+    preset (``weights`` must then be None). The info's labels and preprocessing describe the
+    returned model (ImageNet's for the published weights).
+    """
+    value = os.fspath(value)
+    if value in GRAPHS:
+        model = create_model(value, weights=weights, **overrides)
+        return model, _info_for_built(model, value, weights)
+    if weights is not None:
+        raise PresetError(f"{value!r} is a preset and brings its own weights; weights={weights!r} applies only "
+                          f"to a graph name (create_model('<graph>', weights={value!r}) loads these weights into "
+                          f"another head)")
+    info = preset_info(value)
+    if info.metadata.get("preset"):
+        kwargs = {k: v for k, v in info.arguments.items() if k != "input_shape"} | overrides
+        model = create_model(info.model, weights=info.metadata["preset"], **kwargs)
+    elif info.path and is_preset_dir(info.path):
+        verify_weights(info)  # before the (seconds-long) build
+        model = create_model(info.model, **(info.arguments | overrides))
+        load_folder_weights(model, info.path, info, verified=True)
+    else:  # timm's layout
+        model = create_model(info.model, **(info.arguments | overrides))
+        load_timm_folder(model, info.path, info.model)
+    return model, _describe_result(model, info)
+
+
+def _info_for_built(model, name: str, weights) -> PresetInfo:
+    _, args = describe_model(model)
+    pretrained = presets.is_pretrained_name(weights) if isinstance(weights, str) else False
+    classes = args["classes"] if args["include_top"] else None
+    labels, background = make_labels("imagenet", classes) if pretrained and classes in (1000, 1001) else (None, False)
+    size = args["input_shape"][0]
+    return PresetInfo(model=name, arguments=args, labels=labels, background=background,
+                      preprocessing=make_preprocessing("slim", size if isinstance(size, int) else 299),
+                      metadata={"weights": None if weights is None else str(weights)}, uri=name)
+
+
+def _describe_result(model, info: PresetInfo) -> PresetInfo:
+    """The info of the model actually built (overrides applied: input size, head, background)."""
+    _, args = describe_model(model)
+    labels, background = info.labels, info.background
+    if not args["include_top"]:
+        labels, background = None, False
+    elif info.background and args["classes"] == len(info.labels or []):
+        background = False
+    prep = dict(info.preprocessing)
+    size = args["input_shape"][0]
+    if isinstance(size, int) and size != prep.get("input_size"):
+        prep["input_size"] = size
+    return PresetInfo(model=info.model, arguments=args, labels=labels, background=background, preprocessing=prep,
+                      metadata=info.metadata, path=info.path, uri=info.uri)
+
+
+# =========================================================================== #
+# Feature levels of a graph or preset
+# =========================================================================== #
+def feature_info(name: str, **kwargs) -> FeatureInfo:
+    """The feature levels of a graph or preset, without weights: ``feature_info("inception_v4")``.
+
+    ``name`` is a registry name (``list_models()``) or a named preset / preset folder (its
+    graph is used); ``kwargs`` go to the constructor (``out_indices=(2, 3, 4)``,
+    ``variant=...``). The graph is built once (a few seconds) and the answer cached.
+
+    Returns:
+        A :class:`~inception_keras.models.features.FeatureInfo`: per level its layer name,
+            channels and reduction.
+    """
+    if name not in GRAPHS:
+        name = preset_info(name).model  # a preset names its graph
+    levels = resolve_out_indices(kwargs.pop("out_indices", None))
+    for ignored in ("weights", "features_only", "include_top", "pooling"):  # they do not change the levels
+        kwargs.pop(ignored, None)
+    info = _feature_info(name, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+    return FeatureInfo(info[i] for i in levels)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=16)
+def _feature_info(name: str, kwargs: tuple) -> FeatureInfo:
+    kw = dict(kwargs)
+    kw.setdefault("input_shape", (None, None, 3))
+    return create_model(name, features_only=True, weights=None, **kw).feature_info

@@ -22,7 +22,7 @@ is absorbed into ``var'`` the same way (exact); state dicts do not store it, so 
 
 Example:
     >>> from inception_keras import create_inception_v4
-    >>> from inception_keras.convert.timm import load_timm_weights, open_timm_checkpoint
+    >>> from inception_keras.weights.convert.timm import load_timm_weights, open_timm_checkpoint
     >>> model = create_inception_v4()
     >>> with open_timm_checkpoint("inception_v4.tf_in1k.safetensors") as ckpt:   # doctest: +SKIP
     ...     report = load_timm_weights(model, ckpt, arch="inception_v4")

@@ -1,10 +1,13 @@
-"""The evaluation preprocessing of the tools (tool side: TensorFlow ops, for ``tf.data``).
+"""Preprocessing, in one place: the input scaling of the published weights, and the evaluation
+preprocessing of the tools (TensorFlow ops, for ``tf.data``) with its numpy reference.
+
+:func:`preprocess_input` scales RGB 0..255 to [-1, 1], as the TF-slim checkpoints were trained.
 
 :class:`Preprocessing` names a preset (``slim``: TF-slim's central crop and TF1 bilinear resize;
 ``resize-crop``: timm's) and its two numbers; :func:`preprocess_for_eval` applies it to one
 decoded image, :func:`decode_and_preprocess` to encoded bytes (decoding only the crop's window
 of a JPEG under ``slim``), :func:`crop_views` cuts the multi-crop protocols' views and
-:func:`load_for_eval` reads one file as the pipelines see it. :mod:`inception_keras.datasets`
+:func:`load_for_eval` reads one file as the pipelines see it. :mod:`inception_keras.data.datasets`
 re-exports them all.
 """
 
@@ -13,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from .images import current_limit, decode_any, decode_image, decode_jpeg_crop
+from .images import current_limit, decode_any, decode_image, decode_jpeg_crop, to_rgb8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,11 +120,11 @@ def _central_crop_box(height, width, fraction: float):
 
 def decode_and_preprocess(encoded, prep: Preprocessing, max_pixels: int | None = None):
     """Encoded image bytes (a scalar string tensor) -> the model's input, float32 ``size x size
-    x 3`` in [-1, 1]: :func:`inception_keras.images.decode_image` then :func:`preprocess_for_eval`.
+    x 3`` in [-1, 1]: :func:`inception_keras.data.images.decode_image` then :func:`preprocess_for_eval`.
     The one function every ``tf.data`` pipeline (evaluate, predict) maps over its files.
 
     A JPEG under the ``slim`` preprocessing with a central crop decodes only the crop's window
-    (:func:`inception_keras.images.decode_jpeg_crop`): the same pixels, decoded faster."""
+    (:func:`inception_keras.data.images.decode_jpeg_crop`): the same pixels, decoded faster."""
     import tensorflow as tf  # noqa: PLC0415
 
     if prep.name != "slim" or prep.crop_fraction >= 1.0:
@@ -144,8 +148,8 @@ def decode_and_preprocess(encoded, prep: Preprocessing, max_pixels: int | None =
 
 def crop_views(image, protocol: str, prep: Preprocessing):
     """One decoded image (uint8, or float in [0, 1]) -> the model inputs of a crop protocol
-    (:mod:`inception_keras.crops`), float32 ``n x size x size x 3`` in [-1, 1], in the order of
-    :func:`inception_keras.crops.crop_boxes`.
+    (:mod:`inception_keras.data.crops`), float32 ``n x size x size x 3`` in [-1, 1], in the order of
+    :func:`inception_keras.data.crops.crop_boxes`.
 
     ``1`` and ``flip`` are :func:`preprocess_for_eval` (and its mirror). The others resize the
     image to each of the protocol's scales by the preprocessing's resize, cut the boxes, bring
@@ -190,7 +194,7 @@ def crop_views(image, protocol: str, prep: Preprocessing):
 
 def load_for_eval(path, prep: Preprocessing, max_pixels: int | None = None) -> np.ndarray:
     """One image file as the evaluation pipeline sees it: decoded as every tool decodes
-    (:func:`inception_keras.images.decode_any`), then :func:`preprocess_for_eval`. Raises
+    (:func:`inception_keras.data.images.decode_any`), then :func:`preprocess_for_eval`. Raises
     ValueError naming the file (and, over ``max_pixels``, its size)."""
     try:
         with open(path, "rb") as f:
@@ -202,3 +206,64 @@ def load_for_eval(path, prep: Preprocessing, max_pixels: int | None = None) -> n
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     return np.asarray(preprocess_for_eval(image, prep), dtype=np.float32)
+
+
+# =========================================================================== #
+# Input scaling, and TF-slim's evaluation preprocessing in numpy (the reference)
+# =========================================================================== #
+def preprocess_input(x):
+    """RGB values in 0..255 (uint8 or float) -> float32 in [-1, 1], as the checkpoints expect.
+
+    Works on numpy arrays and backend tensors of any shape (the channel axis is last).
+    """
+    import keras  # noqa: PLC0415 - a backend only for tensors: tools read presets without loading one
+    if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
+        return np.asarray(x, dtype="float32") / 127.5 - 1.0
+    return keras.ops.cast(x, "float32") / 127.5 - 1.0
+
+
+def central_crop_box(height: int, width: int, fraction: float) -> tuple[int, int, int, int]:
+    """(top, left, crop height, crop width) of TF-slim's ``tf.image.central_crop``."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"crop fraction must be in (0, 1], got {fraction}")
+    top = int((height - height * fraction) / 2)
+    left = int((width - width * fraction) / 2)
+    return top, left, height - 2 * top, width - 2 * left
+
+
+def load_image(path, size: int = 299, crop_fraction: float = 0.875) -> np.ndarray:
+    """Read an image file as TF-slim's evaluation preprocessing sees it: RGB, central crop
+    keeping ``crop_fraction`` of each side, bilinear resize to ``size`` x ``size`` (aspect
+    ratio not kept), scaled to [-1, 1]. Grayscale, CMYK and alpha images become RGB.
+
+    Raises ValueError naming the file when it is not a readable image.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgb = to_rgb8(img).astype("float32")  # 16-bit scaled as TensorFlow does, never clipped
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from None
+    top, left, h, w = central_crop_box(rgb.shape[0], rgb.shape[1], crop_fraction)
+    crop = rgb[top : top + h, left : left + w]
+    return preprocess_input(resize_bilinear_tf1(crop, size, size))
+
+
+def resize_bilinear_tf1(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize on TF1's sampling grid (``resize_bilinear(align_corners=False)``, no
+    half-pixel centres): output pixel i samples input position ``i * in / out``. This is the
+    resize TF-slim's evaluation preprocessing uses; ``image`` is HxWxC."""
+    image = np.asarray(image, dtype="float32")
+
+    def grid(n_in, n_out):
+        pos = np.arange(n_out, dtype="float64") * (n_in / n_out)
+        lo = np.minimum(np.floor(pos).astype(int), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, (pos - lo).astype("float32")
+
+    y0, y1, wy = grid(image.shape[0], height)
+    x0, x1, wx = grid(image.shape[1], width)
+    wx = wx[None, :, None]
+    top = image[y0][:, x0] + (image[y0][:, x1] - image[y0][:, x0]) * wx
+    bottom = image[y1][:, x0] + (image[y1][:, x1] - image[y1][:, x0]) * wx
+    return top + (bottom - top) * wy[:, None, None]

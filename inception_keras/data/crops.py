@@ -1,11 +1,11 @@
 """Multi-crop evaluation protocols: the geometry of each, as pure functions (no TensorFlow).
 
 Each protocol lists the crop boxes it takes from an image of a given size; the evaluation
-pipeline (:func:`inception_keras.datasets.crop_views`) resizes, cuts, mirrors and resizes as
+pipeline (:func:`inception_keras.data.preprocessing.crop_views`) resizes, cuts, mirrors and resizes as
 the boxes say, the model scores every crop, and the crops' softmax probabilities are averaged.
 
-    >>> from inception_keras.crops import crop_boxes
-    >>> from inception_keras.datasets import Preprocessing
+    >>> from inception_keras.data.crops import crop_boxes
+    >>> from inception_keras.data.datasets import Preprocessing
     >>> boxes = crop_boxes("144", 375, 500, Preprocessing("slim", 224))
     >>> len(boxes), boxes[0]
     (144, CropBox(top=0, left=0, height=224, width=224, mirrored=False, scale=256))
@@ -75,7 +75,7 @@ def _central(height: int, width: int, size: int, scale: int) -> CropBox:
 
 def single_crop(height: int, width: int, prep) -> list[CropBox]:
     """Protocol ``1``: the preprocessing's central crop (``prep``: a
-    :class:`~inception_keras.datasets.Preprocessing`)."""
+    :class:`~inception_keras.data.preprocessing.Preprocessing`)."""
     if prep.name == "slim":
         # tf.image.central_crop's box: float64 arithmetic, start truncated
         top = int((height - height * prep.crop_fraction) / 2)

@@ -23,7 +23,6 @@ five levels, or with ``features_only=True`` the levels of ``out_indices`` in out
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 REDUCTIONS = (2, 4, 8, 16, 32)  # the nominal stride of each level ('valid' convs make 299 -> 147, 71, 35, 17, 8)
 ALL_LEVELS = tuple(range(len(REDUCTIONS)))
@@ -104,39 +103,3 @@ def resolve_out_indices(out_indices) -> tuple[int, ...]:
     if len(set(resolved)) != len(resolved):
         raise ValueError(f"out_indices names a level twice: {out_indices!r}")
     return tuple(sorted(resolved))
-
-
-def feature_info(name: str, **kwargs) -> FeatureInfo:
-    """The feature levels of a graph or preset, without weights: ``feature_info("inception_v4")``.
-
-    ``name`` is a registry name (``list_models()``) or a named preset / preset folder (its
-    graph is used); ``kwargs`` go to the constructor (``out_indices=(2, 3, 4)``,
-    ``variant=...``). The graph is built once (a few seconds) and the answer cached.
-
-    Returns:
-        A :class:`FeatureInfo`: per level its layer name, channels and reduction.
-    """
-    from .registry import list_models  # noqa: PLC0415
-
-    if name not in list_models():
-        from .loading import preset_info  # noqa: PLC0415 - a preset names its graph
-
-        name = preset_info(name).model
-    levels = resolve_out_indices(kwargs.pop("out_indices", None))
-    for ignored in ("weights", "features_only", "include_top", "pooling"):  # they do not change the levels
-        kwargs.pop(ignored, None)
-    info = _feature_info(name, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
-    return FeatureInfo(info[i] for i in levels)
-
-
-def _hashable(value):
-    return tuple(value) if isinstance(value, list) else value
-
-
-@functools.lru_cache(maxsize=16)
-def _feature_info(name: str, kwargs: tuple) -> FeatureInfo:
-    from .registry import create_model  # noqa: PLC0415
-
-    kw = dict(kwargs)
-    kw.setdefault("input_shape", (None, None, 3))
-    return create_model(name, features_only=True, weights=None, **kw).feature_info

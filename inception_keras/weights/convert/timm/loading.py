@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ...layers import BN_EPSILON
+from ....models.layers import BN_EPSILON
 from ..core import ConversionError, as_source, assign_strict
 from .batchnorm import TIMM_BN_EPSILON, BatchNormPlan, _fold, plan_batchnorm
 from .keys import classifier_name, timm_variable_names

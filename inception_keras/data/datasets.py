@@ -13,13 +13,13 @@ Three layouts of the ImageNet validation set, and any other labelled image folde
   and ``image/class/label`` (1..1000, 0 being the background class).
 
 Every layout is read as encoded bytes and decoded inside the pipeline, in parallel
-(:mod:`inception_keras.images`: one decoding for every tool, and a pixel limit read from the
+(:mod:`inception_keras.data.images`: one decoding for every tool, and a pixel limit read from the
 header). A file that TensorFlow cannot decode, or refuses as too large, does not stop the
 pipeline (``ignore_errors``): the caller sees which indices are missing and hands them to
-:func:`inception_keras.images.decode_any` for the reason (Pillow reads a few formats
+:func:`inception_keras.data.images.decode_any` for the reason (Pillow reads a few formats
 TensorFlow does not), and what cannot be read is reported as unreadable.
 
-The preprocessing the pipelines map over the images is :mod:`inception_keras.eval_preprocessing`;
+The preprocessing the pipelines map over the images is :mod:`inception_keras.data.preprocessing`;
 its names are re-exported here.
 """
 
@@ -35,16 +35,10 @@ from importlib import resources
 
 import numpy as np
 
-from .eval_preprocessing import PREPROCESSING_PRESETS as PREPROCESSING_PRESETS  # re-exported, as below
-from .eval_preprocessing import Preprocessing as Preprocessing
-from .eval_preprocessing import crop_views as crop_views
-from .eval_preprocessing import decode_and_preprocess as decode_and_preprocess
-from .eval_preprocessing import load_for_eval as load_for_eval
-from .eval_preprocessing import preprocess_for_eval as preprocess_for_eval
-from .fileio import display_path
-from .images import decode_fallback as decode_fallback  # re-exported: the tools import them from here
-from .images import decode_image as decode_image
-from .preprocessing import imagenet_classes
+from ..utils.fileio import display_path
+from .images import decode_image
+from .labels import imagenet_classes
+from .preprocessing import Preprocessing, crop_views, decode_and_preprocess
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"

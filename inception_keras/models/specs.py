@@ -1,7 +1,7 @@
 """Every width, repeat count and scale of the zoo, as frozen dataclasses.
 
-This is the one place numbers live. Block functions in :mod:`inception_keras.blocks`
-take these records; :mod:`inception_keras.models` assembles them. The paper variant of
+This is the one place numbers live. Block functions in :mod:`inception_keras.models.blocks`
+take these records; :mod:`inception_keras.models.graphs` assembles them. The paper variant of
 Inception-ResNet-v2 is written as a ``dataclasses.replace`` of the TF-slim one, so the
 difference between the two graphs is on screen in a few lines.
 

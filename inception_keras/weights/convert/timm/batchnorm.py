@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from ...layers import BN_EPSILON, SEP
+from ....models.layers import BN_EPSILON, SEP
 from ..core import as_source
 from .keys import timm_modules
 

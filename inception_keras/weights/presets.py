@@ -37,7 +37,16 @@ import shutil
 import warnings
 from typing import NamedTuple
 
-from .fileio import atomic_save
+from ..models.registry import build_graph, check_graph
+from ..utils.fileio import atomic_save
+from ..errors import PresetError
+from .convert.core import ConversionError
+from .convert.slim import load_slim_weights, open_slim_checkpoint
+from .convert.timm import load_timm_weights, open_timm_checkpoint, plan_batchnorm
+from .files import load_folder_weights
+from .format import read_preset, save_preset, verify_weights
+from .hub import SourceUnavailable, WeightsUnavailable, download, file_lock, forget, hf_file, sha256_file
+from .hub import cache_dir as hub_cache_dir
 
 BASE_URL = "https://download.tensorflow.org/models/"
 CACHE_SUBDIR = os.path.join("models", "inception_keras")
@@ -116,6 +125,18 @@ def list_pretrained() -> list[PretrainedRow]:
             for p in _PRESETS]
 
 
+def default_preset(name: str) -> str | None:
+    """The published weights ``create_model(name, pretrained=True)`` loads, or None for a graph
+    without any (``inception_resnet_v1``, the paper's ``inception_resnet_v2``).
+
+    Example:
+        >>> default_preset("inception_v4"), default_preset("inception_resnet_v1")
+        ('inception_v4.tf_in1k', None)
+    """
+    check_graph(name)  # an unknown name is an UnknownModelError
+    return next((row.name for row in list_pretrained() if row.graph == name), None)
+
+
 def source_uris(preset: Preset) -> tuple[str, ...]:
     """Where ``preset``'s weights are looked for, in order."""
     return (f"$INCEPTION_KERAS_WEIGHTS_DIR/{preset.archive}", f"hf://{preset.hf_repo}", preset.url)
@@ -161,8 +182,6 @@ def is_pretrained_name(value) -> bool:
 
 
 def cache_dir() -> str:
-    from .hub import cache_dir as hub_cache_dir  # noqa: PLC0415
-
     return hub_cache_dir()
 
 
@@ -176,8 +195,6 @@ def pretrained_folder(preset: Preset, *, background: bool = False, aux: bool = F
     auxiliary head, which only the TF-slim tarball has. Raises RuntimeError naming every
     source tried (and why each failed) and the folder to drop a file into.
     """
-    from .preset_format import PresetError, read_preset, verify_weights  # noqa: PLC0415
-
     kinds = ("slim",) if background or aux else ("slim", "timm")
     for kind in kinds:  # a cache from any source that serves this head
         folder = _cache_folder(preset, kind)
@@ -205,8 +222,6 @@ def pretrained_folder(preset: Preset, *, background: bool = False, aux: bool = F
             return _convert_locked(preset, kind, label, locate)
         except _Unavailable as e:
             failures.append(f"{label}: {e}")
-    from .hub import WeightsUnavailable  # noqa: PLC0415 - a RuntimeError; tools word its hint their way
-
     raise WeightsUnavailable(preset, failures, os.environ.get("INCEPTION_KERAS_WEIGHTS_DIR") or None)
 
 
@@ -229,16 +244,12 @@ def _sources(preset: Preset):
         raise _Unavailable(f"neither {preset.archive} nor {preset.timm_name}.safetensors in {local}")
 
     def hub():
-        from .hub import SourceUnavailable, hf_file  # noqa: PLC0415
-
         try:
             return hf_file(preset.hf_repo, "model.safetensors"), [{"uri": f"hf://{preset.hf_repo}/model.safetensors"}]
         except (SourceUnavailable, FileNotFoundError, ImportError) as e:
             raise _Unavailable(str(e)) from None
 
     def tarball():
-        from .hub import SourceUnavailable, download  # noqa: PLC0415
-
         try:
             return download(preset.url, sha256=preset.sha256), [{"uri": preset.url}]
         except SourceUnavailable as e:
@@ -281,9 +292,6 @@ def _remove(folder: str) -> None:
 
 def _convert_locked(preset: Preset, kind: str, label: str, locate) -> str:
     """Convert the source into the cache under a file lock; another process's result is reused."""
-    from .hub import file_lock, forget, sha256_file  # noqa: PLC0415
-    from .preset_format import PresetError, read_preset, verify_weights  # noqa: PLC0415
-
     folder = _cache_folder(preset, kind)
     with file_lock(folder):
         if os.path.isdir(folder):  # written by another process meanwhile
@@ -298,8 +306,6 @@ def _convert_locked(preset: Preset, kind: str, label: str, locate) -> str:
             if os.path.isabs(record["uri"]):  # a local file is the truth: note what it was
                 stat = os.stat(path)
                 record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-        from .convert.core import ConversionError  # noqa: PLC0415
-
         try:
             _convert(preset, kind, path, sources, folder)
         except ConversionError as e:
@@ -311,22 +317,15 @@ def _convert_locked(preset: Preset, kind: str, label: str, locate) -> str:
 
 
 def _convert(preset: Preset, kind: str, path: str, sources: list, folder: str) -> None:
-    from .preset_format import save_preset  # noqa: PLC0415
-    from .registry import create_model  # noqa: PLC0415
-
     if kind == "slim":
-        from .convert.slim import load_slim_weights, open_slim_checkpoint  # noqa: PLC0415
-
-        model = create_model(preset.arch, aux_logits=True, classes=preset.num_classes, name=f"{preset.arch}_full")
+        model = build_graph(preset.arch, aux_logits=True, classes=preset.num_classes, name=f"{preset.arch}_full")
         with open_slim_checkpoint(path) as ckpt:
             report = load_slim_weights(model, ckpt, arch=preset.arch, drop_background=False)
     else:
-        from .convert.timm import load_timm_weights, open_timm_checkpoint, plan_batchnorm  # noqa: PLC0415
-
         with open_timm_checkpoint(path) as ckpt:
             scale = not plan_batchnorm(ckpt, preset.arch).foldable
             # Any input size: the weights do not depend on it (and a 299 graph takes longer to build).
-            model = create_model(preset.arch, classes=preset.num_classes - preset.label_offset, batchnorm_scale=scale,
+            model = build_graph(preset.arch, classes=preset.num_classes - preset.label_offset, batchnorm_scale=scale,
                                  input_shape=(None, None, 3))
             report = load_timm_weights(model, ckpt, arch=preset.arch)
     save_preset(model, folder, labels="imagenet", preprocessing={"name": "slim", "input_size": preset.input_size,
@@ -345,8 +344,6 @@ def load_pretrained(model, arch: str, weights: str) -> None:
     background = "Logits__Logits" in names and model.get_layer("Logits__Logits").units == preset.num_classes
     aux = any(n.startswith("AuxLogits__") for n in names)
     folder = pretrained_folder(preset, background=background, aux=aux)  # verified
-    from .loading import load_folder_weights  # noqa: PLC0415
-
     load_folder_weights(model, folder, verified=True)
 
 

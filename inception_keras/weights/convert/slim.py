@@ -11,7 +11,7 @@ transform is dropping the background class (index 0) of slim's 1001-way heads.
 
 Example:
     >>> from inception_keras import create_inception_v4
-    >>> from inception_keras.convert import load_slim_weights, open_slim_checkpoint
+    >>> from inception_keras.weights.convert import load_slim_weights, open_slim_checkpoint
     >>> model = create_inception_v4()
     >>> with open_slim_checkpoint("inception_v4_2016_09_09.tar.gz") as ckpt:   # doctest: +SKIP
     ...     report = load_slim_weights(model, ckpt, arch="inception_v4")
@@ -27,9 +27,9 @@ import tarfile
 
 import numpy as np
 
-from .. import fileio
-from ..layers import SEP
-from ..specs import SPECS
+from ...utils import fileio
+from ...models.layers import SEP
+from ...models.specs import SPECS
 from .core import ConversionError, TensorSource, as_source, assign_strict
 
 # Keras variable name -> slim variable name below the layer's scope. The released
@@ -205,7 +205,7 @@ def _find_prefix(path: str) -> str:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            from ..loading import training_run_hint  # noqa: PLC0415
+            from ..format import training_run_hint  # noqa: PLC0415
 
             raise ConversionError(f"no TensorFlow checkpoint (*.ckpt or *.index) found in {path}"
                                   f"{training_run_hint(path)}")

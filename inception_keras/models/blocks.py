@@ -1,5 +1,5 @@
 """One function per block type of the paper, parameterised by the records of
-:mod:`inception_keras.specs`. Each maps a tensor to a tensor and names its layers
+:mod:`inception_keras.models.specs`. Each maps a tensor to a tensor and names its layers
 after TF-slim's scopes below ``name`` (joined with ``__``).
 
 Shapes in the docstrings are for a 299x299 input.

@@ -14,7 +14,7 @@ URIs accepted everywhere a preset or weights are (``create_model``, ``weights=``
   changes is read again, as it is now);
 * a local folder or file.
 
-Every download goes to a temporary name in the cache folder (:mod:`inception_keras.fileio`'s
+Every download goes to a temporary name in the cache folder (:mod:`inception_keras.utils.fileio`'s
 naming: host and pid in the name) and is renamed when complete, under a
 ``filelock.FileLock`` on the entry (several processes filling one cache at once download
 once); whoever takes the lock next deletes what a killed writer left there. Its sha256 is
@@ -50,7 +50,8 @@ import urllib.parse
 import urllib.request
 import warnings
 
-from .preset_format import PresetError, sha256_file
+from ..errors import PresetError
+from .format import sha256_file
 
 CACHE_SUBDIR = os.path.join("models", "inception_keras")
 HUB_EXTRA = "pip install 'inception-keras[hub]'"
@@ -73,7 +74,7 @@ class WeightsUnavailable(RuntimeError):
     ``HF_HUB_OFFLINE=1``).
 
     Attributes:
-        preset: the :class:`inception_keras.presets.Preset`.
+        preset: the :class:`inception_keras.weights.presets.Preset`.
         failures: one line per source tried, in order: ``"<source>: <why>"``.
         local: the value of ``INCEPTION_KERAS_WEIGHTS_DIR`` (None when it is not set).
     """
@@ -111,13 +112,13 @@ def file_lock(path: str):
     """Hold a ``filelock.FileLock`` on ``path + '.lock'`` (its folder is created) to write ``path``.
 
     Once the lock is held, what a killed writer left next to ``path`` is deleted: the stale
-    temporaries of :mod:`inception_keras.fileio` (their writer's pid is gone), and the unnamed
+    temporaries of :mod:`inception_keras.utils.fileio` (their writer's pid is gone), and the unnamed
     ``.part-*`` downloads of earlier versions whose target is in this folder (only a lock
     holder writes those, so none is in use).
     """
     from filelock import FileLock  # noqa: PLC0415
 
-    from .fileio import remove_stale_temporaries  # noqa: PLC0415
+    from ..utils.fileio import remove_stale_temporaries  # noqa: PLC0415
 
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -176,7 +177,7 @@ def check_hash(key: str, path: str, known: str | None = None) -> str:
         how = "the known sha256" if known else f"the sha256 recorded when it was first downloaded ({record})"
         raise SourceUnavailable(f"{path} ({key}) does not match {how}: expected {expected}, got {digest}")
     if recorded != digest:
-        from .fileio import write_json  # noqa: PLC0415
+        from ..utils.fileio import write_json  # noqa: PLC0415
 
         write_json(record, {"key": key, "sha256": digest, "size": os.path.getsize(path), "known": bool(known)})
     return digest
@@ -321,8 +322,8 @@ def _local_file(url: str, sha256: str | None) -> str:
 
 
 def _fetch(url: str, path: str) -> None:
-    from . import __version__  # noqa: PLC0415
-    from .fileio import make_temporary_file  # noqa: PLC0415
+    from .. import __version__  # noqa: PLC0415
+    from ..utils.fileio import make_temporary_file  # noqa: PLC0415
 
     tmp = make_temporary_file(path, "", "download")
     try:
@@ -365,7 +366,7 @@ def hf_file(repo: str, filename: str, revision: str | None = None) -> str:
     Raises FileNotFoundError when the repository has no such file, SourceUnavailable when
     the Hub cannot be reached and the file is not in the local Hub cache.
     """
-    from . import __version__  # noqa: PLC0415
+    from .. import __version__  # noqa: PLC0415
 
     hf = require("huggingface_hub")
     errors = require("huggingface_hub.errors")
@@ -399,7 +400,7 @@ def _first_line(error) -> str:
 
 def hf_folder(uri: str) -> str:
     """A local folder with the files of an ``hf://`` repository in either layout (ours or timm's)."""
-    from .preset_format import CONFIG_FILE, LABELS_FILE, REQUIRED_FILES, TIMM_FILES  # noqa: PLC0415
+    from .schema import CONFIG_FILE, LABELS_FILE, REQUIRED_FILES, TIMM_FILES  # noqa: PLC0415
 
     repo, revision = parse_hf(uri)
     try:
@@ -466,7 +467,7 @@ def upload_preset(path, uri: str, *, token: str | None = None, private: bool | N
     The repository is created if needed (``private`` as given). Returns the
     ``huggingface_hub`` CommitInfo.
     """
-    from .preset_format import read_preset, verify_weights  # noqa: PLC0415
+    from .format import read_preset, verify_weights  # noqa: PLC0415
 
     if not uri.startswith("hf://"):
         raise PresetError(f"upload_preset publishes to the Hugging Face Hub: expected hf://owner/repo, got {uri!r}")

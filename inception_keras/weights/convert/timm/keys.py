@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from ...layers import SEP
-from ...specs import SPECS
+from ....models.layers import SEP
+from ....models.specs import SPECS
 from ..core import HEAD_LAYERS, ConversionError, as_source
 
 # Keras variable name -> PyTorch parameter/buffer name.

@@ -3,8 +3,8 @@ stateless random ops: the same (seed, image) always gives the same result."""
 
 from __future__ import annotations
 
-from ..datasets import Preprocessing
-from .config import AUGMENTATIONS
+from .preprocessing import Preprocessing
+from ..training.config import AUGMENTATIONS
 
 
 def _resize_tf1(image, size, method: int):
@@ -97,7 +97,7 @@ def preprocess_for_train(image, image_size: int, seed, *, mode: str = "inception
     """
     import tensorflow as tf  # noqa: PLC0415
 
-    from ..datasets import preprocess_for_eval  # noqa: PLC0415
+    from .preprocessing import preprocess_for_eval  # noqa: PLC0415
 
     if mode == "none":
         return preprocess_for_eval(image, Preprocessing("slim", image_size, crop_fraction))
