@@ -5,8 +5,7 @@ tool's ``--help``) does not load Keras and its backend until a model is needed.
 """
 
 from .utils.lazy import lazy_exports
-
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS = {
     "create_inception_v4": ".weights.applications",

@@ -35,9 +35,21 @@ def _resolve(module: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _lazy_exports(module: str):
+    """The modules named by a package's table of lazy attributes (``_EXPORTS = {"name": ".module"}``,
+    see :mod:`inception_keras.utils.lazy`): imports too, made on first use."""
+    for node in TREES[module].body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_EXPORTS" for t in node.targets):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                level = len(value.value) - len(value.value.lstrip("."))
+                yield ast.ImportFrom(module=value.value.lstrip(".") or None, names=[ast.alias(key.value)],
+                                     level=level, lineno=node.lineno)
+
+
 def _imports(module: str):
-    """(imported module, name or None, line) for every import in ``module``, at any depth."""
-    for node in ast.walk(TREES[module]):
+    """(imported module, name or None, line) for every import in ``module``, at any depth,
+    and every lazy attribute of a package."""
+    for node in [*ast.walk(TREES[module]), *_lazy_exports(module)]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, None, node.lineno

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from inception_keras.models.graphs import blocks, specs
+from inception_keras.models import blocks, specs
 
 
 def _run(fn, shape):

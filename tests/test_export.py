@@ -498,7 +498,7 @@ def test_tflite_labels_file_beside_the_export_and_after_a_failed_one(tmp_path, m
 def _tiny_zoo_model():
     """The zoo's layer kinds (conv + BatchNorm + ReLU, pools, concat, scaled residual, dense) in a
     graph small enough to convert three times in a few seconds."""
-    from inception_keras.models.graphs import layers as zl
+    from inception_keras.models import layers as zl
 
     inp = keras.Input((SIZE, SIZE, 3), name="images")
     x = zl.conv_bn(inp, 8, "Conv2d_1a_3x3", strides=2, padding="valid")

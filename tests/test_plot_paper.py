@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import keras
 import pytest
 
-from inception_keras.models.graphs import blocks
+from inception_keras.models import blocks
 from inception_keras import visualize
 from inception_keras.cli import plot
 from inception_keras.models.layers import conv_bn

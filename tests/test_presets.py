@@ -426,7 +426,7 @@ def test_upload_preset(preset_dir, tmp_path, monkeypatch):
 SCRIPT = r"""
 import logging
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-from inception_keras import presets
+from inception_keras.weights import presets
 from inception_keras.weights.format import read_preset
 print(read_preset(presets.pretrained_folder(presets.NAMED["inception_v4.tf_in1k"])).metadata["weights"]["sha256"])
 """

@@ -13,7 +13,7 @@ import torch  # the test extra pins torch==2.13.0
 from safetensors.numpy import save_file
 
 import inception_keras
-from inception_keras.models.graphs import blocks
+from inception_keras.models import blocks
 from inception_keras.cli import convert_timm as timm_cli
 from inception_keras.weights.convert import ConversionError, load_slim_weights, load_timm_weights, open_timm_checkpoint
 from inception_keras.weights.convert.timm import BN_NAMES, plan_batchnorm, timm_variable_names

@@ -31,7 +31,7 @@ def _derived(config, run_data, steps, strategy, policy, transfer_note) -> dict:
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
-    from .. import __version__  # noqa: PLC0415
+    from ..version import __version__  # noqa: PLC0415
 
     return {
         "classes": run_data.num_classes,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-from ..models.graphs import blocks
+from ..models import blocks
 from ..models.layers import SEP, conv_bn
 from ..models.specs import DEFAULT_INPUT_SIZE, SPECS
 

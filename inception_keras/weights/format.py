@@ -37,7 +37,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from .. import __version__
+from ..version import __version__
 from ..data.labels import imagenet_classes
 from ..data.preprocessing import Preprocessing
 from ..errors import CorruptPresetError, PresetError, PresetFileError

@@ -322,7 +322,7 @@ def _local_file(url: str, sha256: str | None) -> str:
 
 
 def _fetch(url: str, path: str) -> None:
-    from .. import __version__  # noqa: PLC0415
+    from ..version import __version__  # noqa: PLC0415
     from ..utils.fileio import make_temporary_file  # noqa: PLC0415
 
     tmp = make_temporary_file(path, "", "download")
@@ -366,7 +366,7 @@ def hf_file(repo: str, filename: str, revision: str | None = None) -> str:
     Raises FileNotFoundError when the repository has no such file, SourceUnavailable when
     the Hub cannot be reached and the file is not in the local Hub cache.
     """
-    from .. import __version__  # noqa: PLC0415
+    from ..version import __version__  # noqa: PLC0415
 
     hf = require("huggingface_hub")
     errors = require("huggingface_hub.errors")
