@@ -26,6 +26,9 @@ _EXPORTS = {
     "decode_predictions": ".preprocessing",
     "UnknownModelError": ".errors",
     "NoPretrainedWeightsError": ".errors",
+    "ImageClassifier": ".tasks.classifier",
+    "ImagePreprocessor": ".tasks.preprocessor",
+    "ExportedClassifier": ".tasks.exported",
 }
 
 __all__ = [
@@ -46,6 +49,9 @@ __all__ = [
     "decode_predictions",
     "UnknownModelError",
     "NoPretrainedWeightsError",
+    "ImageClassifier",
+    "ImagePreprocessor",
+    "ExportedClassifier",
     "__version__",
 ]
 

@@ -335,13 +335,13 @@ def test_a_killed_exports_temporaries_go_with_the_next_export(tmp_path, monkeypa
     os.utime(old, (day_ago, day_ago))
 
     seen = []
-    archive = writers._archive
+    archive = writers.build_archive
 
     def spy(model, batch, prep, metadata=None, asset_dir=None):
         seen.append((asset_dir, sorted(os.listdir(system_tmp))))
         return archive(model, batch, prep, metadata, asset_dir)
 
-    monkeypatch.setattr(writers, "_archive", spy)
+    monkeypatch.setattr(writers, "build_archive", spy)
     export_model(_tiny_model(), out / "sm", "saved_model", check_samples=2, latency_runs=1)
     [(asset_dir, in_tmp)] = seen
 
@@ -373,8 +373,9 @@ def test_the_onnx_check_leaves_no_onnxruntime_telemetry_store(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
     env["HOME"] = str(home)
     script = ("import numpy as np\n"
-              "from inception_keras.export.runners import _OnnxRunner\n"
-              f"print(_OnnxRunner({str(path)!r}, 1)(np.array([[-1.0, 0.0, 2.0]], 'float32')).tolist())\n")
+              "from inception_keras.runtimes import import_onnxruntime\n"
+              f"session = import_onnxruntime().InferenceSession({str(path)!r})\n"
+              "print(session.run(None, {'images': np.array([[-1.0, 0.0, 2.0]], 'float32')})[0].tolist())\n")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[[0.0, 0.0, 2.0]]"
@@ -523,7 +524,7 @@ def test_onnx_conversion_matches_tf2onnx(monkeypatch):
 
     from inception_keras.export import build
 
-    _, endpoint = build._archive(_tiny_zoo_model(), None, None)
+    _, endpoint = build.build_archive(_tiny_zoo_model(), None, None)
     spec = [tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32, name="images")]
     ours = build._convert_function(endpoint, spec, 18)
     assert gc.get_freeze_count() == 0  # the objects frozen out of the collections are back

@@ -55,7 +55,8 @@ preprocessing (see :mod:`inception_keras.export.metadata`):
 from __future__ import annotations
 
 from .check import compare
-from .inputs import fingerprint, load_images, random_encoded_images, random_inputs, select_per_class
+from .inputs import (FolderImages, find_images, fingerprint, load_images, random_encoded_images, random_inputs,
+                     select_per_class)
 from .metadata import METADATA_KEYS, export_metadata, is_our_export, labels_path, read_tflite_metadata
 from .options import (
     BYTES_INPUT_NAME,
@@ -114,6 +115,8 @@ __all__ = [
     "check_options",
     "prepare_output",
     "load_images",
+    "find_images",
+    "FolderImages",
     "random_inputs",
     "random_encoded_images",
     "compare",

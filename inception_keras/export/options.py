@@ -31,7 +31,7 @@ SERVING_IMAGES = "serving_images"
 METADATA_SIGNATURE = "metadata"  # SavedModel: class names and preprocessing, no inputs
 METADATA_FILES = {"class_names": "class_names.txt", "metadata": "metadata.json"}  # SavedModel assets/
 
-_EXPORT_EXTRA = "pip install 'inception-keras[export]'"
+EXPORT_EXTRA = "pip install 'inception-keras[export]'"
 
 
 class ExportError(ValueError):
@@ -133,7 +133,7 @@ def check_options(fmt: str, *, quantize=None, include_preprocessing=False, calib
     return resolve_batch_size(batch_size, fmt)
 
 
-def _missing_dirs(path: str) -> list[str]:
+def missing_dirs(path: str) -> list[str]:
     """The folders above ``path`` that do not exist yet, deepest first."""
     missing = []
     parent = os.path.dirname(os.path.abspath(path))
