@@ -405,8 +405,8 @@ def load_model(args, *, classes_default: int | None = 1000, **build):
     if names is not None and classes is not None and len(names) != classes:
         raise ValueError(f"{labels_file} has {len(names)} names but the model has {classes} classes")
     if weights is None:
-        info(args, f"note: --model {name} is a graph name: random weights (--weights imagenet, or a preset such as "
-                   f"--model {DEFAULT_MODEL}, for ImageNet's)")
+        print(f"note: --model {name} is a graph name: random weights (--weights imagenet, or a preset such as "
+              f"--model {DEFAULT_MODEL}, for ImageNet's)", file=sys.stderr)
     with weights_errors():
         model, described = load(name, weights=weights, classes=classes, input_shape=(size, size, 3), **build)
     labels = names if names is not None else described.labels
