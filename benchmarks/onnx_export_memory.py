@@ -63,8 +63,8 @@ def main() -> int:
 
     _wrap(options, "load_model", "build the model")
     _wrap(check._Checker, "_references", "Keras reference outputs")
-    _wrap(writers, "_archive", "ExportArchive")
-    _wrap(writers, "_onnx_model", "conversion (all of it)")
+    _wrap(writers, "build_archive", "ExportArchive")
+    _wrap(writers, "onnx_model", "conversion (all of it)")
     _wrap(tf_loader, "convert_variables_to_constants_v2", "freeze: variables to constants")
     _wrap(tf_loader, "tf_optimize", "grappler (constfold, function, dependency)")
     _wrap(convert, "process_tf_graph", "tf2onnx process_tf_graph")

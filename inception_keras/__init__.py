@@ -27,6 +27,9 @@ _EXPORTS = {
     "UnknownModelError": ".errors",
     "NoPretrainedWeightsError": ".errors",
     "PresetError": ".errors",
+    "ImageClassifier": ".tasks.classifier",
+    "ImagePreprocessor": ".tasks.preprocessor",
+    "ExportedClassifier": ".tasks.exported",
 }
 
 __all__ = [
@@ -49,6 +52,9 @@ __all__ = [
     "UnknownModelError",
     "NoPretrainedWeightsError",
     "PresetError",
+    "ImageClassifier",
+    "ImagePreprocessor",
+    "ExportedClassifier",
     "__version__",
 ]
 

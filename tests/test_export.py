@@ -24,6 +24,7 @@ import tensorflow as tf
 from PIL import Image
 
 from inception_keras import create_model
+import inception_keras.export as inception_keras_export
 from inception_keras.cli import export as export_cli
 from inception_keras.data.datasets import DataError, list_image_files
 from inception_keras.data.preprocessing import Preprocessing, preprocess_for_eval
@@ -337,13 +338,13 @@ def test_a_killed_exports_temporaries_go_with_the_next_export(tmp_path, monkeypa
     os.utime(old, (day_ago, day_ago))
 
     seen = []
-    archive = writers._archive
+    archive = writers.build_archive
 
     def spy(model, batch, prep, metadata=None, asset_dir=None):
         seen.append((asset_dir, sorted(os.listdir(system_tmp))))
         return archive(model, batch, prep, metadata, asset_dir)
 
-    monkeypatch.setattr(writers, "_archive", spy)
+    monkeypatch.setattr(writers, "build_archive", spy)
     export_model(_tiny_model(), out / "sm", "saved_model", check_samples=2, latency_runs=1)
     [(asset_dir, in_tmp)] = seen
 
@@ -375,8 +376,9 @@ def test_the_onnx_check_leaves_no_onnxruntime_telemetry_store(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
     env["HOME"] = str(home)
     script = ("import numpy as np\n"
-              "from inception_keras.export.runners import _OnnxRunner\n"
-              f"print(_OnnxRunner({str(path)!r}, 1)(np.array([[-1.0, 0.0, 2.0]], 'float32')).tolist())\n")
+              "from inception_keras.runtimes import import_onnxruntime\n"
+              f"session = import_onnxruntime().InferenceSession({str(path)!r})\n"
+              "print(session.run(None, {'images': np.array([[-1.0, 0.0, 2.0]], 'float32')})[0].tolist())\n")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[[0.0, 0.0, 2.0]]"
@@ -525,7 +527,7 @@ def test_onnx_conversion_matches_tf2onnx(monkeypatch):
 
     from inception_keras.export import build
 
-    _, endpoint = build._archive(_tiny_zoo_model(), None, None)
+    _, endpoint = build.build_archive(_tiny_zoo_model(), None, None)
     spec = [tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32, name="images")]
     ours = build._convert_function(endpoint, spec, 18)
     assert gc.get_freeze_count() == 0  # the objects frozen out of the collections are back
@@ -656,3 +658,30 @@ def test_list_image_files(image_folder, tmp_path):
     assert list_image_files(image_folder, limit=3) == files[:3]
     with pytest.raises(DataError, match="is not a folder"):
         list_image_files(image_folder / "img1.jpg")
+
+
+@pytest.mark.parametrize("outcome", ["passes", "fails its check"])
+def test_cli_shows_each_warning_of_the_export_once(tmp_path, capsys, monkeypatch, recwarn, outcome):
+    """Warnings recorded during the export are shown after it, once each: showing one inside the
+    recording appended it to the list being shown, a loop that grew without end (18.8 GB in CI)."""
+    import warnings
+
+    from inception_keras.export import ExportWarning
+
+    def fake_export(*args, **kwargs):
+        warnings.warn("the structure of inputs does not match", UserWarning)
+        warnings.warn("3 calibration images were unreadable", ExportWarning)
+        if outcome == "fails its check":
+            raise ExportCheckError("the tflite export does not match the Keras model")
+        return {"format": "tflite"}
+
+    monkeypatch.setattr(export_cli, "export_model", fake_export, raising=False)
+    monkeypatch.setattr(inception_keras_export, "export_model", fake_export)
+    monkeypatch.setattr(export_cli.options, "emit", lambda args, summary, table: None)
+    monkeypatch.setattr(export_cli, "format_summary", lambda summary: "")
+    code = export_cli.main([*CLI_SMALL, "--input-size", "75", "--format", "tflite", "--output", str(tmp_path / "m")])
+    assert code == (0 if outcome == "passes" else 1)
+    err = capsys.readouterr().err
+    assert err.count("warning: 3 calibration images were unreadable") == 1  # ours: one line on stderr
+    shown = [w for w in recwarn if "the structure of inputs" in str(w.message)]  # others: as Python shows them
+    assert len(shown) == 1 and shown[0].category is UserWarning

@@ -102,6 +102,50 @@ def test_fingerprint_follows_the_file_contents(class_folders, tmp_path):
     assert fingerprint(copy, files) != before
 
 
+def test_calibration_images_are_decoded_a_batch_at_a_time(tmp_path, monkeypatch):
+    """Issue 23: calibrating on 1,000 images must not hold them all (1.1 GB at 299x299). The
+    images are found first and decoded when calibration or the check asks for rows, never all at
+    once; the rows are those a stacked array of the decoded images would give. By min/max, which
+    failed with "No data is collected" while CalibMaxIntermediateOutputs was set."""
+    from inception_keras.data.preprocessing import Preprocessing
+    from inception_keras.export import inputs
+
+    rng = np.random.default_rng(5)
+    for i in range(12):
+        path = tmp_path / "data" / f"c{i % 3}" / f"{i:02d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (60 + i, 90, 3), dtype=np.uint8)).save(path, quality=90)
+    (tmp_path / "data" / "c0" / "broken.jpg").write_bytes(b"not an image")
+    images, encoded, used, skipped = inputs.find_images(tmp_path / "data", Preprocessing("slim", SIZE), 100)
+    assert encoded is None and len(used) == 12 and len(skipped) == 1 and "broken.jpg" in skipped[0]
+    x = _calibration_inputs(tmp_path / "data", [os.path.relpath(f, tmp_path / "data") for f in used])
+    assert images.shape == x.shape == (12, SIZE, SIZE, 3)
+    np.testing.assert_array_equal(images[2:5], x[2:5])
+    np.testing.assert_array_equal(images[[11, 0]], x[[11, 0]])
+    np.testing.assert_array_equal(np.asarray(images), x)
+    for rows in (images, x):  # a last short batch is topped up from the start, as np.resize would
+        np.testing.assert_array_equal(inputs.batch_at(rows, 8, 6), np.concatenate([x[8:], x[:2]]))
+
+    decoded = []
+    getitem = inputs.FolderImages.__getitem__
+
+    def counting(self, index):
+        out = getitem(self, index)
+        decoded.append(len(out) if out.ndim == 4 else 1)
+        return out
+
+    import keras
+
+    image = keras.Input((SIZE, SIZE, 3), name="image")
+    features = keras.layers.GlobalAveragePooling2D(name="pool")(keras.layers.Conv2D(4, 3, strides=4, name="conv")(image))
+    tiny = keras.Model(image, keras.layers.Dense(5, name="logits")(features), name="tiny")  # the data flow, quickly
+    monkeypatch.setattr(inputs.FolderImages, "__getitem__", counting)
+    summary = export_model(tiny, tmp_path / "q", "onnx", quantize="int8", calibration_data=tmp_path / "data",
+                           calibration_method="minmax", latency_runs=1)
+    assert summary["calibration"]["images"] == 12 and summary["check"]["count"] == 12
+    assert decoded and max(decoded) <= 8  # a batch of the check at most, never the 12 at once
+
+
 def test_stride_divides_the_batches():
     assert [stride(n, 4) for n in (1, 2, 3, 4, 5, 6, 8, 60, 1000, 997)] == [1, 2, 3, 4, 1, 3, 4, 4, 4, 1]
 

@@ -598,13 +598,13 @@ def test_multiworker_on_two_processes_matches_one_device(data, one_device, tmp_p
 def test_history_rows_of_epochs_run_again_are_dropped(tmp_path):
     """A kill after the CSV row of an epoch but before its checkpoint: that epoch runs again on
     resume, so its row goes."""
-    from inception_keras.training import _truncate_history
+    from inception_keras.training import truncate_history
 
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss\n0,1.5\n1,1.2\n2,1.1\n")
-    _truncate_history(str(path), 2)
+    truncate_history(str(path), 2)
     assert path.read_text().splitlines() == ["epoch,loss", "0,1.5", "1,1.2"]
-    _truncate_history(str(path), 5)
+    truncate_history(str(path), 5)
     assert path.read_text().splitlines() == ["epoch,loss", "0,1.5", "1,1.2"]
 
 

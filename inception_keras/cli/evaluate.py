@@ -10,6 +10,8 @@
     python tools/evaluate.py --model inception_v4 --weights imagenet --data /data/imagenet/val_flat \
         --labels ILSVRC2012_validation_ground_truth.txt --exclude ILSVRC2015_clsloc_validation_blacklist.txt
     python tools/evaluate.py --model inception_v4 --weights imagenet --data /data/imagenet/val --crops 144
+    python tools/evaluate.py --model exported/v4.onnx --data /data/imagenet/val --threads 2   # an exported model
+    python tools/evaluate.py --model exported/v4_int8.onnx --reference inception_v4.tf_in1k --data /data/imagenet/val
 
 --data is a folder with one sub-folder per class (ImageNet synset folders get their ImageNet
 labels), a folder of images with a label file (--labels, or LOC_val_solution.csv / labels.txt
@@ -20,6 +22,14 @@ to them by name. The devkit's ILSVRC2012_validation_ground_truth.txt (one ILSVRC
 line) is read as a label file. --crops picks the protocol (1, flip, 10, 144: see
 inception_keras/crops.py); crops are averaged as softmax probabilities. Writes report.json,
 report.md and predictions.csv (each image's top-5) into --output.
+
+--model may also be an exported model: an .onnx file (ONNX Runtime, --provider cpu|cuda|tensorrt,
+--threads), a .tflite file (LiteRT, --threads; int8 input/output quantization applied), a
+SavedModel folder (TensorFlow) or a .keras file; its class names and preprocessing come from
+the metadata export embeds. --reference MODEL (a graph name with --weights' meaning taken from
+--reference-weights, a preset or another exported model, with the same classes) runs on the same
+batches: the report adds top-1 agreement, top-5 overlap, the largest and mean probability
+differences, and the change of each class's top-1 accuracy, most-changed classes first.
 """
 
 from __future__ import annotations
@@ -37,8 +47,14 @@ OUTPUT_FILES = ("report.json", "report.md", "predictions.csv")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("evaluate", __doc__)
-    options.add_model_options(parser, classes=None, labels=False, input_size=False,
-                              classes_help="classifier outputs (default: the number of classes of the data)")
+    model = options.add_model_options(parser, classes=None, labels=False, input_size=False, exported=True,
+                                      classes_help="classifier outputs (default: the number of classes of the data)")
+    model.add_argument("--reference", metavar="MODEL",
+                       help="compare with MODEL on the same images: a preset, an exported file, or a graph name with "
+                            "--reference-weights; it must have the model's classes")
+    model.add_argument("--reference-weights", metavar="WEIGHTS",
+                       help="weights of a graph-name --reference (default imagenet), as --weights")
+    options.add_runtime_options(parser, runtime=True)
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, help="image folder(s), flat folder or TFRecord shards")
     data.add_argument("--labels", help="label file for a flat folder: one 'filename label' line per image, the label "
@@ -79,10 +95,73 @@ def make_strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def _same_vocabulary(info, image_set) -> bool:
+def _same_vocabulary(keys, image_set) -> bool:
     """The data's classes are the model's as they are (ImageNet, with or without background)."""
-    keys = [c.get("synset") or c["name"] for c in info.labels]
-    return keys == list(image_set.class_names)
+    keys = list(keys)
+    if len(keys) == image_set.num_classes + 1 and keys[0] == "background":
+        keys = keys[1:]
+    return keys in (list(image_set.class_names), list(image_set.display_names))
+
+
+def _model_keys(clf) -> list[str] | None:
+    """The class keys the data is matched by: the classifier's synsets or names (None: no labels,
+    or numbered names, taken in the data's order)."""
+    rows = clf.labels
+    if not rows or [r["name"] for r in rows] == [f"class {i}" for i in range(len(rows))]:
+        return None
+    return [r.get("synset") or r["name"] for r in rows]
+
+
+def _match_classes(args, clf, image_set):
+    """The data with its labels renumbered to the model's classes (by name) when they differ
+    (a graph's classes are the data's, in its order)."""
+    from ..data.datasets import align_classes  # noqa: PLC0415
+
+    keys = None if options.is_graph(args) else _model_keys(clf)
+    if keys is None or _same_vocabulary(keys, image_set):
+        return image_set
+    # A fine-tuned or exported model: the data's classes are matched to the model's by name.
+    return align_classes(image_set, keys, [r["name"] for r in clf.labels], "evaluation", "the model's")
+
+
+def _load_reference(args, loaded, image_set):
+    """The ``--reference`` classifier, checked against the evaluated one: the same
+    number of classes and the same input size."""
+    import argparse  # noqa: PLC0415
+
+    from ..runtimes import MissingMetadataError  # noqa: PLC0415
+
+    ref_args = argparse.Namespace(model=args.reference, weights=args.reference_weights, variant=None, classes=None,
+                                  input_size=None, preprocessing=None, crop_fraction=None, strategy="none",
+                                  mixed_precision=None, provider=args.provider, threads=args.threads)
+    if options.is_graph(ref_args):
+        ref_args.classes = _classes_of(loaded)
+        ref_args.input_size = loaded.preparation.image_size
+    elif args.reference_weights is not None:
+        raise ValueError(f"--reference-weights is for a graph-name --reference; {args.reference} brings its own")
+    options.check_preset_options(ref_args)
+    try:
+        reference = options.load_model(ref_args, classes_default=image_set.num_classes)
+    except MissingMetadataError:  # an exported reference without metadata: its graph's classes, the model's size
+        ref_args.input_size = loaded.preparation.image_size
+        reference = options.load_model(ref_args, classes_default=image_set.num_classes)
+    mine, theirs = _classes_of(loaded), _classes_of(reference)
+    if mine != theirs:
+        raise ValueError(f"--reference {args.reference} has {theirs} classes but --model {args.model} has {mine}: "
+                         "compare a model with its own source (the preset or file it was exported from)")
+    if reference.preparation.image_size != loaded.preparation.image_size:
+        raise ValueError(f"--reference {args.reference} takes {reference.preparation.image_size}x"
+                         f"{reference.preparation.image_size} images but --model {args.model} takes "
+                         f"{loaded.preparation.image_size}: both run on the same preprocessed images")
+    mine, theirs = loaded.preparation, reference.preparation
+    if (mine.name, mine.crop_fraction) != (theirs.name, theirs.crop_fraction):
+        options.info(args, f"note: --reference {args.reference} was made for another preprocessing "
+                           f"({theirs.describe()}); both models run on the model's ({mine.describe()})")
+    return reference
+
+
+def _classes_of(clf) -> int:
+    return clf.num_classes
 
 
 def check_output(folder: str) -> None:
@@ -101,7 +180,7 @@ def run(args, command: str | None = None) -> dict:
     """Library entry point: evaluate as the tool does and return the report (also written)."""
     import keras  # noqa: PLC0415
 
-    from ..data.datasets import align_classes, exclude_images, find_image_set  # noqa: PLC0415
+    from ..data.datasets import exclude_images, find_image_set  # noqa: PLC0415
     from ..evaluation import evaluate_model, format_text, write_predictions, write_report  # noqa: PLC0415
     from ..profile import mixed_precision_policy  # noqa: PLC0415
 
@@ -111,26 +190,31 @@ def run(args, command: str | None = None) -> dict:
     if args.exclude:
         image_set = exclude_images(image_set, args.exclude)
     jit = options.jit_value(args.jit_compile) is True  # (auto: the plain forward pass)
-    policy = mixed_precision_policy(args.mixed_precision)
-    keras.mixed_precision.set_dtype_policy(policy)
+    if not options.is_exported_model(args):
+        keras.mixed_precision.set_dtype_policy(mixed_precision_policy(args.mixed_precision))
     strategy = make_strategy(args.strategy)
     with strategy.scope():
         loaded = options.load_model(args, classes_default=image_set.num_classes)
-    model, name, prep = loaded.model, loaded.name, loaded.preprocessing
-    info = loaded.info
-    if not options.is_graph(args) and info.labels and not _same_vocabulary(info, image_set):
-        # A fine-tuned model: the data's classes are matched to the model's by name.
-        keys = [c.get("synset") or c["name"] for c in info.labels]
-        image_set = align_classes(image_set, keys, [c["name"] for c in info.labels], "evaluation", "the model's")
-    options.info(args, f"{name}: {model.count_params():,} parameters, weights {loaded.weights}; "
-                       f"data {image_set.describe()}")
+    image_set = _match_classes(args, loaded, image_set)
+    reference = _load_reference(args, loaded, image_set) if args.reference else None
+    runner = getattr(loaded, "runner", None)
+    size = f"{runner.file_size:,} bytes, {runner.runtime}" if runner else \
+        f"{loaded.network.count_params():,} parameters"
+    name, weights = options.model_name(loaded), options.weights_label(loaded)
+    options.info(args, f"{name}: {size}, weights {weights}; data {image_set.describe()}")
+    extra = {"model": name, "weights": weights, "jit_compile": jit, "strategy": args.strategy,
+             "replicas": strategy.num_replicas_in_sync}
+    if runner:
+        extra["runtime"] = runner.describe()
     with options.progress_to_stderr():
         report, predictions = evaluate_model(
-            model, image_set, prep, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
-            command=command, pipeline_batches=args.pipeline_batches, strategy=strategy, jit_compile=jit,
-            max_pixels=args.max_pixels, crops=args.crops, return_predictions=True,
-            extra={"model": name, "weights": loaded.weights, "jit_compile": jit, "strategy": args.strategy,
-                   "replicas": strategy.num_replicas_in_sync})
+            loaded.network, image_set, loaded.preparation, batch_size=args.batch_size, limit=args.limit,
+            progress=not args.no_progress, command=command, pipeline_batches=args.pipeline_batches,
+            strategy=strategy, jit_compile=jit, max_pixels=args.max_pixels, crops=args.crops,
+            return_predictions=True, extra=extra, reference=reference.network if reference else None)
+    if reference is not None:
+        report["reference"]["model"] = options.model_name(reference)
+        report["reference"]["weights"] = options.weights_label(reference)
     options.emit(args, report, format_text(report))  # the metrics first, whatever happens to the files
     json_path, md_path = write_report(report, args.output)
     csv_path = write_predictions(predictions, args.output)

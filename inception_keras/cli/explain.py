@@ -59,19 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _synsets(loaded, classes: int):
+def _synsets(clf, classes: int):
     """The synset of each output, where the labels have them (ImageNet heads)."""
     from ..explain.classes import imagenet_synsets  # noqa: PLC0415
     from ..data.labels import default_class_names  # noqa: PLC0415
 
-    labels = getattr(loaded.info, "labels", None)
+    labels = clf.labels
     if labels and any(label.get("synset") for label in labels):
         synsets = [None] * classes
         for label in labels:
             if 0 <= label.get("id", -1) < classes:
                 synsets[label["id"]] = label.get("synset")
         return synsets
-    return imagenet_synsets(classes) if loaded.class_names == default_class_names(classes) else None
+    return imagenet_synsets(classes) if clf.class_names == default_class_names(classes) else None
 
 
 def expand_inputs(specs) -> list[str]:
@@ -108,13 +108,13 @@ def _png_names(paths, method: str) -> list[str]:
     return names
 
 
-def weights_words(loaded) -> str:
+def weights_words(weights: str) -> str:
     """The weights as the header names them, as predict's header does (``weights imagenet``),
     saying so when they are random (``--weights none``): a heat map of an untrained model shows
     no evidence the model learned, and its PNGs must not pass for one that did."""
-    if options.weights_value(loaded.weights) is None:  # a graph with --weights none (a preset has its own)
-        return f"weights {loaded.weights}: random, untrained"
-    return f"weights {loaded.weights}"
+    if weights == "random":  # a graph without --weights (a preset has its own)
+        return "weights none: random, untrained"
+    return f"weights {weights}"
 
 
 def _save_png(picture, path: str) -> None:
@@ -123,35 +123,65 @@ def _save_png(picture, path: str) -> None:
     atomic_save(lambda tmp: picture.save(tmp, format="PNG"), path, ".png")
 
 
+def _result(path: str, target: str, e, names, top: int) -> dict:
+    """One image's JSON result: its class, the top classes and the heat map's peak."""
+    import numpy as np  # noqa: PLC0415
+
+    order = np.argsort(-e.outputs, kind="stable")[:top]
+    height, width = e.heatmap.shape
+    return {
+        "image": path, "png": target, "class": {"index": e.class_index, "name": names[e.class_index],
+                                                "score": e.score},
+        "top": [{"index": int(j), "name": names[j], "score": float(e.outputs[j])} for j in order],
+        "peak": None if e.peak is None else {
+            "x": e.peak[0], "y": e.peak[1], "x_fraction": (e.peak[0] + 0.5) / width,
+            "y_fraction": (e.peak[1] + 0.5) / height},
+    }
+
+
+def refuse_exported(args) -> None:
+    """ValueError for an exported --model: Grad-CAM needs the gradients of the Keras graph."""
+    from ..runtimes import exported_format  # noqa: PLC0415
+
+    fmt = exported_format(args.model)
+    if fmt is None:
+        return
+    what = {"keras": "a .keras file (tools run it as an exported model, without its gradients)",
+            "savedmodel": "an exported SavedModel"}.get(fmt, f"an exported {fmt} model")
+    raise ValueError(f"--model {args.model} is {what}: explain needs the gradients of the Keras model inside the "
+                     "graph, which an exported file does not give; give the preset or graph it was exported from "
+                     "(e.g. --model inception_v4.tf_in1k, or --model inception_v4 --weights FILE.weights.h5)")
+
+
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
     import keras  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
 
     from .. import explain  # noqa: PLC0415
     from ..data.preprocessing import load_for_eval  # noqa: PLC0415
     from ..utils.fileio import check_output_folder  # noqa: PLC0415
 
     try:
+        refuse_exported(args)
         explain.check_backend()
         check_output_folder(args.output, "the PNGs")
         args.images = expand_inputs(args.images)
         if args.top < 1:
             raise ValueError(f"--top must be at least 1, got {args.top}")
-        loaded = options.load_model(args)
-        model, names, prep = loaded.model, loaded.class_names, loaded.preprocessing
+        clf = options.load_model(args)
+        model, names, prep = clf.network, clf.class_names, clf.preparation
         layer = args.layer or explain.default_layer(model)
         explain.spatial_layer(model, layer)
         classes = int(model.outputs[0].shape[-1])
         wanted = None
         if args.target_class is not None:
-            wanted = explain.resolve_class(args.target_class, names, _synsets(loaded, classes))
+            wanted = explain.resolve_class(args.target_class, names, _synsets(clf, classes))
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
-    untrained = options.weights_value(loaded.weights) is None  # a graph with --weights none
-    options.info(args, f"{loaded.name} ({weights_words(loaded)}): {len(args.images)} images, "
+    untrained = options.weights_label(clf) == "random"  # a graph without --weights
+    options.info(args, f"{options.model_name(clf)} ({weights_words(options.weights_label(clf))}): {len(args.images)} images, "
                        f"{args.method} at {layer}")
     results, pictures, failed = [], [], 0
     pngs = _png_names(args.images, args.method)
@@ -177,22 +207,13 @@ def main(argv=None) -> int:
             target = os.path.join(args.output, png)
             _save_png(picture, target)
             pictures.append(picture)
-            order = np.argsort(-e.outputs, kind="stable")[: min(args.top, classes)]
-            height, width = e.heatmap.shape
-            results.append({
-                "image": path, "png": target, "class": {"index": e.class_index, "name": names[e.class_index],
-                                                        "score": e.score},
-                "top": [{"index": int(j), "name": names[j], "score": float(e.outputs[j])} for j in order],
-                "peak": None if e.peak is None else {
-                    "x": e.peak[0], "y": e.peak[1], "x_fraction": (e.peak[0] + 0.5) / width,
-                    "y_fraction": (e.peak[1] + 0.5) / height},
-            })
+            results.append(_result(path, target, e, names, min(args.top, classes)))
         if bar is not None:
             bar.update(len(args.images))
     sheet = None
     if len(pictures) > 1:
         sheet = os.path.join(args.output, CONTACT_SHEET)
-        title = f"{loaded.name}: {args.method} at {layer}" + (" (random weights)" if untrained else "")
+        title = f"{options.model_name(clf)}: {args.method} at {layer}" + (" (random weights)" if untrained else "")
         _save_png(explain.contact_sheet(pictures, title=title), sheet)
     lines = []
     for r in results:
@@ -203,7 +224,7 @@ def main(argv=None) -> int:
             lines.append(f"{r['image']}: {c['name']} ({100 * c['score']:.2f}%), {where} -> {r['png']}")
     if sheet:
         lines.append(f"contact sheet -> {sheet}")
-    data = {"model": loaded.name, "weights": loaded.weights, "method": args.method, "layer": layer,
+    data = {"model": options.model_name(clf), "weights": options.weights_label(clf), "method": args.method, "layer": layer,
             "input_size": prep.image_size, "contact_sheet": sheet, "results": results}
     options.emit(args, data, "\n".join(lines))
     return 1 if failed else 0

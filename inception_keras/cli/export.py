@@ -79,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", required=True,
                      help="SavedModel folder, or .tflite/.onnx file (the extension is added when missing)")
     out.add_argument("--quantize", choices=QUANTIZATIONS,
-                     help="tflite only: float16 weights, dynamic (int8 weights), or int8 (full integer, "
-                          "needs --calibration-data); default float32")
+                     help="tflite or onnx: float16 weights, dynamic (int8 weights), or int8 (calibrated on "
+                          "--calibration-data; tflite: full integer, onnx: static QDQ, per-channel weights); "
+                          "default float32")
     out.add_argument("--batch-size", type=_batch_size, default="auto", metavar="N|dynamic",
                      help="fixed batch size of the exported signature, or 'dynamic' "
                           "(default: 1 for tflite, dynamic otherwise)")
@@ -197,6 +198,17 @@ def _inputs(args) -> list[str]:
             if p is not None and os.path.exists(p)]
 
 
+def _show(caught) -> None:
+    """The warnings recorded during the export: ours as one line each, the others as Python shows them."""
+    from ..export import ExportWarning  # noqa: PLC0415
+
+    for w in caught:
+        if issubclass(w.category, ExportWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
     from ..data.datasets import list_image_files  # noqa: PLC0415
@@ -217,21 +229,23 @@ def main(argv=None) -> int:
         prepare_output(path, args.format, overwrite=args.overwrite, inputs=_inputs(args))
         remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))  # what killed exports left there
         activation = None if args.classifier_activation == "none" else args.classifier_activation
-        loaded = options.load_model(args, classifier_activation=activation)
-        info = {"registry_name": loaded.name, "weights": loaded.weights, "classifier_activation": activation}
-        with options.max_pixels(args), warnings.catch_warnings(record=True) as caught:
-            # calibration images, and the SavedModel's in-graph decoding
-            warnings.simplefilter("always", ExportWarning)
-            try:
-                summary = export_model(loaded.model, path, args.format, preprocessing=loaded.preprocessing,
-                                       info=info, labels=loaded.class_names, overwrite=args.overwrite,
+        if options.is_exported_model(args):
+            raise ValueError(f"--model {args.model} is already an exported model; export takes a graph name, a "
+                             "preset or a .keras file (evaluate, predict and benchmark run exported models)")
+        clf = options.load_model(args, classifier_activation=activation)
+        weights = args.model if not options.is_graph(args) else (args.weights or "none")
+        info = {"registry_name": clf.pretrained_cfg["architecture"], "weights": weights,
+                "classifier_activation": activation}
+        caught = []
+        try:
+            with options.max_pixels(args), warnings.catch_warnings(record=True) as caught:
+                # calibration images, and the SavedModel's in-graph decoding
+                warnings.simplefilter("always", ExportWarning)
+                summary = export_model(clf.network, path, args.format, preprocessing=clf.preparation,
+                                       info=info, labels=clf.class_names, overwrite=args.overwrite,
                                        **export_options)
-            finally:
-                for w in caught:
-                    if issubclass(w.category, ExportWarning):
-                        print(f"warning: {w.message}", file=sys.stderr)
-                    else:  # as they would have been shown
-                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        finally:
+            _show(caught)  # outside the recording: a warning shown inside it would be recorded again
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

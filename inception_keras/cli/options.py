@@ -8,7 +8,9 @@ Each tool builds its parser with :func:`make_parser` and adds the groups it need
 * :func:`add_preprocessing_options`: ``--preprocessing``, ``--crop-fraction``;
 * :func:`add_run_options`: ``--mixed-precision``, ``--jit-compile``, ``--strategy``;
 * :func:`add_output_options`: ``--json [PATH]``, ``--no-progress``, ``--verbose``;
-* :func:`add_max_pixels`: ``--max-pixels`` (images over it are refused from their header).
+* :func:`add_max_pixels`: ``--max-pixels`` (images over it are refused from their header);
+* :func:`add_runtime_options`: ``--provider``, ``--threads`` (an exported ``--model``: .onnx,
+  .tflite, a SavedModel folder or .keras, opened by :func:`load_model` in its runtime).
 
 and parses with :func:`parse_args`, which also silences TensorFlow's start-up chatter (absl,
 oneDNN, cuInit) unless ``--verbose``. Long work reports progress on stderr through
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -123,27 +124,36 @@ def _json_path(text: str) -> str:
     return text
 
 
-def add_model_options(parser, *, weights: str = "imagenet", classes: str | int | None = 1000,
+DEFAULT_MODEL = "inception_v4.tf_in1k"
+WEIGHTS_RULE = ("A graph name (inception_v4, ...) is the graph with random weights unless --weights names some; "
+                "a preset brings its own weights, classes, labels and preprocessing (the same rule as Python's "
+                "create_model and ImageClassifier.from_preset).")
+
+
+def add_model_options(parser, *, classes: str | int | None = 1000, model_default: str = DEFAULT_MODEL,
                       classes_help: str | None = None, labels: bool = True, input_size: bool = True,
-                      model_help: str | None = None, choices=None, presets: bool = True):
+                      model_help: str | None = None, choices=None, presets: bool = True, exported: bool = False):
     """``--model --variant --weights --classes [--labels] [--input-size]``; returns the group.
 
-    ``weights``, ``classes`` and the input size are shown as defaults but parsed as None when
-    not given, so that :func:`load_model` can tell an explicit flag (which must agree with a
-    preset) from a default. ``classes=None`` means "from the data" (evaluate, train)."""
-    group = parser.add_argument_group("model")
+    The weights follow the library's one rule (:data:`WEIGHTS_RULE`): a graph name is random
+    unless ``--weights`` says otherwise. ``classes`` and the input size are shown as defaults but
+    parsed as None when not given, so that :func:`load_model` can tell an explicit flag (which
+    must agree with a preset) from a default. ``classes=None`` means "from the data" (evaluate, train).
+    ``exported``: the tool also runs exported models (their runtimes' options: :func:`add_runtime_options`)."""
+    group = parser.add_argument_group("model", WEIGHTS_RULE)
     what = "a graph name (tools/list_models.py lists them)"
     if presets:
         what += (", a named preset (tools/list_models.py --pretrained), a preset folder (a training run's best/) "
                  "or an hf:// / kaggle:// / https:// URI")
-    group.add_argument("--model", default="inception_v4", choices=choices,
-                       help=model_help or f"{what} (default inception_v4)")
+    if exported:
+        what += ", or an exported model: an .onnx or .tflite file, a SavedModel folder or a .keras file"
+    group.add_argument("--model", default=model_default, choices=choices,
+                       help=model_help or f"{what} (default {model_default})")
     group.add_argument("--variant", choices=("paper", "slim"),
                        help="for inception_resnet_v2: 'slim' is TF-slim's graph, the one with published weights")
     group.add_argument("--weights", default=None,
-                       help=f"for a graph name: 'imagenet', 'ens_adv_imagenet', a named preset, a Keras weights file, "
-                            f"a TF-slim checkpoint, a preset folder or URI, or 'none' for random weights "
-                            f"(default {weights})")
+                       help="for a graph name: 'imagenet', 'ens_adv_imagenet', a named preset, a Keras weights file, "
+                            "a TF-slim checkpoint, a preset folder or URI (default none: random weights)")
     group.add_argument("--classes", type=int, default=None,
                        help=classes_help or f"classifier outputs (default {classes}; a preset's own)")
     if labels:
@@ -160,6 +170,63 @@ def add_input_size(group, default: int | None = 299):
                        help=f"model input height and width (default {default or '299, or the preset size'}, "
                             f"at least 75)")
     group.add_argument("--image-size", dest="input_size", type=int, action=Renamed, new="--input-size")
+
+
+RUNTIME_HELP = ("what runs a Keras model or preset: keras (default), or onnxruntime / litert, which export it "
+                "once, check it against Keras within 1e-4 and cache it under the weights' sha256. keras is the "
+                "default because it was measured fastest on our 2-core CPU at fp32 (onnxruntime 0.46-0.86x, "
+                "litert 0.75-1.09x of keras; docs/performance.md): time yours with `benchmark --model A B`")
+
+
+def add_runtime_options(parser, *, runtime: bool = False):
+    """``--provider --threads``: how an exported ``--model`` (.onnx, .tflite, SavedModel, .keras) runs;
+    with ``runtime``, also ``--runtime keras|onnxruntime|litert`` for a Keras model or preset."""
+    from ..runtimes.cache import KERAS, RUNTIMES  # noqa: PLC0415
+    from ..runtimes.ort import PROVIDERS  # noqa: PLC0415
+
+    group = parser.add_argument_group("runtimes (--model FILE.onnx | FILE.tflite | SAVEDMODEL_DIR | FILE.keras "
+                                      "runs in its own)")
+    if runtime:
+        group.add_argument("--runtime", choices=RUNTIMES, default=KERAS, help=RUNTIME_HELP)
+    group.add_argument("--provider", choices=tuple(PROVIDERS), default=None,
+                       help="ONNX Runtime execution provider (default cpu; cuda and tensorrt need onnxruntime-gpu)")
+    group.add_argument("--threads", type=positive, default=None,
+                       help="intra-op threads of ONNX Runtime and LiteRT (default: the runtime's choice)")
+    return group
+
+
+def is_exported_model(args) -> bool:
+    """Whether ``--model`` is an exported file or folder (run by its own runtime)."""
+    from ..runtimes import is_exported  # noqa: PLC0415
+
+    return is_exported(args.model)
+
+
+def exported_conflicts(args) -> list[str]:
+    """The options an exported ``--model`` does not take: its weights, graph and preprocessing are in the file."""
+    problems = [f"--{name.replace('_', '-')}" for name in ("weights", "variant", "preprocessing", "crop_fraction")
+                if getattr(args, name, None) is not None]
+    if getattr(args, "strategy", "none") not in ("none", None):
+        problems.append(f"--strategy {args.strategy} (a tf.distribute strategy runs Keras models)")
+    if getattr(args, "mixed_precision", None):
+        problems.append("--mixed-precision (the precision of an exported model is fixed when it is exported)")
+    return problems
+
+
+def load_exported(args):
+    """The :class:`~inception_keras.tasks.ExportedClassifier` of an exported ``--model``, run by its
+    runtime; --classes / --labels / --input-size only for a model without the metadata export embeds."""
+    from ..runtimes import open_runner  # noqa: PLC0415
+    from ..tasks.exported import ExportedClassifier  # noqa: PLC0415
+
+    problems = exported_conflicts(args)
+    if problems:
+        raise ValueError(f"--model {args.model} is an exported model, and these options do not apply to it: "
+                         f"{'; '.join(problems)}. Drop them (class names and preprocessing come from the file)")
+    runner = open_runner(args.model, provider=getattr(args, "provider", None), threads=getattr(args, "threads", None),
+                         classes=getattr(args, "classes", None), labels=getattr(args, "class_names_file", None),
+                         input_size=getattr(args, "input_size", None))
+    return ExportedClassifier(runner)
 
 
 def add_batch_size(group, default: int, help: str | None = None):
@@ -264,19 +331,6 @@ def is_graph(args) -> bool:
     return args.model in list_models() or bool(getattr(args, "variant", None))
 
 
-@dataclasses.dataclass
-class Loaded:
-    """What a tool runs: the model, its registry name, class names in output order, the eval
-    preprocessing, and the preset's description (:class:`inception_keras.weights.format.PresetInfo`)."""
-
-    model: object
-    name: str
-    class_names: list[str]
-    preprocessing: object  # datasets.Preprocessing
-    info: object
-    weights: str  # what the report says the weights are
-
-
 def read_labels(path: str) -> list[str]:
     """A label file: one class name per line, in output order."""
     try:
@@ -318,7 +372,7 @@ def check_preset_options(args):
     contradicts it (a ValueError naming them). None for a graph name. Cheap: run it before the work."""
     from ..weights.loading import preset_info  # noqa: PLC0415
 
-    if is_graph(args):
+    if is_graph(args) or is_exported_model(args):
         return None
     with weights_errors():
         info = preset_info(args.model)
@@ -329,41 +383,106 @@ def check_preset_options(args):
     return info
 
 
-def load_model(args, *, weights_default: str = "imagenet", classes_default: int | None = 1000, **build) -> Loaded:
-    """The model of ``--model`` with everything the tool needs to run it.
+def load_model(args, *, classes_default: int | None = 1000, **build):
+    """The classifier of ``--model``: an :class:`~inception_keras.tasks.ImageClassifier`, or for an
+    exported model an :class:`~inception_keras.tasks.ExportedClassifier` run by its runtime.
 
-    A graph name is built with ``--weights`` / ``--classes`` / ``--input-size`` (defaults:
-    ``weights_default``, ``classes_default``, 299), its class names from ``--labels`` or
-    ImageNet's, its preprocessing from ``--preprocessing`` / ``--crop-fraction``. Anything else
-    is a preset (named, a folder such as a training run's ``best/``, or a URI): its classes,
-    class names, input size and preprocessing come from it, and an explicit flag that
-    contradicts it is an error. ``build`` goes to the constructor (``classifier_activation``)."""
+    The rule for weights is the library's: a graph name is that graph with random weights unless
+    ``--weights`` names some (``imagenet``, a preset, a file); a preset (named, a folder such as a
+    training run's ``best/``, or a URI) brings its weights, classes, class names, input size and
+    preprocessing, and an explicit flag that contradicts it is an error. A graph is built with
+    ``--classes`` (default ``classes_default``; a ``--labels`` file says how many) and
+    ``--input-size`` (default 299), and preprocessed as ``--preprocessing`` / ``--crop-fraction``
+    say. ``build`` goes to the constructor (``classifier_activation``). ``--runtime onnxruntime|litert``
+    (where the tool has it) runs the Keras classifier exported once and cached
+    (:func:`~inception_keras.runtimes.cache.cached_classifier`)."""
+    problems = runtime_conflicts(args)
+    if problems:
+        raise ValueError(f"--runtime {args.runtime} runs an exported copy of the model, which these options need "
+                         f"the Keras model for: {'; '.join(problems)}. Drop them or use --runtime keras")
+    if is_exported_model(args):
+        if getattr(args, "runtime", "keras") != "keras":
+            raise ValueError(f"--runtime {args.runtime} is for a Keras model or preset; --model {args.model} is "
+                             "an exported model, which runs in its own runtime: drop --runtime")
+        return load_exported(args)
+    clf = _load_keras(args, classes_default, build)
+    runtime = getattr(args, "runtime", "keras")
+    if runtime == "keras":
+        return clf
+    from ..runtimes.cache import cached_classifier  # noqa: PLC0415
+
+    return cached_classifier(clf, runtime, provider=getattr(args, "provider", None),
+                             threads=getattr(args, "threads", None))
+
+
+def runtime_conflicts(args) -> list[str]:
+    """The options that need the Keras model, given with another ``--runtime``."""
+    if getattr(args, "runtime", "keras") == "keras":
+        return []
+    problems = [f"--{name.replace('_', '-')}" for name in ("embeddings", "layer") if getattr(args, name, None)]
+    if getattr(args, "strategy", "none") not in ("none", None):
+        problems.append(f"--strategy {args.strategy}")
+    if getattr(args, "mixed_precision", None) not in (None, "off", "float32"):
+        problems.append(f"--mixed-precision {args.mixed_precision}")
+    if getattr(args, "jit_compile", None) in ("on",):
+        problems.append("--jit-compile on")
+    return problems
+
+
+def _load_keras(args, classes_default, build):
+    """The :class:`~inception_keras.tasks.ImageClassifier` of a preset or graph-name ``--model``."""
     from ..data.preprocessing import Preprocessing  # noqa: PLC0415
     from ..weights.factory import load_model as load  # noqa: PLC0415
-    from ..data.labels import default_class_names  # noqa: PLC0415
+    from ..tasks.classifier import ImageClassifier  # noqa: PLC0415
 
-    if is_graph(args):
-        name = resolved_model(args)
-        weights = args.weights if args.weights is not None else weights_default
-        labels_file = getattr(args, "class_names_file", None)
-        names = read_labels(labels_file) if labels_file else None
-        classes = args.classes or (len(names) if names else classes_default)  # a label file says how many
-        size = args.input_size or 299
-        prep = Preprocessing(getattr(args, "preprocessing", None) or "slim", size,
-                             getattr(args, "crop_fraction", None) or 0.875)
-        if names is not None and classes is not None and len(names) != classes:
-            raise ValueError(f"{labels_file} has {len(names)} names but the model has {classes} classes")
+    if not is_graph(args):
+        check_preset_options(args)
         with weights_errors():
-            model, info = load(name, weights=weights_value(weights), classes=classes, input_shape=(size, size, 3),
-                               **build)
-        if names is None:
-            names = info.class_names or default_class_names(int(model.output_shape[-1]))
-        return Loaded(model, name, names, prep, info, str(weights))
-    check_preset_options(args)
+            model, described = load(args.model, **build)
+        origin = {"architecture": described.model, "source": args.model, **_weights_record(described)}
+        return ImageClassifier.from_model(model, labels=described.labels, preprocessing=described.preprocessing, origin=origin)
+    name = resolved_model(args)
+    weights = weights_value(args.weights)
+    labels_file = getattr(args, "class_names_file", None)
+    names = read_labels(labels_file) if labels_file else None
+    classes = args.classes or (len(names) if names else classes_default)  # a label file says how many
+    size = args.input_size or 299
+    prep = Preprocessing(getattr(args, "preprocessing", None) or "slim", size,
+                         getattr(args, "crop_fraction", None) or 0.875)
+    if names is not None and classes is not None and len(names) != classes:
+        raise ValueError(f"{labels_file} has {len(names)} names but the model has {classes} classes")
+    if weights is None:
+        print(f"note: --model {name} is a graph name: random weights (--weights imagenet, or a preset such as "
+              f"--model {DEFAULT_MODEL}, for ImageNet's)", file=sys.stderr)
     with weights_errors():
-        model, info = load(args.model, **build)
-    names = info.class_names or default_class_names(int(model.output_shape[-1]))
-    return Loaded(model, info.model, names, info.to_preprocessing(), info, args.model)
+        model, described = load(name, weights=weights, classes=classes, input_shape=(size, size, 3), **build)
+    labels = names if names is not None else described.labels
+    origin = {"architecture": name, "source": "random" if weights is None else str(weights)}
+    return ImageClassifier.from_model(model, labels=labels, preprocessing=prep, origin=origin)
+
+
+def _weights_record(info) -> dict:
+    record = info.metadata.get("weights")
+    return {"sha256": record.get("sha256")} if isinstance(record, dict) and record.get("sha256") else {}
+
+
+def model_name(clf) -> str:
+    """The name a report gives the classifier's network: its graph, or the exported file."""
+    runner = getattr(clf, "runner", None)
+    if runner is not None and getattr(clf, "export_path", None):  # --runtime: the cached export of a Keras model
+        return f"{clf.pretrained_cfg.get('architecture') or clf.name} ({runner.format})"
+    if runner is not None:
+        return os.path.basename(os.path.normpath(runner.path))
+    return clf.pretrained_cfg.get("architecture") or clf.name
+
+
+def weights_label(clf) -> str:
+    """What a report says the weights are: the preset or weights reference, "random", or the
+    exported file's format and precision."""
+    runner = getattr(clf, "runner", None)
+    if runner is not None:
+        return f"{runner.format} {runner.precision}"
+    return str(clf.pretrained_cfg.get("source"))
 
 
 @contextlib.contextmanager
@@ -396,9 +515,6 @@ def parse_args(parser, argv=None):
 
 
 # --------------------------------------------------------------------------- #
-# Quiet start-up
-# --------------------------------------------------------------------------- #
-# --------------------------------------------------------------------------- #
 # Progress on stderr
 # --------------------------------------------------------------------------- #
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -410,6 +526,8 @@ class _ProgressStream:
     On a terminal the bar is passed through as it is. Elsewhere (a log file, a pipe) the ANSI
     colour codes and the backspace/carriage-return redraws are removed: a bar update becomes a
     line, written at most every ``interval`` seconds, and the final state of each bar is kept."""
+
+    # Ours: Keras' Progbar writes ANSI redraws even off a tty; its non-interactive mode logs to absl (silenced).
 
     def __init__(self, target, interval: float = 10.0):
         self.target, self.interval = target, interval
@@ -464,14 +582,12 @@ def progress_to_stderr():
     """Within the block, ``sys.stdout`` (where Keras writes its progress bars) goes to stderr;
     :func:`info` still writes to the real stdout."""
     stream = _ProgressStream(sys.stderr)
-    saved = sys.stdout
-    _STDOUT.append(saved)
-    sys.stdout = stream
+    _STDOUT.append(sys.stdout)
     try:
-        yield stream
+        with contextlib.redirect_stdout(stream):
+            yield stream
     finally:
         stream.close_line()
-        sys.stdout = saved
         _STDOUT.pop()
 
 

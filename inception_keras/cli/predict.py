@@ -8,12 +8,18 @@
     python tools/predict.py photos/ --output out/preds-3.parquet --shard 3/8          # one of 8 machines
     python tools/predict.py --merge 'out/preds-*.parquet' --output preds.parquet      # ... then merge them
     python tools/predict.py photos/ --output preds.parquet --engine ray [--ray-address auto]
+    python tools/predict.py cat.jpg --model exported/v4.onnx --threads 2        # an exported model
+    python tools/predict.py photos/ --model exported/v4_int8.tflite --output preds.csv
 
 Inputs are image files, folders (recursive), globs, list files (.txt/.lst, one path per line)
 and TFRecord shards in the TF-slim layout (image/encoded, optionally image/filename), read by a
 tf.data pipeline (parallel decode, batching, prefetch). --model is a graph name (with --weights)
 or a preset (a named one, a preset folder such as a training run's best/, or an hf:// URI),
-which brings its class names, input size and preprocessing. Images get TF-slim's evaluation
+which brings its class names, input size and preprocessing, or an exported model (an .onnx
+file run by ONNX Runtime with --provider, a .tflite file run by LiteRT, a SavedModel folder run
+by TensorFlow, a .keras file) whose class names and preprocessing come from the metadata
+export embeds (--classes/--labels/--input-size for one without it); --embeddings, --layer and
+--strategy need a Keras model. Images get TF-slim's evaluation
 preprocessing by default, decoded as tools/evaluate.py decodes them; an image that cannot be
 read gets a row with the reason in its error column and the run goes on.
 
@@ -55,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("predict", __doc__)
     parser.add_argument("images", nargs="*", metavar="INPUT",
                         help="image files, folders, globs, list files (.txt) or TFRecord shards")
-    options.add_model_options(parser)
+    options.add_model_options(parser, exported=True)
+    options.add_runtime_options(parser, runtime=True)
     options.add_max_pixels(options.add_preprocessing_options(parser))
     batch = parser.add_argument_group("batch inference")
     options.add_batch_size(batch, 32)
@@ -94,13 +101,13 @@ def predictor_from_args(args: dict, strategy=None):
     from ..inference import Predictor  # noqa: PLC0415
 
     ns = argparse.Namespace(**args)
-    loaded = options.load_model(ns)
-    top = min(5, len(loaded.class_names)) if ns.top is None else ns.top
-    predictor = Predictor(loaded.model, loaded.class_names, loaded.preprocessing, top=top,
+    clf = options.load_model(ns)
+    top = min(5, len(clf.class_names)) if ns.top is None else ns.top
+    predictor = Predictor(clf.network, clf.class_names, clf.preparation, top=top,
                           embeddings=ns.embeddings is not None, layer=ns.layer, strategy=strategy,
                           jit_compile=options.jit_value(ns.jit_compile) is True, max_pixels=ns.max_pixels,
-                          name=loaded.name, weights=loaded.weights)
-    return predictor, loaded
+                          name=options.model_name(clf), weights=options.weights_label(clf))
+    return predictor, clf
 
 
 def _worker_predictor(args: dict):
@@ -210,9 +217,9 @@ def _predict_locked(args, outputs) -> int:
     keras.mixed_precision.set_dtype_policy(mixed_precision_policy(args.mixed_precision))
     strategy = _strategy(args.strategy)
     with strategy.scope():
-        predictor, loaded = predictor_from_args(vars(args), strategy)
+        predictor, clf = predictor_from_args(vars(args), strategy)
     if outputs.main:
-        options.info(args, f"{loaded.name} (weights {loaded.weights}): {len(sources)} images from "
+        options.info(args, f"{options.model_name(clf)} (weights {options.weights_label(clf)}): {len(sources)} images from "
                            f"{len(sources.files)} files and {len(sources.tfrecords)} TFRecord shards"
                            + (f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""))
     with options.progress_to_stderr():
@@ -225,9 +232,9 @@ def _predict_locked(args, outputs) -> int:
         for r in results:
             if "error" in r:
                 print(f"error: {r['error']}", file=sys.stderr)
-        options.emit(args, {"model": loaded.name, "weights": loaded.weights, "results": results}, table)
+        options.emit(args, {"model": options.model_name(clf), "weights": options.weights_label(clf), "results": results}, table)
         return 1 if result.unreadable else 0
-    summary = {"model": loaded.name, "weights": loaded.weights, **result.to_json()}
+    summary = {"model": options.model_name(clf), "weights": options.weights_label(clf), **result.to_json()}
     speed = f"{result.images_per_second} images/s" if result.images_per_second else "no images predicted"
     text = [f"{result.rows} images, {result.unreadable} unreadable"
             + (" (see the error column)" if result.unreadable and outputs.predictions else "")

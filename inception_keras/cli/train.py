@@ -32,17 +32,28 @@ _D = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("train", __doc__)
+    _add_run_and_model(parser)
+    _add_data(parser)
+    _add_recipe(parser)
+    _add_devices_and_outputs(parser)
+    return parser
+
+
+def _add_run_and_model(parser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--output", help="folder of the run (checkpoints, logs, report); must not hold another run")
     run.add_argument("--resume", metavar="DIR",
                      help="continue the run in DIR from its last complete epoch, with its saved options "
                           "(only --epochs may be given, to extend it)")
     model = options.add_model_options(
-        parser, weights="none", classes=None, labels=False,
+        parser, model_default="inception_v4", classes=None, labels=False,
         classes_help="classifier outputs (default: the classes of the data)")
     model.add_argument("--aux-logits", action="store_true",
                        help=f"train the auxiliary head too, its loss weighted --aux-weight ({_D['aux_weight']})")
     model.add_argument("--dropout", type=float, default=_D["dropout"], help="before the classifier (default 0.2)")
+
+
+def _add_data(parser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="training images: class folders, folder + label file, or TFRecord shards")
     data.add_argument("--labels", help="label file for a flat --data folder ('filename label' lines, the label "
@@ -64,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--shuffle-buffer", type=int, default=_D["shuffle_buffer"],
                       help="TFRecords only: shuffle buffer (image folders are fully permuted every epoch)")
     data.add_argument("--steps-per-epoch", type=int, help="default: training images // batch size")
+
+
+def _add_recipe(parser) -> None:
     recipe = parser.add_argument_group("recipe (defaults: the paper and TF-slim)")
     recipe.add_argument("--epochs", type=int, help=f"default {_D['epochs']}")
     options.add_batch_size(recipe, _D["batch_size"], "global batch, split over the replicas (default 32)")
@@ -97,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train only the head for this many epochs first (default 0)")
     tune.add_argument("--bn-trainable", action=argparse.BooleanOptionalAction, default=_D["bn_trainable"],
                       help="--no-bn-trainable keeps the backbone's BatchNorm layers frozen (statistics and beta)")
+
+
+def _add_devices_and_outputs(parser) -> None:
     dev = options.add_run_options(
         parser, strategies=STRATEGIES, jit_default=_D["jit_compile"],
         strategy_help="mirrored: every local GPU; multiworker: the machines in TF_CONFIG; tpu (default none)")
@@ -114,7 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip the final evaluation (report.json / report.md)")
     out.add_argument("--eval-batch-size", type=int, help="validation batch (default --batch-size)")
     out.add_argument("--keras-verbose", type=int, choices=(0, 1, 2), help=argparse.SUPPRESS)  # old --verbose N
-    return parser
 
 
 _NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose"}

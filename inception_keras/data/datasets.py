@@ -44,6 +44,13 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
 LABEL_FILE_NAMES = ("LOC_val_solution.csv", DEVKIT_GROUND_TRUTH, "labels.txt", "val.txt", "labels.csv")
 _TFRECORD = re.compile(r"(-\d{5}-of-\d{5}$)|(\.tfrecords?(-\d+)?$)|(\.tfrec$)")
+
+
+def is_tfrecord_name(name: str) -> bool:
+    """Whether a file name is a TFRecord shard's (``*-00000-of-00008``, ``.tfrecord``, ``.tfrec``)."""
+    return bool(_TFRECORD.search(name))
+
+
 _SYNSET = re.compile(r"^n\d{8}$")
 
 
@@ -389,7 +396,7 @@ def _find_tfrecords(path: str) -> list[str]:
         return sorted(p for p in glob.glob(path) if os.path.isfile(p))
     if os.path.isdir(path):
         return sorted(os.path.join(path, f) for f in os.listdir(path)
-                      if _TFRECORD.search(f) and os.path.isfile(os.path.join(path, f)))
+                      if is_tfrecord_name(f) and os.path.isfile(os.path.join(path, f)))
     return []
 
 

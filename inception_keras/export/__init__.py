@@ -55,7 +55,15 @@ preprocessing (see :mod:`inception_keras.export.metadata`):
 from __future__ import annotations
 
 from .check import compare
-from .inputs import fingerprint, load_images, random_encoded_images, random_inputs, select_per_class
+from .inputs import (
+    FolderImages,
+    find_images,
+    fingerprint,
+    load_images,
+    random_encoded_images,
+    random_inputs,
+    select_per_class,
+)
 from .metadata import METADATA_KEYS, export_metadata, is_our_export, labels_path, read_tflite_metadata
 from .options import (
     BYTES_INPUT_NAME,
@@ -79,10 +87,10 @@ from .options import (
     ExportWarning,
     artefact_path,
     check_options,
-    prepare_output,
     report_path,
     resolve_batch_size,
 )
+from .outputs import prepare_output
 from .writers import export_model
 
 __all__ = [
@@ -114,6 +122,8 @@ __all__ = [
     "check_options",
     "prepare_output",
     "load_images",
+    "find_images",
+    "FolderImages",
     "random_inputs",
     "random_encoded_images",
     "compare",

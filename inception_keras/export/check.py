@@ -11,8 +11,8 @@ import numpy as np
 from ..data.images import decode_image
 from ..data.preprocessing import preprocess_for_eval
 from ..profile import time_calls
-from .options import BYTES_INPUT_NAME, SERVING, SERVING_IMAGES, ExportCheckError
-from .runners import _OnnxRunner, _SavedModelRunner, _TFLiteRunner
+from ..runtimes import RuntimeOpenError, open_runner
+from .options import BYTES_INPUT_NAME, SERVING, ExportCheckError, ExportError
 
 
 def _keras_outputs(model, x: np.ndarray, chunk: int = 8) -> np.ndarray:
@@ -66,13 +66,17 @@ def _threads() -> int:
         return os.cpu_count() or 1
 
 
-def _size_on_disk(path: str) -> int:
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+def _open(written: str, fmt: str, threads: int, classes: int):
+    """The written export (under its temporary name) in its runtime (:mod:`inception_keras.runtimes`):
+    the runner the tools use."""
+    try:
+        return open_runner(written, threads=None if fmt == "saved_model" else threads, classes=classes,
+                           as_format={"saved_model": "savedmodel"}.get(fmt, fmt))
+    except RuntimeOpenError as e:
+        raise ExportError(str(e)) from None
 
 
-class _Checker:
+class OutputChecker:
     """Runs a written export on the check inputs and compares it with the Keras outputs.
 
     Called with the temporary path of the export, before it is renamed into place: it raises
@@ -104,13 +108,9 @@ class _Checker:
         if self.reference is None:
             self._references()
         start = time.perf_counter()
-        if self.fmt == "saved_model":
-            runner = _SavedModelRunner(written)
-            run = runner.signature(SERVING_IMAGES if self.encoded is not None else SERVING)
-        else:
-            runner = (_TFLiteRunner if self.fmt == "tflite" else _OnnxRunner)(written, self.threads)
-            run = runner
-        stats = compare(self.reference, _in_batches(run, self.x, self.batch))
+        runner = _open(written, self.fmt, self.threads, int(self.reference.shape[-1]))
+        run = runner.raw  # the outputs themselves (logits stay logits), in the export's batches
+        stats = compare(self.reference, _in_batches(run, self.x, self.batch))  # a batch in memory at a time
         self.check.update(stats)
         self.check.update({"reference": "Keras model, float32",
                            "tolerance": None if self.quantized else self.tolerance,
@@ -123,7 +123,7 @@ class _Checker:
             problems.append(f"top-1 agreement {stats['top1_agreement']:.1%} is below "
                             f"--min-agreement {self.min_agreement:.1%}")
         if self.encoded is not None:
-            run_bytes = runner.signature(SERVING)
+            run_bytes = runner.signature_call(SERVING)
             pre = compare(self.reference_bytes, _in_batches(run_bytes, np.asarray(self.encoded, dtype=object),
                                                             self.batch))
             pre["source"] = (f"{len(self.encoded)} encoded images through {SERVING} ({BYTES_INPUT_NAME}) vs the "
@@ -144,5 +144,6 @@ class _Checker:
         self.result["latency"] = {"batch": n, "runs": self.latency_runs, "statistic": "median",
                                   "threads": self.threads}
         self.result["runtime"] = runner.runtime
-        self.result["signatures"] = runner.describe()
-        self.result["size_bytes"] = _size_on_disk(written)
+        self.result["signatures"] = runner.signatures()
+        self.result["size_bytes"] = runner.file_size
+        runner.close()

@@ -49,45 +49,102 @@ def fingerprint(folder, files) -> str:
     return digest.hexdigest()
 
 
-def load_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None = None, files=None):
-    """Read, decode and preprocess the first ``limit`` readable images under ``folder`` (or of
-    ``files``, in that order).
+class FolderImages:
+    """The preprocessed images of ``files``, decoded when indexed: ``x[a:b]`` (or a list of row
+    numbers) gives the float32 ``[rows, size, size, 3]`` a stacked array would, so calibration and
+    the check hold one batch at a time, whatever the number of images (1,000 at 299x299 would be
+    1.1 GB). ``np.asarray(x)`` decodes them all."""
 
-    Returns (float32 [n, size, size, 3], encoded bytes list, file paths, skipped files as
-    ``"path: reason"``). Files are decoded as every tool decodes them (the exported graph's
-    decoder); those it cannot read (or over ``max_pixels``, None: the current limit of
-    :func:`inception_keras.data.images.pixel_limit`) are skipped; a folder with none readable is an error.
-    """
+    def __init__(self, files, prep: Preprocessing):
+        self.files, self.prep = list(files), prep
+        self.shape = (len(self.files), prep.image_size, prep.image_size, 3)
+        self.dtype = np.dtype("float32")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return self._decode(self.files[index])
+        picked = self.files[index] if isinstance(index, slice) else [self.files[int(i)] for i in index]
+        if not picked:
+            return np.zeros((0, *self.shape[1:]), self.dtype)
+        return np.stack([self._decode(path) for path in picked])
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+    def _decode(self, path: str) -> np.ndarray:
+        import tensorflow as tf  # noqa: PLC0415
+
+        with open(path, "rb") as f:
+            data = f.read()
+        return preprocess_for_eval(decode_image(tf.constant(data), 0), self.prep).numpy().astype("float32")
+
+
+def batch_at(x, start: int, size: int) -> np.ndarray:
+    """Rows ``start`` to ``start + size`` of ``x`` (an array or :class:`FolderImages`), a last
+    short batch topped up with rows from the start, as ``np.resize`` would repeat them."""
+    part = np.asarray(x[start : start + size], dtype="float32")
+    if len(part) < size:
+        extra = x[[i % len(x) for i in range(size - len(part))]]
+        part = np.concatenate([part, np.asarray(extra, dtype="float32")])
+    return np.ascontiguousarray(part)
+
+
+def _readable(path: str, max_pixels: int | None):
+    """The bytes of ``path`` when TensorFlow's decoder (the exported graph's) reads it, else why not."""
     import tensorflow as tf  # noqa: PLC0415
 
-    images, encoded, used, skipped = [], [], [], []
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror or e})"
+    try:
+        check_size(data, max_pixels)
+        decode_image(tf.constant(data), 0)
+    except ImageTooLarge as e:
+        return None, str(e)
+    except (tf.errors.OpError, ValueError):
+        return None, unreadable_reason(data, max_pixels) or "TensorFlow cannot decode it (the exported graph could not)"
+    return data, None
+
+
+def find_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None = None, files=None,
+                keep_bytes: bool = False):
+    """The first ``limit`` readable images under ``folder`` (or of ``files``, in that order), each
+    decoded once to know it is readable and not kept.
+
+    Returns (:class:`FolderImages` of them, their encoded bytes (``None`` unless ``keep_bytes``),
+    their paths, the skipped files as ``"path: reason"``). Files are decoded as every tool decodes
+    them (the exported graph's decoder); those it cannot read (or over ``max_pixels``, None: the
+    current limit of :func:`inception_keras.data.images.pixel_limit`) are skipped; a folder with none
+    readable is an error.
+    """
+    encoded, used, skipped = [], [], []
     for path in (list_image_files(folder) if files is None else files):
         if len(used) >= limit:
             break
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            skipped.append(f"{path}: cannot be read ({e.strerror or e})")
-            continue
-        try:
-            check_size(data, max_pixels)
-            image = preprocess_for_eval(decode_image(tf.constant(data), 0), prep)
-        except ImageTooLarge as e:
-            skipped.append(f"{path}: {e}")
-            continue
-        except (tf.errors.OpError, ValueError):
-            reason = unreadable_reason(data, max_pixels) or "TensorFlow cannot decode it (the exported graph could not)"
+        data, reason = _readable(path, max_pixels)
+        if data is None:
             skipped.append(f"{path}: {reason}")
             continue
-        images.append(image.numpy())
-        encoded.append(data)
+        if keep_bytes:
+            encoded.append(data)
         used.append(path)
     if not used:
         raise DataError(f"none of the images in {os.fspath(folder)!r} could be decoded by TensorFlow "
                         f"({len(skipped)} tried, e.g. {skipped[0] if skipped else 'none'}); give JPEG, PNG, GIF, "
                         f"BMP or WebP files")
-    return np.stack(images).astype("float32"), encoded, used, skipped
+    return FolderImages(used, prep), encoded if keep_bytes else None, used, skipped
+
+
+def load_images(folder, prep: Preprocessing, limit: int, max_pixels: int | None = None, files=None):
+    """:func:`find_images` with the images decoded into one array: (float32 [n, size, size, 3],
+    encoded bytes list, file paths, skipped files as ``"path: reason"``)."""
+    images, encoded, used, skipped = find_images(folder, prep, limit, max_pixels, files, keep_bytes=True)
+    return np.asarray(images), encoded, used, skipped
 
 
 def random_inputs(count: int, shape, seed: int = 0) -> np.ndarray:

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from ..data.preprocessing import Preprocessing
-from .options import _EXPORT_EXTRA, ExportError
+from .options import EXPORT_EXTRA, ExportError
 
 FORMAT_VERSION = 1
 # The keys of export_metadata(), in order: ONNX metadata_props and TFLite metadata entries.
@@ -94,7 +94,7 @@ def _flatbuffer_utils():
             from tensorflow.lite.tools import flatbuffer_utils  # noqa: PLC0415
         except ImportError as e:
             raise ExportError(f"writing TFLite metadata needs LiteRT's flatbuffer tools ({e}); "
-                              f"{_EXPORT_EXTRA}") from None
+                              f"{EXPORT_EXTRA}") from None
     return flatbuffer_utils
 
 

@@ -15,7 +15,8 @@ the whole data set unless ``CalibStridedMinMax`` splits it (despite the name, ev
 takes the strides: min/max merges ranges, percentile and entropy merge histograms). The data
 reader here has the ``__len__`` and ``set_range`` the strides need, so at most
 ``CALIBRATION_STRIDE`` images' activations are held at a time (Inception-v4 at 299: about 200 MB
-per image), whatever the number of images.
+per image), whatever the number of images. The images themselves are decoded a batch at a time
+(:class:`~inception_keras.export.inputs.FolderImages`), after the conversion.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import os
 
 import numpy as np
 
-from .options import _EXPORT_EXTRA, CALIBRATION_PERCENTILE, INPUT_NAME, ExportCheckError, ExportError
+from .inputs import batch_at
+from .options import EXPORT_EXTRA, CALIBRATION_PERCENTILE, INPUT_NAME, ExportCheckError, ExportError
 
 CALIBRATION_STRIDE = 4  # images whose activations the calibrator holds at once
 
@@ -60,11 +62,9 @@ def _data_reader(x: np.ndarray, batch: int):
         def get_next(self):
             if self.position >= self.end:
                 return None
-            part = x[self.position * batch : (self.position + 1) * batch]
-            if len(part) < batch:
-                part = np.concatenate([part, np.resize(x, (batch - len(part), *x.shape[1:]))])
+            part = batch_at(x, self.position * batch, batch)  # decoded now, when x is a FolderImages
             self.position += 1
-            return {INPUT_NAME: np.ascontiguousarray(part, dtype=np.float32)}
+            return {INPUT_NAME: part}
 
     return Reader()
 
@@ -104,7 +104,7 @@ def quantize_onnx(proto, quantize: str, work: str, *, x=None, batch: int = 1, me
     try:
         from onnxruntime import quantization as q  # noqa: PLC0415
     except ImportError as e:
-        raise ExportError(f"ONNX quantization needs onnxruntime ({e}); {_EXPORT_EXTRA}") from None
+        raise ExportError(f"ONNX quantization needs onnxruntime ({e}); {EXPORT_EXTRA}") from None
     props = {p.key: p.value for p in proto.metadata_props}
     source, target = os.path.join(work, "float.onnx"), os.path.join(work, "quantized.onnx")
     onnx.save(proto, source)
@@ -140,7 +140,9 @@ def _quantize_file(q, source: str, target: str, quantize: str, x, batch: int, me
                    "entropy": q.CalibrationMethod.Entropy}
         reader = _data_reader(x, batch)
         steps = stride(len(reader), max(1, CALIBRATION_STRIDE // batch))
-        extra = {"CalibStridedMinMax": steps, "CalibMaxIntermediateOutputs": steps}
+        # Not CalibMaxIntermediateOutputs: ONNX Runtime 1.32's min/max calibrator drops the outputs it
+        # holds when it reaches that count, without computing their ranges ("No data is collected.").
+        extra = {"CalibStridedMinMax": steps}
         if method == "percentile":
             extra["CalibPercentile"] = CALIBRATION_PERCENTILE
         with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print their progress

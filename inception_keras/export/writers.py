@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -22,13 +23,13 @@ from ..utils.fileio import (
     write_json,
     write_text,
 )
-from .build import _archive, _onnx_model, _tflite_bytes
-from .check import _Checker
-from .inputs import fingerprint, load_images, random_encoded_images, random_inputs, select_per_class
+from .build import build_archive, onnx_model, tflite_bytes
+from .check import OutputChecker
+from .inputs import batch_at, find_images, fingerprint, random_encoded_images, random_inputs, select_per_class
 from .quantize import PRECISION
 from .metadata import STORED, add_tflite_metadata, export_metadata, labels_path, labels_text
 from .options import (
-    _EXPORT_EXTRA,
+    EXPORT_EXTRA,
     CALIBRATION_PERCENTILE,
     FLOAT16_TOLERANCE,
     DEFAULT_CALIBRATION_METHOD,
@@ -40,12 +41,12 @@ from .options import (
     INPUT_NAME,
     ExportError,
     ExportWarning,
-    _missing_dirs,
+    missing_dirs,
     artefact_path,
     check_options,
-    prepare_output,
     report_path,
 )
+from .outputs import prepare_output
 
 
 # =========================================================================== #
@@ -72,7 +73,7 @@ def _write_tflite(archive, path: str, quantize, representative, verify, metadata
     try:  # through a SavedModel, as Keras' own LiteRT export does: the .tflite keeps the signature
         saved = os.path.join(work, "saved_model")
         archive.write_out(saved, verbose=False)
-        flat = add_tflite_metadata(_tflite_bytes(saved, quantize, representative), metadata)
+        flat = add_tflite_metadata(tflite_bytes(saved, quantize, representative), metadata)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - start
@@ -101,14 +102,14 @@ def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify, metadata:
     try:
         import onnx  # noqa: PLC0415
     except ImportError as e:
-        raise ExportError(f"ONNX export needs the onnx package ({e}); {_EXPORT_EXTRA}") from None
+        raise ExportError(f"ONNX export needs the onnx package ({e}); {EXPORT_EXTRA}") from None
     start = time.perf_counter()
-    proto = _onnx_model(endpoint, batch, shape, opset, metadata)
+    proto = onnx_model(endpoint, batch, shape, opset, metadata)
     if quantize is not None:
-        from .build import _release_memory  # noqa: PLC0415
+        from .build import release_memory  # noqa: PLC0415
         from .quantize import quantize_onnx  # noqa: PLC0415
 
-        _release_memory()  # what the conversion left, before the calibration runs the model
+        release_memory()  # what the conversion left, before the calibration runs the model
         work = make_temporary_dir(path, "export")
         try:
             proto = quantize_onnx(proto, quantize, work, x=x, batch=batch or 1, method=method)
@@ -129,10 +130,7 @@ def _representative(x: np.ndarray, batch: int):
 
     def batches():
         for i in range(0, len(x), batch):
-            part = x[i : i + batch]
-            if len(part) < batch:
-                part = np.concatenate([part, np.resize(x, (batch - len(part), *x.shape[1:]))])
-            yield {INPUT_NAME: part}
+            yield {INPUT_NAME: batch_at(x, i, batch)}
 
     return batches
 
@@ -166,46 +164,41 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
     """Export ``model`` as ``fmt`` to ``output``, check it, and return the summary.
 
     Args:
-        model: a single-input, single-output Keras model with a fixed input size
-            (TensorFlow backend).
-        output: the SavedModel folder, or the ``.tflite`` / ``.onnx`` file (the extension is
-            added when missing).
+        model: a single-input, single-output Keras model with a fixed input size (TensorFlow backend).
+        output: the SavedModel folder, or the ``.tflite`` / ``.onnx`` file (the extension is added when missing).
         fmt: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
-        quantize: TFLite or ONNX: ``None`` (float32), ``"float16"`` (float16 weights),
-            ``"dynamic"`` (int8 weights, float activations) or ``"int8"`` (calibrated on
-            ``calibration_data``; TFLite: full integer with int8 input and output; ONNX: QDQ
-            with int8 per-channel weights and int8 activations, float32 input and output; see
-            :mod:`inception_keras.export.quantize`).
-        batch_size: an integer, ``None`` / ``"dynamic"``, or ``"auto"`` (1 for TFLite,
-            dynamic otherwise).
+        quantize: TFLite or ONNX: ``None`` (float32), ``"float16"`` (float16 weights), ``"dynamic"`` (int8
+            weights, float activations) or ``"int8"`` (calibrated on ``calibration_data``; TFLite: full
+            integer with int8 input and output; ONNX: QDQ with int8 per-channel weights and int8
+            activations, float32 input and output; see :mod:`inception_keras.export.quantize`).
+        batch_size: an integer, ``None`` / ``"dynamic"``, or ``"auto"`` (1 for TFLite, dynamic otherwise).
         include_preprocessing: SavedModel only: ``serving_default`` takes encoded images.
-        preprocessing: the eval preprocessing (default: slim at the model's input size);
-            used for the calibration images and baked in by ``include_preprocessing``.
-        calibration_data: a folder of images; its first ``calibration_steps`` readable
-            images calibrate int8 and are the check inputs of every format. Without it,
-            ``check_samples`` deterministic random inputs.
+        preprocessing: the eval preprocessing (default: slim at the model's input size); used for the
+            calibration images and baked in by ``include_preprocessing``.
+        calibration_data: a folder of images; its first ``calibration_steps`` readable images calibrate
+            int8 and are the check inputs of every format (decoded a batch at a time when used).
+            Without it, ``check_samples`` deterministic random inputs.
         calibration_method: int8 only: ``"minmax"``, ``"percentile"`` (99.999) or ``"entropy"``;
             default percentile for ONNX, minmax for TFLite (its converter's only method).
-        calibration_per_class: pick this many images (the first by path) from every class
-            folder of ``calibration_data`` instead of its first ``calibration_steps`` images;
-            a class with fewer gives a warning (and ``calibration.short_classes``).
-            The files used and their sha256 (:func:`~inception_keras.export.inputs.fingerprint`)
-            go into the report and, for int8, into the export's metadata (``calibration``).
-        tolerance: largest allowed difference of a float export, relative to the largest
-            absolute Keras output.
+        calibration_per_class: pick this many images (the first by path) from every class folder of
+            ``calibration_data`` instead of its first ``calibration_steps`` images; a class with fewer
+            gives a warning (and ``calibration.short_classes``). The files used and their sha256
+            (:func:`~inception_keras.export.inputs.fingerprint`) go into the report and, for int8,
+            into the export's metadata (``calibration``).
+        tolerance: largest allowed difference of a float export, relative to the largest |Keras output|.
         min_agreement: quantized exports fail below this top-1 agreement (0: report only).
         opset: ONNX opset.
         latency_runs: timed runs (after a warm-up) of the exported model; the median is reported.
         seed: of the random check inputs.
         info: extra entries for the summary (the CLI adds the registry name and weights).
         write_report: also write the summary as JSON to ``<output>.json``.
-        labels: the class names in output order (default: ImageNet's for 1000/1001 outputs,
-            ``class i`` otherwise). They travel with the export, with the preprocessing: the
-            SavedModel's ``metadata`` signature and ``assets/``, ONNX ``metadata_props``, TFLite
-            metadata entries (:func:`read_tflite_metadata`) plus ``<output>.labels.txt`` beside
-            the ``.tflite``; the summary's ``class_names`` says where (and ``labels_file``).
-        overwrite: replace an existing file (or SavedModel) at the output paths that is not an
-            export of ours (by default an earlier export is replaced, anything else refused).
+        labels: the class names in output order (default: ImageNet's for 1000/1001 outputs, ``class i``
+            otherwise). They travel with the export, with the preprocessing: the SavedModel's
+            ``metadata`` signature and ``assets/``, ONNX ``metadata_props``, TFLite metadata entries
+            (:func:`read_tflite_metadata`) plus ``<output>.labels.txt`` beside the ``.tflite``; the
+            summary's ``class_names`` says where (and ``labels_file``).
+        overwrite: replace an existing file (or SavedModel) at the output paths that is not an export
+            of ours (by default an earlier export is replaced, anything else refused).
 
     Returns:
         The summary dict (also the content of the JSON report).
@@ -216,23 +209,77 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
             export of ours (nothing is written; ``overwrite=True`` replaces it).
         ExportCheckError: the export failed or does not match the model (nothing is written).
     """
+    job = _Job(fmt, quantize, include_preprocessing, opset, calibration_method, check_options(
+        fmt, quantize=quantize, include_preprocessing=include_preprocessing, calibration_data=calibration_data,
+        calibration_steps=calibration_steps, batch_size=batch_size, check_samples=check_samples,
+        tolerance=tolerance, min_agreement=min_agreement, opset=opset, latency_runs=latency_runs,
+        calibration_method=calibration_method, calibration_per_class=calibration_per_class))
+    path = _prepare_path(model, output, fmt, overwrite)
+    shape, preprocessing, metadata = _model_facts(model, preprocessing, labels, info,
+                                                  calibration_data is not None or include_preprocessing)
+    inputs = _check_inputs(calibration_data, calibration_per_class, calibration_steps, preprocessing, shape,
+                           check_samples, seed, include_preprocessing)
+    verify = _checker(model, job, inputs, preprocessing, tolerance, min_agreement, latency_runs, path)
+    summary = _summary(model, job, info, shape, path, metadata)
+    if quantize == "int8":
+        _record_calibration(summary, metadata, job, inputs, calibration_data, calibration_per_class,
+                            calibration_steps)
+    summary["export_seconds"] = round(_write_export(model, path, job, shape, preprocessing, metadata, verify,
+                                                    inputs.x), 2)
+    summary.update(verify.result)
+    summary["check"] = verify.check
+    if write_report:
+        summary["report"] = report_path(path)
+        write_json(summary["report"], summary)
+    return summary
+
+
+@dataclasses.dataclass
+class _Job:
+    """The options of an export that its steps share."""
+
+    fmt: str
+    quantize: str | None
+    include_preprocessing: bool
+    opset: int
+    calibration_method: str | None
+    batch: int | None  # None: dynamic
+
+    def __post_init__(self):
+        if self.quantize == "int8" and self.calibration_method is None:
+            self.calibration_method = DEFAULT_CALIBRATION_METHOD[self.fmt]
+
+
+@dataclasses.dataclass
+class _Inputs:
+    """The check (and calibration) inputs: images of a folder, or deterministic random ones."""
+
+    x: object  # float32 [n, size, size, 3]: an array, or FolderImages decoded when indexed
+    encoded: list | None  # the encoded images, for a SavedModel with the preprocessing in the graph
+    kind: str  # "images" or "random"
+    source: str  # in words, for the report
+    files: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    short: dict = dataclasses.field(default_factory=dict)  # class -> images, for classes with too few
+
+
+def _prepare_path(model, output, fmt: str, overwrite: bool) -> str:
+    """The path written (checked, free to write), after the temporaries of killed exports are removed."""
     import keras  # noqa: PLC0415
 
     if keras.backend.backend() != "tensorflow":
         raise ExportError(f"export runs on the TensorFlow backend, not {keras.backend.backend()!r}: "
                           "set KERAS_BACKEND=tensorflow")
-    batch = check_options(fmt, quantize=quantize, include_preprocessing=include_preprocessing,
-                          calibration_data=calibration_data, calibration_steps=calibration_steps,
-                          batch_size=batch_size, check_samples=check_samples, tolerance=tolerance,
-                          min_agreement=min_agreement, opset=opset, latency_runs=latency_runs,
-                          calibration_method=calibration_method, calibration_per_class=calibration_per_class)
-    if quantize == "int8" and calibration_method is None:
-        calibration_method = DEFAULT_CALIBRATION_METHOD[fmt]
     path = artefact_path(output, fmt)
     prepare_output(path, fmt, overwrite=overwrite)
     remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))  # of killed exports and conversions
     _remove_legacy_temporaries()
+    return path
 
+
+def _model_facts(model, preprocessing, labels, info, image_inputs: bool):
+    """The model's input shape, the preprocessing (default: slim at its size) and the export's
+    metadata, once the model is known to be exportable."""
     if isinstance(model.output, (list, tuple, dict)):
         raise ExportError("export takes a model with one output; build it without aux_logits / features_only")
     shape = tuple(model.input_shape[1:])
@@ -242,94 +289,111 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
     if preprocessing is None:
         preprocessing = Preprocessing("slim", shape[0])
     metadata = export_metadata(model, preprocessing, labels, info)  # checks the labels: before any work
-    if (calibration_data is not None or include_preprocessing) and (
-            shape[2] != 3 or shape[0] != shape[1] or preprocessing.image_size != shape[0]):
+    if image_inputs and (shape[2] != 3 or shape[0] != shape[1] or preprocessing.image_size != shape[0]):
         raise ExportError(f"image inputs need a square RGB model of the preprocessing size "
                           f"({preprocessing.image_size}); the model takes {shape}")
+    return shape, preprocessing, metadata
 
-    # ---- check inputs: real images, or deterministic random ones ----------
-    skipped, short = [], {}
-    if calibration_data is not None:
-        chosen = None
-        if calibration_per_class is not None:
-            chosen, short = select_per_class(calibration_data, calibration_per_class)
-            if short:
-                warnings.warn(f"--calibration-per-class {calibration_per_class}: "
-                              f"{len(short)} class(es) of {os.fspath(calibration_data)} have fewer images: "
-                              + ", ".join(f"{k} ({v})" for k, v in short.items()), ExportWarning, stacklevel=2)
-        x, encoded, files, skipped = load_images(calibration_data, preprocessing,
-                                                 len(chosen) if chosen else calibration_steps, files=chosen)
-        source = f"{len(files)} images from {os.fspath(calibration_data)} ({preprocessing.describe()})"
-        kind = "images"
-    else:
-        x = random_inputs(check_samples, shape, seed)
-        encoded = random_encoded_images(check_samples, shape[0], seed) if include_preprocessing else None
-        source = f"{check_samples} deterministic random inputs, uniform in [-1, 1] (seed {seed})"
-        kind = "random"
-    # ONNX float16 keeps float32 compute: checked like a float export, at a float16 tolerance.
-    # int8 and dynamic (and TFLite float16, whose kernels may run in float16): top-1 agreement.
-    fp16_checked = fmt == "onnx" and quantize == "float16"
-    verify = _Checker(model, fmt, x=x, encoded=encoded if include_preprocessing else None, kind=kind, source=source,
-                      preprocessing=preprocessing, batch=batch, quantized=quantize is not None and not fp16_checked,
+
+def _check_inputs(calibration_data, per_class, steps, preprocessing, shape, check_samples, seed,
+                  include_preprocessing) -> _Inputs:
+    """The images of ``calibration_data`` (found now, decoded when used: memory does not grow with
+    their number), or ``check_samples`` deterministic random inputs."""
+    if calibration_data is None:
+        return _Inputs(x=random_inputs(check_samples, shape, seed),
+                       encoded=random_encoded_images(check_samples, shape[0], seed) if include_preprocessing else None,
+                       kind="random",
+                       source=f"{check_samples} deterministic random inputs, uniform in [-1, 1] (seed {seed})")
+    chosen, short = None, {}
+    if per_class is not None:
+        chosen, short = select_per_class(calibration_data, per_class)
+        if short:
+            warnings.warn(f"--calibration-per-class {per_class}: {len(short)} class(es) of "
+                          f"{os.fspath(calibration_data)} have fewer images: "
+                          + ", ".join(f"{k} ({v})" for k, v in short.items()), ExportWarning, stacklevel=3)
+    x, encoded, files, skipped = find_images(calibration_data, preprocessing, len(chosen) if chosen else steps,
+                                             files=chosen, keep_bytes=include_preprocessing)
+    return _Inputs(x=x, encoded=encoded, kind="images", files=files, skipped=skipped, short=short,
+                   source=f"{len(files)} images from {os.fspath(calibration_data)} ({preprocessing.describe()})")
+
+
+def _checker(model, job: _Job, inputs: _Inputs, preprocessing, tolerance, min_agreement, latency_runs, path):
+    """The check of the written export against ``model``. ONNX float16 keeps float32 compute: checked
+    like a float export, at a float16 tolerance; int8 and dynamic (and TFLite float16, whose kernels
+    may run in float16) by top-1 agreement."""
+    fp16_checked = job.fmt == "onnx" and job.quantize == "float16"
+    verify = OutputChecker(model, job.fmt, x=inputs.x, encoded=inputs.encoded if job.include_preprocessing else None,
+                      kind=inputs.kind, source=inputs.source, preprocessing=preprocessing, batch=job.batch,
+                      quantized=job.quantize is not None and not fp16_checked,
                       tolerance=max(tolerance, FLOAT16_TOLERANCE) if fp16_checked else tolerance,
                       min_agreement=min_agreement, latency_runs=latency_runs, output=path)
-    if skipped:
-        verify.check["skipped"] = skipped
+    if inputs.skipped:
+        verify.check["skipped"] = inputs.skipped
+    return verify
 
+
+def _summary(model, job: _Job, info, shape, path: str, metadata: dict) -> dict:
+    """What was exported, how, and where the class names and preprocessing travel."""
     summary = {
         "model": model.name,
         **(info or {}),
         "input_shape": list(shape),
         "classes": int(model.output_shape[-1]),
         "params": int(model.count_params()),
-        "format": fmt,
-        "quantize": quantize,
-        "batch_size": batch if batch is not None else "dynamic",
-        "include_preprocessing": include_preprocessing,
+        "format": job.fmt,
+        "quantize": job.quantize,
+        "batch_size": job.batch if job.batch is not None else "dynamic",
+        "include_preprocessing": job.include_preprocessing,
         "output": path,
     }
-    if fmt == "onnx":
-        summary["opset"] = opset
+    if job.fmt == "onnx":
+        summary["opset"] = job.opset
     summary["preprocessing"] = metadata["preprocessing"]  # travels with every export
     summary["class_names"] = {"count": len(metadata["class_names"]), "source": metadata["class_names_source"],
-                              "stored": STORED[fmt]}
-    if fmt == "tflite":
+                              "stored": STORED[job.fmt]}
+    if job.fmt == "tflite":
         summary["labels_file"] = labels_path(path)
-    if quantize is not None:
-        summary["precision"] = PRECISION[quantize] if fmt == "onnx" else {
+    if job.quantize is not None:
+        summary["precision"] = PRECISION[job.quantize] if job.fmt == "onnx" else {
             "int8": "int8 weights and activations, int8 input and output",
-            "float16": "float16 weights", "dynamic": "int8 weights, activations quantized at run time"}[quantize]
-    if quantize == "int8":
-        n = batch or 1
-        rel = [os.path.relpath(f, calibration_data).replace(os.sep, "/") for f in files]
-        summary["calibration"] = {"folder": os.fspath(calibration_data), "images": len(x),
-                                  "steps": -(-len(x) // n), "batch": n, "method": calibration_method,
-                                  **({"percentile": CALIBRATION_PERCENTILE} if calibration_method == "percentile"
-                                     else {}),
-                                  "selection": (f"{calibration_per_class} per class" if calibration_per_class
-                                                else f"first {calibration_steps} by path"),
-                                  "sha256": fingerprint(calibration_data, files), "files": rel}
-        if short:
-            summary["calibration"]["short_classes"] = short
-        # travels with the export (ONNX metadata_props, TFLite metadata): which images, how
-        metadata["calibration"] = {k: v for k, v in summary["calibration"].items() if k != "folder"}
+            "float16": "float16 weights", "dynamic": "int8 weights, activations quantized at run time"}[job.quantize]
+    return summary
 
-    created = _missing_dirs(path)  # made by the writers; removed again when the export fails
+
+def _record_calibration(summary: dict, metadata: dict, job: _Job, inputs: _Inputs, folder, per_class, steps):
+    """The calibration set (which images, how chosen, their sha256, the method) into the summary and,
+    to travel with the export (ONNX metadata_props, TFLite metadata), into its metadata."""
+    n = job.batch or 1
+    rel = [os.path.relpath(f, folder).replace(os.sep, "/") for f in inputs.files]
+    summary["calibration"] = {"folder": os.fspath(folder), "images": len(inputs.x),
+                              "steps": -(-len(inputs.x) // n), "batch": n, "method": job.calibration_method,
+                              **({"percentile": CALIBRATION_PERCENTILE} if job.calibration_method == "percentile"
+                                 else {}),
+                              "selection": f"{per_class} per class" if per_class else f"first {steps} by path",
+                              "sha256": fingerprint(folder, inputs.files), "files": rel}
+    if inputs.short:
+        summary["calibration"]["short_classes"] = inputs.short
+    metadata["calibration"] = {k: v for k, v in summary["calibration"].items() if k != "folder"}
+
+
+def _write_export(model, path: str, job: _Job, shape, preprocessing, metadata: dict, verify, x) -> float:
+    """Convert, write, check and rename into place with the writer of ``job.fmt``; the seconds the
+    conversion took. The folders made for the output are removed again when it fails."""
+    created = missing_dirs(path)  # made by the writers
     asset_dir = None
     try:
         try:
-            if fmt == "saved_model":  # next to the output, named for remove_stale_temporaries after a kill
+            if job.fmt == "saved_model":  # next to the output, named for remove_stale_temporaries after a kill
                 asset_dir = make_temporary_dir(path, "export")
-            archive, endpoint = _archive(model, batch, preprocessing if include_preprocessing else None,
-                                         metadata if fmt == "saved_model" else None, asset_dir)
-            if fmt == "saved_model":
-                seconds = _write_saved_model(archive, path, verify)
-            elif fmt == "tflite":
-                representative = _representative(x, batch or 1) if quantize == "int8" else None
-                seconds = _write_tflite(archive, path, quantize, representative, verify, metadata)
-            else:
-                seconds = _write_onnx(endpoint, path, batch, shape, opset, verify, metadata, quantize=quantize,
-                                      x=x if quantize == "int8" else None, method=calibration_method)
+            archive, endpoint = build_archive(model, job.batch, preprocessing if job.include_preprocessing else None,
+                                              metadata if job.fmt == "saved_model" else None, asset_dir)
+            if job.fmt == "saved_model":
+                return _write_saved_model(archive, path, verify)
+            if job.fmt == "tflite":
+                representative = _representative(x, job.batch or 1) if job.quantize == "int8" else None
+                return _write_tflite(archive, path, job.quantize, representative, verify, metadata)
+            return _write_onnx(endpoint, path, job.batch, shape, job.opset, verify, metadata, quantize=job.quantize,
+                               x=x if job.quantize == "int8" else None, method=job.calibration_method)
         finally:
             if asset_dir is not None:  # copied into the SavedModel's assets/ by then
                 shutil.rmtree(asset_dir, ignore_errors=True)
@@ -340,11 +404,3 @@ def export_model(model, output, fmt: str = "saved_model", *, quantize: str | Non
             except OSError:
                 break
         raise
-
-    summary["export_seconds"] = round(seconds, 2)
-    summary.update(verify.result)
-    summary["check"] = verify.check
-    if write_report:
-        summary["report"] = report_path(path)
-        write_json(summary["report"], summary)
-    return summary

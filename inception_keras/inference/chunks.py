@@ -153,6 +153,7 @@ class PartsFolder:
         return {int(n[6:12]) for n in names if n.startswith("chunk-") and n.endswith(".npz") and n[6:12].isdigit()}
 
     def write(self, k: int, arrays: dict) -> None:
+        # .npz, not Parquet parts: pyarrow is an optional extra, and a CSV run resumes without it.
         def save(tmp):
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)

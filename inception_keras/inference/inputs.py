@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 
-from ..data.datasets import _TFRECORD, DataError, IMAGE_EXTENSIONS, list_image_files
+from ..data.datasets import DataError, IMAGE_EXTENSIONS, list_image_files, is_tfrecord_name
 
 LIST_SUFFIXES = (".txt", ".lst")
 _SHARD = re.compile(r"^\s*(-?\d+)\s*/\s*(-?\d+)\s*$")
@@ -48,7 +48,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def is_tfrecord(path: str) -> bool:
     """A TFRecord shard by its name (``validation-00000-of-00128``, ``x.tfrecord``, ``x.tfrec``)."""
-    return bool(_TFRECORD.search(os.path.basename(path)))
+    return is_tfrecord_name(os.path.basename(path))
 
 
 @dataclasses.dataclass

@@ -123,10 +123,7 @@ def _merge(paths, predictions, embeddings, overwrite) -> list[str]:
             writers.table_format(predictions) == "csv":
         raise MergeError(f"--output {predictions}: the shards hold embeddings in their rows and a CSV cannot; "
                          f"give a .parquet or .jsonl --output, or --embeddings FILE.npy to take them out")
-    if "parquet" in {writers.table_format(predictions) if predictions else None,
-                     writers.embedding_format(embeddings) if embeddings else None} or \
-            any(str(m.get(k) or "").endswith(".parquet") for _, m in shards for k in ("predictions", "embeddings")):
-        writers.require_pyarrow("Parquet")
+    writers.require_pyarrow("--merge")  # (it reads the shards with pyarrow.dataset)
     rows = sum(m["rows"] for _, m in shards)
     unreadable = sum(m["unreadable"] for _, m in shards)
     size, records = meta.get("embedding_size"), bool(meta.get("records"))

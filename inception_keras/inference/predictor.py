@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.preprocessing import decode_and_preprocess, preprocess_for_eval
 from ..data.images import current_limit, decode_any
+from ..runtimes import Runner
 
 
 def _operation(tensor):
@@ -68,8 +69,19 @@ def features_tensor(model, layer: str | None):
 
 
 def weights_digest(model) -> str:
-    """sha256 of every weight of ``model``, in order: what resuming compares."""
+    """sha256 of every weight of ``model``, in order: what resuming compares (an exported
+    model's: of its file, or of every file of a SavedModel folder, in path order)."""
     digest = hashlib.sha256()
+    if isinstance(model, Runner):
+        import os  # noqa: PLC0415
+
+        files = [model.path] if os.path.isfile(model.path) else sorted(
+            os.path.join(d, f) for d, _, names in os.walk(model.path) for f in names)
+        for path in files:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
     for w in model.weights:
         value = np.ascontiguousarray(np.asarray(w))
         digest.update(f"{w.path}:{value.dtype}:{value.shape}".encode())
@@ -81,7 +93,8 @@ class Predictor:
     """Top-k classes (and embeddings) of batches of images for one model.
 
     Args:
-        model: a classifier (a Keras model whose first output is class scores).
+        model: a classifier: a Keras model whose first output is class scores, or a
+            :class:`inception_keras.runtimes.Runner` (an exported model: no embeddings).
         class_names: its class names, in output order.
         preprocessing: :class:`inception_keras.data.preprocessing.Preprocessing`.
         top: classes kept per image (at most the number of classes).
@@ -97,33 +110,44 @@ class Predictor:
     def __init__(self, model, class_names, preprocessing, *, top: int = 5, embeddings: bool = False,
                  layer: str | None = None, strategy=None, jit_compile: bool = False, max_pixels: int | None = None,
                  name: str | None = None, weights: str | None = None):
-        import keras  # noqa: PLC0415
-
         self.model = model
         self.class_names = list(class_names)
         self.prep = preprocessing
-        classes = int(model.outputs[0].shape[-1])
+        self.runner = model if isinstance(model, Runner) else None
+        classes = self.runner.num_classes if self.runner else int(model.outputs[0].shape[-1])
         if len(self.class_names) != classes:
             raise ValueError(f"{len(self.class_names)} class names for a model with {classes} outputs")
         if not 1 <= top <= classes:
             raise ValueError(f"--top must be between 1 and {classes} (the model's classes), got {top}")
         self.top = top
-        _, self.softmax = _classifier(model)
         self.layer = layer
+        if self.runner is not None:
+            if embeddings or layer is not None:
+                raise ValueError(f"--embeddings and --layer need a Keras model: the exported {self.runner.format} "
+                                 f"model {self.runner.path} returns only its predictions; give the preset or "
+                                 "graph it was exported from")
+            self.softmax, self.net, self.embeddings, self.embedding_size = False, None, False, None
+        else:
+            self._keras_net(model, embeddings, layer)
+        self.strategy = strategy
+        self.jit_compile = jit_compile
+        self.max_pixels = current_limit(max_pixels)
+        self.name = name or (self.runner.path if self.runner else model.name)
+        self.weights = weights
+        self._digest = None
+        self._forward = None
+        self._step = None
+
+    def _keras_net(self, model, embeddings: bool, layer: str | None) -> None:
+        import keras  # noqa: PLC0415
+
+        _, self.softmax = _classifier(model)
         outputs = [model.outputs[0]]
         if embeddings or layer is not None:
             outputs.append(features_tensor(model, layer))
         self.embeddings = len(outputs) == 2
         self.net = keras.Model(model.inputs, outputs, name=f"{model.name}_inference")
         self.embedding_size = int(outputs[1].shape[-1]) if self.embeddings else None
-        self.strategy = strategy
-        self.jit_compile = jit_compile
-        self.max_pixels = current_limit(max_pixels)
-        self.name = name or model.name
-        self.weights = weights
-        self._digest = None
-        self._forward = None
-        self._step = None
 
     # ---- description -------------------------------------------------------
     def identity(self) -> dict:
@@ -141,12 +165,16 @@ class Predictor:
             "preprocessing": {k: v for k, v in self.prep.to_json().items() if k != "description"},
             "top": self.top,
             "features": (self.layer or "classifier input") if self.embeddings else None,
-            "precision": keras.mixed_precision.dtype_policy().name,
+            "precision": (f"{self.runner.format} {self.runner.precision}" if self.runner
+                          else keras.mixed_precision.dtype_policy().name),
             "max_pixels": self.max_pixels,
         }
 
     # ---- forward -----------------------------------------------------------
     def _forward_fn(self):
+        if self._forward is None and self.runner is not None:
+            runner = self.runner
+            self._forward = lambda images: (runner(np.asarray(images)),)
         if self._forward is None:
             import tensorflow as tf  # noqa: PLC0415
 
@@ -172,6 +200,8 @@ class Predictor:
 
         strategy = self.strategy or tf.distribute.get_strategy()
         forward = self._forward_fn()
+        if self.runner is not None:  # an exported model: its runtime, on the host's numpy batches
+            return (lambda batch: (forward(batch[0])[0], np.asarray(batch[1]), np.asarray(batch[2]))), dataset
         if self._step is None:
             @tf.function(reduce_retracing=True)
             def gathered(images, rows):

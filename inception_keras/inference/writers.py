@@ -2,8 +2,8 @@
 ``.npy`` (with an index of paths) or Parquet.
 
 Every writer writes a temporary file next to its target (:mod:`inception_keras.utils.fileio` names)
-and renames it into place on :meth:`commit`, so a file appears only when complete. Parquet
-(pyarrow) is imported only when a Parquet file is written or read.
+and renames it into place on :meth:`commit`, so a file appears only when complete. pyarrow is
+imported only when a Parquet file is written, or when files are read back (``--merge``).
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ class CsvWriter(_Writer):
     """Rows as CSV: a header, null as an empty field, probabilities with 9 significant digits
     (float32 exactly). No embedding column (write those to .npy or .parquet)."""
 
+    # Ours, not pyarrow.csv: pyarrow is an optional extra, and predict writes CSV without it.
+
     def __init__(self, path, columns):
         super().__init__(path, ".csv")
         self.columns = list(columns)
@@ -124,6 +126,8 @@ class CsvWriter(_Writer):
 class JsonlWriter(_Writer):
     """Rows as JSON Lines: one object per row, null for none, an embedding as a list of numbers."""
 
+    # Ours: pyarrow reads JSON Lines but has no writer for it.
+
     def __init__(self, path, columns):
         super().__init__(path, ".jsonl")
         self.columns = list(columns)
@@ -147,10 +151,11 @@ class JsonlWriter(_Writer):
             self.f.close()
 
 
-def arrow_schema(columns):
-    """The pyarrow schema of ``columns``."""
+def arrow_schema(columns, float64: bool = False):
+    """The pyarrow schema of ``columns`` (``float64``: floats as read back, not as stored)."""
     pa = require_pyarrow("Parquet")
-    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float32(), "embedding": pa.list_(pa.float32())}
+    real = pa.float64() if float64 else pa.float32()
+    types = {"str": pa.string(), "int": pa.int64(), "float": real, "embedding": pa.list_(real)}
     return pa.schema([(c.name, types[c.kind]) for c in columns])
 
 
@@ -300,50 +305,29 @@ def abort_all(writers) -> None:
 # --------------------------------------------------------------------------- #
 # Readers (the merge step)
 # --------------------------------------------------------------------------- #
-def _typed(value: str, kind: str):
-    if value == "":
-        return None
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    return value
-
-
 def read_table(path: str, columns, size: int | None = None, batch_rows: int = 4096):
-    """Batches of rows (as written by these writers) from a CSV, JSONL or Parquet file.
+    """Batches of rows (as written by these writers) from a CSV, JSONL or Parquet file, read
+    with ``pyarrow.dataset`` (floats as float64: the CSV's 9 digits come back as written).
     ``size``: the embedding length, for an ``embedding`` column."""
     columns = list(columns)
     fmt = table_format(path, "--merge")
+    require_pyarrow("--merge")
+    import pyarrow.csv as pc  # noqa: PLC0415
+    import pyarrow.dataset as ds  # noqa: PLC0415
+    import pyarrow.json as pj  # noqa: PLC0415
 
-    def empty():
-        return {c.name: [] for c in columns}
-
-    def finish(batch):
+    schema = arrow_schema(columns, float64=True)
+    if fmt == "jsonl" and os.path.getsize(path) == 0:
+        return  # (pyarrow refuses an empty JSON stream)
+    source = {"parquet": "parquet", "csv": ds.CsvFileFormat(
+                  convert_options=pc.ConvertOptions(null_values=[""], strings_can_be_null=True)),
+              "jsonl": ds.JsonFileFormat(parse_options=pj.ParseOptions(explicit_schema=schema))}[fmt]
+    for rb in ds.dataset(path, format=source, schema=schema).to_batches(batch_size=batch_rows):
+        batch = rb.to_pydict()
         for c in columns:
             if c.kind == "embedding":
                 batch[c.name] = _stack(batch[c.name], size)
-        return batch
-
-    if fmt == "parquet":
-        import pyarrow.parquet as pq  # noqa: PLC0415
-
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=[c.name for c in columns]):
-            batch = {c.name: rb.column(c.name).to_pylist() for c in columns}
-            yield finish(batch)
-        return
-    batch = empty()
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = csv.DictReader(f) if fmt == "csv" else (json.loads(line) for line in f if line.strip())
-        for row in rows:
-            for c in columns:
-                v = row.get(c.name)
-                batch[c.name].append(_typed(v, c.kind) if fmt == "csv" else v)
-            if len(batch[columns[0].name]) >= batch_rows:
-                yield finish(batch)
-                batch = empty()
-    if batch[columns[0].name]:
-        yield finish(batch)
+        yield batch
 
 
 def _stack(values, size: int | None) -> np.ndarray:

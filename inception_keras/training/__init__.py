@@ -58,7 +58,7 @@ _EXPORTS = {
     "distort_color": ".augment",
     "preprocess_for_train": ".augment",
     "RunCheckpoint": ".checkpoint",
-    "_truncate_history": ".checkpoint",
+    "truncate_history": ".checkpoint",
     "load_checkpoint": ".checkpoint",
     "read_checkpoint_state": ".checkpoint",
     "save_best": ".checkpoint",

@@ -116,7 +116,7 @@ def _progbar_logger_base():
     return keras.callbacks.ProgbarLogger
 
 
-class _EpochLogs(_callback_base()):
+class EpochLogs(_callback_base()):
     """Adds to each epoch's logs: the learning rate (of the epoch's last step), the optimizer's
     iteration count, and training images/s (the epoch's steps up to its validation; the first
     epoch of a process includes tracing)."""
@@ -221,7 +221,7 @@ def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: 
                            sources=[source], overwrite=True)
 
 
-def _truncate_history(path: str, first_epoch: int) -> None:
+def truncate_history(path: str, first_epoch: int) -> None:
     """Drop CSV rows of epochs that will be run again (written before a kill, after the checkpoint)."""
     if not os.path.isfile(path):
         return

@@ -33,7 +33,7 @@ def make_strategy(config: TrainConfig):
     return tf.distribute.get_strategy()
 
 
-def _multiworker_build_workaround(model, strategy, element_spec) -> None:
+def multiworker_build_workaround(model, strategy, element_spec) -> None:
     """Keras 3's ``fit``/``evaluate`` reduce the first distributed batch over the replicas only to
     learn its shapes, and MultiWorkerMirroredStrategy cannot reduce a nested batch ("Attempt to
     convert a value (PerReplica...) to a Tensor", keras-team/keras#20585). Build from the
@@ -67,5 +67,5 @@ def _multiworker_build_workaround(model, strategy, element_spec) -> None:
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
-def _is_chief(strategy) -> bool:
+def is_chief(strategy) -> bool:
     return bool(getattr(strategy.extended, "should_checkpoint", True))

@@ -12,17 +12,17 @@ from ..data.preprocessing import Preprocessing
 from ..utils.fileio import naming_path, remove_stale_temporaries, write_json, write_text
 from ..weights.schema import WEIGHTS_FILE
 from .checkpoint import (
+    EpochLogs,
     ReadableProgbarLogger,
     RunCheckpoint,
-    _EpochLogs,
-    _truncate_history,
     graph_record,
     load_checkpoint,
     read_checkpoint_state,
+    truncate_history,
 )
 from .config import RUN_FILES, TrainConfig, TrainingError, read_run_file
 from .data import eval_dataset, load_run_data, train_dataset
-from .distribute import _is_chief, _multiworker_build_workaround, make_strategy
+from .distribute import is_chief, make_strategy, multiworker_build_workaround
 from .recipe import build_model, compile_model, learning_rate_schedule, make_optimizer, set_trainable
 from .transfer import inference_view
 
@@ -112,7 +112,7 @@ def _train(config: TrainConfig, *, resume: bool, log, command: str | None, saved
     import tensorflow as tf  # noqa: PLC0415
 
     strategy = make_strategy(config)  # first: multi-worker collectives need it before other ops
-    chief = _is_chief(strategy)  # the one that writes (the other workers may start after it did)
+    chief = is_chief(strategy)  # the one that writes (the other workers may start after it did)
     if chief and not resume and _run_exists(output):
         raise TrainingError(f"{output!r} already holds a run: continue it with --resume {output}, "
                             f"or pass another --output")
@@ -147,56 +147,19 @@ def _train(config: TrainConfig, *, resume: bool, log, command: str | None, saved
 
 
 def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, command):
-    import keras  # noqa: PLC0415
-
+    """Build (or restore) the model, write or check the run's files, train the epochs left and
+    evaluate the best weights; return the summary of :func:`train`."""
     output = config.output
     ckpt_path = os.path.join(output, RUN_FILES["checkpoint"])
     has_ckpt = resume and os.path.isfile(ckpt_path)
-    with strategy.scope():
-        model, transfer = build_model(config, run_data.num_classes, load_weights=not has_ckpt)
-        replicas = strategy.num_replicas_in_sync
-        if replicas > 1 and config.sync_bn in ("auto", "on") or config.sync_bn == "on":
-            for layer in model.layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.synchronized = True
-        compile_model(model, config, make_optimizer(config, steps), run_data.num_classes)
-        model.optimizer.build(model.trainable_variables)  # every variable, whatever is frozen later
+    model, transfer = _build_for_run(config, strategy, run_data, steps, has_ckpt)
     transfer_note = transfer.describe() if transfer else (
         f"from {RUN_FILES['checkpoint']}" if has_ckpt else ("random initialisation" if not config.weights else None))
     if transfer:
         log(transfer.describe())
     derived = _derived(config, run_data, steps, strategy, policy, transfer_note)
-
-    # ---- the run's files: new, or checked against the saved run -----------
-    if resume:
-        before = saved.get("derived") or {}
-        for key in ("classes", "class_names", "data_fingerprint", "steps_per_epoch"):
-            if before.get(key) != derived[key]:
-                raise TrainingError(
-                    f"cannot resume {output!r}: {key} was {_short(before.get(key))} when the run started and is "
-                    f"{_short(derived[key])} now (the data changed?); restore the data or start a new run")
-        derived["weights"] = before.get("weights")
-    if chief:
-        with naming_path(output):
-            os.makedirs(output, exist_ok=True)
-        # From a kill during a write: temporary files, and folders (best/ being replaced).
-        remove_stale_temporaries(output, restore=RUN_FILES["best"], own_folder=True)
-        if not resume:
-            _write(write_json, output, "config", {"config": config.to_json(), "derived": derived, "command": command})
-            _write(write_text, output, "classes", "\n".join(run_data.display_names) + "\n")
-            _write(write_json, output, "unreadable", {"skipped": run_data.unreadable})
-        elif config.epochs != saved["config"]["epochs"]:
-            saved["config"]["epochs"] = config.epochs
-            _write(write_json, output, "config", saved)
-
-    state = {"epoch": 0, "iterations": 0, "best_val_top1": None, "best_epoch": None}
-    if has_ckpt:
-        state = load_checkpoint(model, ckpt_path, config=os.path.join(output, RUN_FILES["config"]))
-        log(f"resuming {output} at epoch {state['epoch'] + 1}/{config.epochs} from {RUN_FILES['checkpoint']} "
-            f"(optimizer iteration {state['iterations']}, best val top-1 {state['best_val_top1']})")
-    elif resume:
-        log(f"resuming {output}: no complete epoch yet, starting at epoch 1/{config.epochs}")
-    state["graph"] = graph_record(config, run_data.num_classes)  # checked on --resume before loading
+    _write_run_files(config, resume, saved, chief, run_data, derived, command)
+    state = _restore_state(model, config, resume, ckpt_path if has_ckpt else None, run_data, log)
     initial_epoch = state["epoch"]
     start_iterations = int(model.optimizer.iterations.numpy())
     log(f"{config.model}: {model.count_params():,} parameters, {run_data.num_classes} classes, "
@@ -207,47 +170,7 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
     view = inference_view(model)
     history = {}
     if initial_epoch < config.epochs:
-        epoch_logs = _EpochLogs(learning_rate_schedule(config, steps), steps * config.batch_size)
-        history_path = os.path.join(output, RUN_FILES["history"])
-        if chief and resume:
-            _truncate_history(history_path, initial_epoch)
-
-        def callbacks(append):
-            out = [epoch_logs, ReadableProgbarLogger()]  # first: the loggers after it see its values
-            if chief:
-                out += [_CSVLogger(history_path, append=append),
-                        keras.callbacks.TensorBoard(os.path.join(output, RUN_FILES["logs"]), write_graph=False)]
-            return out + [RunCheckpoint(output, config, view, state, write=chief,  # last: after the CSV row
-                                        labels=best_labels(run_data))]
-
-        val_ds = eval_dataset(run_data.val, config, run_data.num_classes)
-        phases = []
-        if initial_epoch < config.freeze_backbone_epochs:
-            phases.append(("head", initial_epoch, config.freeze_backbone_epochs))
-        if config.freeze_backbone_epochs < config.epochs:
-            phases.append(("all", max(initial_epoch, config.freeze_backbone_epochs), config.epochs))
-        for n, (phase, first, end) in enumerate(phases):
-            with strategy.scope():
-                n_trainable = set_trainable(model, phase, config.bn_trainable)
-                compile_model(model, config, model.optimizer, run_data.num_classes)
-            if phase == "head" or not config.bn_trainable or config.freeze_backbone_epochs:
-                log(f"epochs {first + 1}-{end}: training {'the head only' if phase == 'head' else 'every layer'}"
-                    f"{'' if config.bn_trainable or phase == 'head' else ', BatchNorm frozen'} "
-                    f"({n_trainable} trainable weights)")
-            ds = train_dataset(run_data, config, steps, first, end)
-            _multiworker_build_workaround(model, strategy, ds.element_spec)
-            with warnings.catch_warnings():
-                # Keras warns at the end of every pass over a dataset of unknown length (the validation
-                # data: undecodable files are dropped); the training data is checked below instead.
-                warnings.filterwarnings("ignore", message="Your input ran out of data")
-                h = model.fit(ds, epochs=end, initial_epoch=first, steps_per_epoch=steps, validation_data=val_ds,
-                              callbacks=callbacks(append=resume or n > 0), verbose=config.verbose, shuffle=False)
-            # (counted in batches: with float16 loss scaling, skipped steps do not advance the optimizer)
-            if not model.stop_training and epoch_logs.batches != (end - first) * steps:
-                raise TrainingError(f"the training data ran out after {epoch_logs.batches} of {(end - first) * steps} "
-                                    f"steps; is --steps-per-epoch larger than the data?")
-            for k, v in h.history.items():
-                history.setdefault(k, []).extend(float(x) for x in v)
+        history = _train_epochs(model, view, config, resume, strategy, chief, run_data, steps, state, log)
     else:
         log(f"{output} has already finished its {config.epochs} epochs: nothing to do (its report is "
             f"{os.path.join(output, 'report.json')}); pass --epochs N to train further")
@@ -272,6 +195,126 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
     elif config.final_eval:
         result["report"] = final_evaluation(model, view, config, run_data, state, strategy, chief, log, command)
     return result
+
+
+def _build_for_run(config, strategy, run_data, steps, has_ckpt: bool):
+    """The compiled model under ``strategy`` (its source weights loaded unless a checkpoint will
+    be), with synchronized BatchNorm as ``--sync-bn`` says and the optimizer built; and the transfer."""
+    import keras  # noqa: PLC0415
+
+    with strategy.scope():
+        model, transfer = build_model(config, run_data.num_classes, load_weights=not has_ckpt)
+        replicas = strategy.num_replicas_in_sync
+        if replicas > 1 and config.sync_bn in ("auto", "on") or config.sync_bn == "on":
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
+        compile_model(model, config, make_optimizer(config, steps), run_data.num_classes)
+        model.optimizer.build(model.trainable_variables)  # every variable, whatever is frozen later
+    return model, transfer
+
+
+def _write_run_files(config, resume, saved, chief, run_data, derived, command) -> None:
+    """A new run's files (config, classes, unreadable images), or, on resume, the saved run
+    checked against the data of today (and its epoch count extended); only the chief writes."""
+    output = config.output
+    if resume:
+        before = saved.get("derived") or {}
+        for key in ("classes", "class_names", "data_fingerprint", "steps_per_epoch"):
+            if before.get(key) != derived[key]:
+                raise TrainingError(
+                    f"cannot resume {output!r}: {key} was {_short(before.get(key))} when the run started and is "
+                    f"{_short(derived[key])} now (the data changed?); restore the data or start a new run")
+        derived["weights"] = before.get("weights")
+    if not chief:
+        return
+    with naming_path(output):
+        os.makedirs(output, exist_ok=True)
+    # From a kill during a write: temporary files, and folders (best/ being replaced).
+    remove_stale_temporaries(output, restore=RUN_FILES["best"], own_folder=True)
+    if not resume:
+        _write(write_json, output, "config", {"config": config.to_json(), "derived": derived, "command": command})
+        _write(write_text, output, "classes", "\n".join(run_data.display_names) + "\n")
+        _write(write_json, output, "unreadable", {"skipped": run_data.unreadable})
+    elif config.epochs != saved["config"]["epochs"]:
+        saved["config"]["epochs"] = config.epochs
+        _write(write_json, output, "config", saved)
+
+
+def _restore_state(model, config, resume: bool, ckpt_path: str | None, run_data, log) -> dict:
+    """The run's state (epoch, iterations, best top-1), from the checkpoint when there is one
+    (its weights and optimizer loaded into ``model``), with the graph record it is checked by."""
+    state = {"epoch": 0, "iterations": 0, "best_val_top1": None, "best_epoch": None}
+    if ckpt_path is not None:
+        state = load_checkpoint(model, ckpt_path, config=os.path.join(config.output, RUN_FILES["config"]))
+        log(f"resuming {config.output} at epoch {state['epoch'] + 1}/{config.epochs} from {RUN_FILES['checkpoint']} "
+            f"(optimizer iteration {state['iterations']}, best val top-1 {state['best_val_top1']})")
+    elif resume:
+        log(f"resuming {config.output}: no complete epoch yet, starting at epoch 1/{config.epochs}")
+    state["graph"] = graph_record(config, run_data.num_classes)  # checked on --resume before loading
+    return state
+
+
+def _phases(config, initial_epoch: int) -> list[tuple[str, int, int]]:
+    """(what trains, first epoch, end epoch) of the epochs left: the head alone while
+    ``--freeze-backbone-epochs`` lasts, then every layer."""
+    phases = []
+    if initial_epoch < config.freeze_backbone_epochs:
+        phases.append(("head", initial_epoch, config.freeze_backbone_epochs))
+    if config.freeze_backbone_epochs < config.epochs:
+        phases.append(("all", max(initial_epoch, config.freeze_backbone_epochs), config.epochs))
+    return phases
+
+
+def _train_epochs(model, view, config, resume, strategy, chief, run_data, steps, state, log) -> dict:
+    """Train from ``state["epoch"]`` to ``config.epochs``, phase by phase; the history (lists per metric)."""
+    import keras  # noqa: PLC0415
+
+    output = config.output
+    epoch_logs = EpochLogs(learning_rate_schedule(config, steps), steps * config.batch_size)
+    history_path = os.path.join(output, RUN_FILES["history"])
+    if chief and resume:
+        truncate_history(history_path, state["epoch"])
+
+    def callbacks(append):
+        out = [epoch_logs, ReadableProgbarLogger()]  # first: the loggers after it see its values
+        if chief:
+            out += [_CSVLogger(history_path, append=append),
+                    keras.callbacks.TensorBoard(os.path.join(output, RUN_FILES["logs"]), write_graph=False)]
+        return out + [RunCheckpoint(output, config, view, state, write=chief,  # last: after the CSV row
+                                    labels=best_labels(run_data))]
+
+    val_ds = eval_dataset(run_data.val, config, run_data.num_classes)
+    history = {}
+    for n, (phase, first, end) in enumerate(_phases(config, state["epoch"])):
+        ds = _start_phase(model, config, strategy, run_data, steps, phase, first, end, log)
+        with warnings.catch_warnings():
+            # Keras warns at the end of every pass over a dataset of unknown length (the validation
+            # data: undecodable files are dropped); the training data is checked below instead.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            h = model.fit(ds, epochs=end, initial_epoch=first, steps_per_epoch=steps, validation_data=val_ds,
+                          callbacks=callbacks(append=resume or n > 0), verbose=config.verbose, shuffle=False)
+        # (counted in batches: with float16 loss scaling, skipped steps do not advance the optimizer)
+        if not model.stop_training and epoch_logs.batches != (end - first) * steps:
+            raise TrainingError(f"the training data ran out after {epoch_logs.batches} of {(end - first) * steps} "
+                                f"steps; is --steps-per-epoch larger than the data?")
+        for k, v in h.history.items():
+            history.setdefault(k, []).extend(float(x) for x in v)
+    return history
+
+
+def _start_phase(model, config, strategy, run_data, steps, phase: str, first: int, end: int, log):
+    """Make the layers of ``phase`` trainable, compile again, say so, and return its training data."""
+    with strategy.scope():
+        n_trainable = set_trainable(model, phase, config.bn_trainable)
+        compile_model(model, config, model.optimizer, run_data.num_classes)
+    if phase == "head" or not config.bn_trainable or config.freeze_backbone_epochs:
+        log(f"epochs {first + 1}-{end}: training {'the head only' if phase == 'head' else 'every layer'}"
+            f"{'' if config.bn_trainable or phase == 'head' else ', BatchNorm frozen'} "
+            f"({n_trainable} trainable weights)")
+    ds = train_dataset(run_data, config, steps, first, end)
+    multiworker_build_workaround(model, strategy, ds.element_spec)
+    return ds
 
 
 def _csv_logger_class():

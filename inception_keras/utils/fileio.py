@@ -15,6 +15,7 @@ files and folders of earlier versions. A process still running is never disturbe
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -22,6 +23,8 @@ import shutil
 import socket
 import tempfile
 import time
+
+from filelock import FileLock, Timeout, lock_descriptor
 
 TMP_PREFIX = ".tmp-"  # the temporary files and folders written next to their target
 OUR_PREFIX = TMP_PREFIX + "inception-keras-"
@@ -108,22 +111,18 @@ def atomic_save(save, path, suffix: str = "", purpose: str = "write") -> str:
 
 @contextlib.contextmanager
 def folder_lock(folder):
-    """Hold an exclusive lock on ``folder`` (flock on the folder itself: no lock file is left).
+    """Hold an exclusive lock on ``folder`` (filelock's flock of the folder itself: no lock file is left).
 
     Writers that rename several files into one folder hold it, so that the files of one writer
-    end up together. Where the system has no flock (Windows, some network file systems) it is a no-op.
+    end up together. Where a folder cannot be locked (Windows, some network file systems) it is a no-op.
     """
-    try:
-        import fcntl  # noqa: PLC0415
-    except ImportError:
+    if os.name == "nt":  # (a folder cannot be opened as a file there)
         yield
         return
     fd = os.open(os.fspath(folder), os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            lock_descriptor(fd)
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -135,6 +134,7 @@ def unwritable_folder(folder) -> tuple[str, str] | None:
     A missing ``folder`` is judged by its nearest existing ancestor, where its folders would be
     made: ``why`` is "a file, not a folder" or "not writable (reason)". A probe file is made
     and removed; nothing else is created."""
+    # Ours: no dependency checks a folder before the work starts (tools refuse early, writing nothing).
     existing = os.path.abspath(os.fspath(folder))
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
@@ -339,6 +339,7 @@ class BusyError(RuntimeError):
 
 
 LOCK_MARK = "inception-keras lock"
+LOCK_WAIT = 0.5  # seconds output_lock waits: long enough for a holder that is deleting its lock file
 
 
 def _lock_holder(lock: str) -> str:
@@ -353,68 +354,48 @@ def _lock_holder(lock: str) -> str:
 
 @contextlib.contextmanager
 def output_lock(path, what: str = "run", hint: str = "wait for it to finish, or write somewhere else"):
-    """Hold ``path + '.lock'`` exclusively while writing ``path`` (and its companions), without
-    waiting: :class:`BusyError` naming the holder when another process holds it.
+    """Hold ``path + '.lock'`` (a :class:`filelock.FileLock`) while writing ``path`` (and its
+    companions), waiting at most :data:`LOCK_WAIT` seconds: :class:`BusyError` naming the holder
+    when another process holds it.
 
-    The lock is ``flock`` on a lock file that says who holds it (host, pid); the holder deletes
-    the file when done, and one that a killed writer left is simply taken (the kernel released
-    it). A file of that name that is not such a lock is refused, never deleted. Folders made for
-    the lock file are removed with it when nothing else was written into them. Where the system
-    has no ``flock`` (Windows) :class:`filelock.FileLock` holds it instead (its file stays)."""
+    The lock file says who holds it (host, pid); the holder deletes it when done, and one that a
+    killed writer left is simply taken (the kernel released it). A file of that name that is not
+    such a lock is refused, never deleted. Folders made for the lock file are removed with it
+    when nothing else was written into them."""
     path = os.fspath(path)
     lock = path + ".lock"
-    busy = f"another {what} is writing to {path} (" + "{holder}" + f"holding {lock}); {hint}"
     made, folder = [], os.path.dirname(os.path.abspath(lock))
     while not os.path.exists(folder):
         made.append(folder)
         folder = os.path.dirname(folder)
     os.makedirs(os.path.dirname(os.path.abspath(lock)), exist_ok=True)
-    try:
-        import fcntl  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - Windows
-        from filelock import FileLock, Timeout  # noqa: PLC0415
 
-        try:
-            with FileLock(lock, timeout=0):
-                yield
-        except Timeout:
-            raise BusyError(busy.format(holder="")) from None
-        return
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = _lock_holder(lock)
-            raise BusyError(busy.format(holder=f"{holder}, " if holder else "")) from None
-        except OSError:  # no flock on this file system (some network ones): go on unlocked
-            break
-        try:  # the previous holder may have deleted the file between our open and our lock
-            here, there = os.fstat(fd), os.stat(lock)
-            if (here.st_ino, here.st_dev) == (there.st_ino, there.st_dev):
-                break
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-    try:
+    def claim(fd: int) -> None:
         head = os.pread(fd, 200, 0).decode("utf-8", "replace")
         if head.strip() and not head.startswith(LOCK_MARK):
             raise BusyError(f"{lock} exists and is not a lock of inception-keras; move it away, or write "
                             f"{path} somewhere else")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{LOCK_MARK} {_host()} {os.getpid()}\n".encode(), 0)
-    except BaseException:
-        os.close(fd)
-        raise
+
+    try:
+        held = FileLock(lock, timeout=LOCK_WAIT, on_acquired=claim)
+        held.acquire()
+    except Timeout:
+        holder = _lock_holder(lock)
+        raise BusyError(f"another {what} is writing to {path} ({f'{holder}, ' if holder else ''}holding {lock}); "
+                        f"{hint}") from None
+    except OSError as e:  # no flock on this file system (some network ones): go on unlocked
+        if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+        held = None
     try:
         yield
     finally:
-        try:
-            os.remove(lock)  # while still holding it: see the inode check above
-        except OSError:
-            pass
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.remove(lock)  # while still holding it: a waiter that locked the deleted file tries again
+        if held is not None:
+            held.release()
         for folder in made:  # (deepest first; one that holds anything stays)
             try:
                 os.rmdir(folder)

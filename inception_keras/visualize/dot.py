@@ -60,7 +60,7 @@ def to_dot(model: keras.Model, *, rankdir: str = "TB", dpi: int = 96, show_shape
                                       dpi=dpi, splines="spline", expand_nested=True)
     names = {str(id(layer)): layer.name for layer in model.layers}
 
-    graph = pydot.Dot(graph_name=_dot_id(model.name), graph_type="digraph")
+    graph = pydot.Dot(graph_name=dot_id(model.name), graph_type="digraph")
     for key, value in source.get_attributes().items():
         graph.set(key, value)
     graph.set("ranksep", "0.2")
@@ -78,7 +78,7 @@ def to_dot(model: keras.Model, *, rankdir: str = "TB", dpi: int = 96, show_shape
             counts[block_scope(layer.name)] = counts.get(block_scope(layer.name), 0) + 1
         for scope, count in counts.items():
             if count >= _MIN_CLUSTER_LAYERS:
-                box = pydot.Cluster(graph_name=_dot_id(scope), label=bold_label(scope.replace(SEP, "/")),
+                box = pydot.Cluster(graph_name=dot_id(scope), label=bold_label(scope.replace(SEP, "/")),
                                     style="rounded,dashed", color="gray40", fontname=TITLE_FONT,
                                     fontsize="18", labeljust="l")
                 graph.add_subgraph(box)
@@ -107,11 +107,11 @@ def bold_label(text: str) -> str:
     return "<<B>" + "<BR/>".join(lines) + "</B>>"
 
 
-def _dot_id(name: str) -> str:
-    return name if name.isidentifier() else _quote(name)
+def dot_id(name: str) -> str:
+    return name if name.isidentifier() else quote(name)
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -8,7 +8,7 @@ import re
 import keras
 
 from ..models.layers import SEP
-from .dot import RANKDIRS, _dot_id, _quote, block_scope, bold_label, shape_text
+from .dot import RANKDIRS, block_scope, bold_label, dot_id, quote, shape_text
 from .drawings import BLOCKS
 
 # =========================================================================== #
@@ -257,7 +257,7 @@ def paper_dot(model: keras.Model, *, rankdir: str = "TB", dpi: int = 96, title: 
         label = unit.label
         if unit.kind == "input" and show_shapes:
             label = f"Input ({shape_text((None, *unit.shape))})"
-        graph.add_node(pydot.Node(unit.name, label=_quote(label), fillcolor=_FILL[unit.kind],
+        graph.add_node(pydot.Node(unit.name, label=quote(label), fillcolor=_FILL[unit.kind],
                                   **({"shape": "plaintext", "style": "solid"} if unit.kind == "input" else {})))
     fed = _fed_by(units)
     for unit in units:
@@ -269,14 +269,14 @@ def paper_dot(model: keras.Model, *, rankdir: str = "TB", dpi: int = 96, title: 
         unit = owner[output]
         node = f"Output_{i}" if len(outputs) > 1 else "Output"
         text = f"Output ({shape_text((None, *unit.shape))})" if show_shapes else "Output"
-        graph.add_node(pydot.Node(node, label=_quote(text), shape="plaintext", style="solid"))
+        graph.add_node(pydot.Node(node, label=quote(text), shape="plaintext", style="solid"))
         graph.add_edge(pydot.Edge(unit.name, node))
     _tie_branches(pydot, graph, units)
     return graph
 
 
 def _paper_graph(pydot, name, title, rankdir, dpi):
-    graph = pydot.Dot(graph_name=_dot_id(name), graph_type="digraph")
+    graph = pydot.Dot(graph_name=dot_id(name), graph_type="digraph")
     graph.set("rankdir", rankdir)
     graph.set("dpi", str(dpi))
     graph.set("ranksep", "0.3")
@@ -305,7 +305,7 @@ def _tie_branches(pydot, graph, units):
         if len(heads) < 2 or len({by_name[h].inputs for h in heads.values()}) != 1:
             continue  # tie only branches that start from the same tensor: they share a rank
         ordered = [heads[b] for b in sorted(heads)]
-        tie = pydot.Subgraph(graph_name=_dot_id(f"order{SEP}{block}"), rank="same")
+        tie = pydot.Subgraph(graph_name=dot_id(f"order{SEP}{block}"), rank="same")
         for a, b in zip(ordered, ordered[1:]):
             tie.add_edge(pydot.Edge(a, b, style="invis"))
         graph.add_subgraph(tie)
@@ -450,7 +450,7 @@ def overview_dot(model: keras.Model, model_name: str | None = None, *, rankdir: 
                  f'<TD PORT="box" BORDER="1" WIDTH="{_STAGE_WIDTH}" CELLPADDING="5" BGCOLOR="{fill}">{text}</TD>'
                  f'<TD WIDTH="{_SHAPE_WIDTH}" ALIGN="LEFT" CELLPADDING="6">{_html(shape)}</TD></TR></TABLE>>')
         node = stage.key if [s.key for s in stages].count(stage.key) == 1 else f"{stage.key}_{i}"
-        node = _dot_id(node)
+        node = dot_id(node)
         graph.add_node(pydot.Node(node, label=label, shape="plain", style="solid"))
         if previous is not None:
             side = ("s", "n") if rankdir == "TB" else ("e", "w")

@@ -166,6 +166,7 @@ def check_hash(key: str, path: str, known: str | None = None) -> str:
     Records the hash the first time a key is seen. Returns the sha256; raises
     SourceUnavailable on a mismatch, naming the file, both hashes and the key.
     """
+    # Ours: keras.utils.get_file checks only a hash known in advance; it keeps no first-use record.
     digest = sha256_file(path)
     record = _record_path(key)
     recorded = None
@@ -322,6 +323,7 @@ def _local_file(url: str, sha256: str | None) -> str:
 
 
 def _fetch(url: str, path: str) -> None:
+    # Ours, not keras.utils.get_file: it writes at the final name, has no timeout and prints to stdout.
     from ..version import __version__  # noqa: PLC0415
     from ..utils.fileio import make_temporary_file  # noqa: PLC0415
 

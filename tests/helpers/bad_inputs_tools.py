@@ -132,3 +132,73 @@ case(id="convert-over-weights-changed-since-their-conversion", make=_earlier_con
 case(id="convert-checkpoint-is-the-output-even-with-overwrite", make=_files(**{"out.weights.h5": "slim"}),
      **_convert("convert", "--overwrite", checkpoint="{tmp}/out.weights.h5"),
      phrase="out.weights.h5 is also an input; write the result to another file", absent=("out.weights.h5.json",))
+
+
+# --------------------------------------------------------------------------- #
+# Exported models in predict and evaluate (issue 23): refused before anything is written
+# --------------------------------------------------------------------------- #
+def _exported(*kinds, truncate=None, data=True):
+    """Copies of tiny exports (tests/helpers/tiny_exports.py) in the case's folder, ``truncate``
+    (a kind) cut to a third, and a small class-folder data set under data/."""
+    def make(tmp):
+        from helpers import tiny_exports
+
+        values = {}
+        for kind in kinds:
+            path = tiny_exports.copy_export(kind, tmp)
+            values[kind] = path
+            if kind == truncate:
+                target = os.path.join(path, "saved_model.pb") if os.path.isdir(path) else path
+                with open(target, "r+b") as f:
+                    f.truncate(os.path.getsize(target) // 3)
+        if data:
+            values["data"] = tiny_exports.class_folders(tmp / "data", per_class=1)
+        return values
+
+    return make
+
+
+def _foreign(shape):
+    def make(tmp):
+        from helpers import tiny_exports
+
+        return {"foreign": tiny_exports.foreign_onnx(str(tmp / "foreign.onnx"), shape),
+                "data": tiny_exports.class_folders(tmp / "data", per_class=1)}
+
+    return make
+
+
+def _two_signatures(tmp):
+    from helpers import tiny_exports
+
+    return {"two": tiny_exports.several_signatures_tflite(str(tmp / "two.tflite")),
+            "data": tiny_exports.class_folders(tmp / "data", per_class=1)}
+
+
+def _ev(model, *more):
+    return dict(tool="evaluate", argv=("--model", model, "--data", "{data}", "--no-progress", "--pipeline-batches",
+                                       "0", "--output", "{tmp}/out", *more), code=2, absent=("out",))
+
+
+def _pr(model, *more):
+    return dict(tool="predict", argv=("{data}/ant/0.jpg", "--model", model, "--output", "{tmp}/p.csv", *more),
+                code=2, absent=("p.csv*",))
+
+
+TRUNCATED = "the file is corrupt or truncated"
+case(id="evaluate-truncated-onnx", make=_exported("onnx", truncate="onnx"), **_ev("{onnx}"), phrase=TRUNCATED)
+case(id="predict-truncated-tflite", make=_exported("tflite", truncate="tflite"), **_pr("{tflite}"), phrase=TRUNCATED)
+case(id="evaluate-truncated-saved-model", make=_exported("saved_model", truncate="saved_model"),
+     **_ev("{tmp}/tiny"), phrase="damaged or truncated")
+case(id="evaluate-onnx-of-another-network-nchw", make=_foreign((None, 3, 75, 75)), **_ev("{foreign}"),
+     phrase="another network's input shape")
+case(id="predict-onnx-without-metadata-asks-for-classes", make=_foreign((None, 75, 75, 3)), **_pr("{foreign}"),
+     phrase="has no metadata from inception-keras export (class names, preprocessing); give --classes N or --labels")
+case(id="predict-onnx-input-size-of-another-network", make=_foreign((None, 75, 75, 3)),
+     **_pr("{foreign}", "--classes", "3", "--input-size", "99"), phrase="takes 75x75 images, but 99 is given")
+case(id="evaluate-tflite-with-several-signatures", make=_two_signatures, **_ev("{two}"),
+     phrase="has 2 signatures (other, serving_default)")
+case(id="evaluate-onnx-provider-not-installed", make=_exported("onnx"), **_ev("{onnx}", "--provider", "tensorrt"),
+     phrase="the ONNX Runtime provider 'tensorrt' (TensorrtExecutionProvider) is not installed here")
+case(id="evaluate-reference-with-other-class-count", make=_exported("onnx", "three_onnx"),
+     **_ev("{onnx}", "--reference", "{three_onnx}"), phrase="has 3 classes but --model")

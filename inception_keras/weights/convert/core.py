@@ -147,76 +147,21 @@ def assign_strict(
     if unmapped:
         raise ConversionError(f"no source name for {len(unmapped)} Keras variables, e.g. {unmapped[:5]}")
 
-    reads = reads or {}
-    missing, missing_names, wrong, plan, dropped = [], [], [], [], []
-    claimed = set()  # every source name the mapping asks for (a wrong shape is not also "unused")
-    for path, name in names.items():
-        var = variables[path]
-        want = tuple(var.shape)
-        read = use_name(name) if use_name else name
-        claimed.update((name, read, *reads.get(path, ())))
-        if read not in shapes:
-            missing.append(f"  {path}  <-  {name}  (expected shape {_fmt(want)})")
-            missing_names.append(name)
-            continue
-        have = tuple(shapes[read])
-        extras = tuple(reads.get(path, ()))
-        bad_extras = False
-        for extra in extras:
-            if extra not in shapes:
-                missing.append(f"  {path}  <-  {extra}  (read with {name}, expected shape {_fmt(have)})")
-                missing_names.append(extra)
-                bad_extras = True
-            elif tuple(shapes[extra]) != have:
-                wrong.append(f"  {path} <- {read} {_fmt(have)}  with  {extra} {_fmt(shapes[extra])}  "
-                             f"[read together, they must have the same shape]")
-                bad_extras = True
-        if bad_extras:
-            continue
-        have_keras = source_shape(name, have) if source_shape else have
-        drop = False
-        if have_keras != want:
-            is_head = path.split("/")[0] in HEAD_LAYERS
-            if is_head and have_keras[:-1] == want[:-1] and have_keras[-1] == want[-1] + 1 and drop_background:
-                drop = True
-            else:
-                hint = ""
-                if is_head and have_keras[-1] == want[-1] + 1:
-                    hint = (f"  [classes={want[-1]} but the checkpoint has {have_keras[-1]}: keep the "
-                            f"background class (classes={have_keras[-1]}, --keep-background) or drop it]")
-                elif is_head and have_keras[-1] + 1 == want[-1]:
-                    hint = (f"  [classes={want[-1]} but the checkpoint has {have_keras[-1]} (no background "
-                            f"class): build the model with classes={have_keras[-1]}]")
-                wrong.append(f"  {path} {_fmt(want)}  <-  {read} {_fmt(have_keras)}{hint}")
-                continue
-        plan.append((var, path, name, read, drop, extras))
-
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} Keras variables have no tensor in the {source.description}:\n"
-                        + "\n".join(missing[:20]) + ("\n  ..." if len(missing) > 20 else ""))
-        cause = guess(sorted(missing_names)) if guess else None
-        if cause:
-            problems.append(f"likely cause: {cause}")
-    if wrong:
-        problems.append(f"{len(wrong)} tensors have the wrong shape (Keras variable shape <- source tensor shape):\n"
-                        + "\n".join(wrong[:20]) + ("\n  ..." if len(wrong) > 20 else ""))
-
+    plan = _plan(variables, shapes, names, reads or {}, use_name=use_name, source_shape=source_shape,
+                 drop_background=drop_background)
     ignored, unexpected = {}, []
-    for name in sorted(set(shapes) - claimed):
+    for name in sorted(set(shapes) - plan.claimed):
         reason = classify_leftover(name)
         if reason is None:
             unexpected.append(f"  {name} {_fmt(shapes[name])}")
         else:
             ignored[name] = reason
-    if unexpected:
-        problems.append(f"{len(unexpected)} tensors of the {source.description} are not used by the model:\n"
-                        + "\n".join(unexpected[:20]) + ("\n  ..." if len(unexpected) > 20 else ""))
+    problems = _problems(plan, unexpected, source.description, guess)
     if problems:
         raise ConversionError("checkpoint does not match the model:\n" + "\n".join(problems))
 
-    mapped, read_into = [], []
-    for var, path, name, read, drop, extras in plan:
+    mapped, read_into, dropped = [], [], []
+    for var, path, name, read, drop, extras in plan.steps:
         value = source.get(read)
         if transform is not None:
             value = transform(name, value, *(source.get(e) for e in extras))
@@ -230,3 +175,88 @@ def assign_strict(
         source=source.description, mapped=mapped, ignored=ignored, background_dropped=dropped,
         read_into=read_into, seconds=time.perf_counter() - start,
     )
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What :func:`assign_strict` found before assigning anything."""
+
+    steps: list = dataclasses.field(default_factory=list)  # (variable, path, name, read, drop background, reads)
+    claimed: set = dataclasses.field(default_factory=set)  # every source name the mapping asks for
+    missing: list = dataclasses.field(default_factory=list)  # lines: variable <- absent source name
+    missing_names: list = dataclasses.field(default_factory=list)
+    wrong: list = dataclasses.field(default_factory=list)  # lines: variable <- tensor of another shape
+
+
+def _plan(variables, shapes, names, reads, *, use_name, source_shape, drop_background) -> _Plan:
+    """Match each variable with its source tensor (and ``reads``) by name and shape."""
+    plan = _Plan()
+    for path, name in names.items():
+        want = tuple(variables[path].shape)
+        read = use_name(name) if use_name else name
+        extras = tuple(reads.get(path, ()))
+        plan.claimed.update((name, read, *extras))  # a wrong shape is not also "unused"
+        if read not in shapes:
+            plan.missing.append(f"  {path}  <-  {name}  (expected shape {_fmt(want)})")
+            plan.missing_names.append(name)
+            continue
+        have = tuple(shapes[read])
+        if not _reads_fit(plan, path, name, read, have, extras, shapes):
+            continue
+        have_keras = source_shape(name, have) if source_shape else have
+        drop = False
+        if have_keras != want:
+            is_head = path.split("/")[0] in HEAD_LAYERS
+            if is_head and have_keras[:-1] == want[:-1] and have_keras[-1] == want[-1] + 1 and drop_background:
+                drop = True
+            else:
+                plan.wrong.append(f"  {path} {_fmt(want)}  <-  {read} {_fmt(have_keras)}"
+                                  f"{_head_hint(want, have_keras) if is_head else ''}")
+                continue
+        plan.steps.append((variables[path], path, name, read, drop, extras))
+    return plan
+
+
+def _reads_fit(plan: _Plan, path, name, read, have, extras, shapes) -> bool:
+    """Whether the further tensors a variable is computed from exist with its tensor's shape
+    (the problems go into ``plan``)."""
+    fit = True
+    for extra in extras:
+        if extra not in shapes:
+            plan.missing.append(f"  {path}  <-  {extra}  (read with {name}, expected shape {_fmt(have)})")
+            plan.missing_names.append(extra)
+            fit = False
+        elif tuple(shapes[extra]) != have:
+            plan.wrong.append(f"  {path} <- {read} {_fmt(have)}  with  {extra} {_fmt(shapes[extra])}  "
+                              f"[read together, they must have the same shape]")
+            fit = False
+    return fit
+
+
+def _head_hint(want, have) -> str:
+    """The likely cause of a classifier head's wrong shape: one class more or less (the background)."""
+    if have[-1] == want[-1] + 1:
+        return (f"  [classes={want[-1]} but the checkpoint has {have[-1]}: keep the "
+                f"background class (classes={have[-1]}, --keep-background) or drop it]")
+    if have[-1] + 1 == want[-1]:
+        return (f"  [classes={want[-1]} but the checkpoint has {have[-1]} (no background "
+                f"class): build the model with classes={have[-1]}]")
+    return ""
+
+
+def _problems(plan: _Plan, unexpected: list[str], description: str, guess) -> list[str]:
+    """The paragraphs of the error: missing tensors (and the likely cause), wrong shapes, tensors left over."""
+    problems = []
+    if plan.missing:
+        problems.append(f"{len(plan.missing)} Keras variables have no tensor in the {description}:\n"
+                        + "\n".join(plan.missing[:20]) + ("\n  ..." if len(plan.missing) > 20 else ""))
+        cause = guess(sorted(plan.missing_names)) if guess else None
+        if cause:
+            problems.append(f"likely cause: {cause}")
+    if plan.wrong:
+        problems.append(f"{len(plan.wrong)} tensors have the wrong shape (Keras variable shape <- source tensor "
+                        "shape):\n" + "\n".join(plan.wrong[:20]) + ("\n  ..." if len(plan.wrong) > 20 else ""))
+    if unexpected:
+        problems.append(f"{len(unexpected)} tensors of the {description} are not used by the model:\n"
+                        + "\n".join(unexpected[:20]) + ("\n  ..." if len(unexpected) > 20 else ""))
+    return problems

@@ -38,7 +38,7 @@ class BatchNormPlan:
         return ""
 
 
-def _fold(var, gamma, eps_source, eps_keras):
+def fold_gamma(var, gamma, eps_source, eps_keras):
     """``(var + eps) / gamma**2 - eps_keras`` in float32, and the relative error of its standard deviation."""
     std2 = (var.astype(np.float64) + eps_source) / np.square(gamma.astype(np.float64))
     folded = (std2 - eps_keras).astype(np.float32)
@@ -66,7 +66,7 @@ def plan_batchnorm(source, arch: str, batchnorm_eps: float | None = None) -> Bat
         if np.any(gamma <= 0):
             nonpositive.append(gamma_name)
             continue
-        _, error = _fold(source.get(var_name), gamma, eps.get(module, TIMM_BN_EPSILON), BN_EPSILON)
+        _, error = fold_gamma(source.get(var_name), gamma, eps.get(module, TIMM_BN_EPSILON), BN_EPSILON)
         worst = max(worst, error)
         if error > FOLD_TOLERANCE:
             inexact.append(var_name)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ....models.layers import BN_EPSILON
 from ..core import ConversionError, as_source, assign_strict
-from .batchnorm import TIMM_BN_EPSILON, BatchNormPlan, _fold, plan_batchnorm
+from .batchnorm import TIMM_BN_EPSILON, BatchNormPlan, fold_gamma, plan_batchnorm
 from .keys import classifier_name, timm_variable_names
 
 
@@ -74,7 +74,7 @@ def load_timm_weights(model, source, *, arch: str, batchnorm_eps: float | None =
         if name.endswith(".running_var"):
             eps_source = plan.eps.get(name[: -len(".running_var")], TIMM_BN_EPSILON)
             if extra:
-                return _fold(value, extra[0], eps_source, eps_keras)[0]
+                return fold_gamma(value, extra[0], eps_source, eps_keras)[0]
             if eps_source != eps_keras:  # var + eps_source == var' + eps_keras
                 return (value.astype(np.float64) + eps_source - eps_keras).astype(np.float32)
             return value
