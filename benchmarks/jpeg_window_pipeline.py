@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from inception_keras.data import datasets  # noqa: E402
+from inception_keras.data import datasets, images, preprocessing  # noqa: E402
 
 
 def write_photos(folder: str, count: int, seed: int = 0) -> list[str]:
@@ -85,10 +85,10 @@ def main(argv=None) -> int:
             paths = write_photos(tmp, args.images)
         if not paths:
             parser.error(f"no .jpg/.jpeg files in {args.folder}")
-        prep = datasets.Preprocessing("slim", 299, args.crop_fraction)
+        prep = preprocessing.Preprocessing("slim", 299, args.crop_fraction)
         variants = {
-            "before": lambda data: datasets.preprocess_for_eval(datasets.decode_image(data), prep),
-            "after": lambda data: datasets.decode_and_preprocess(data, prep),
+            "before": lambda data: preprocessing.preprocess_for_eval(images.decode_image(data), prep),
+            "after": lambda data: preprocessing.decode_and_preprocess(data, prep),
         }
         pipes = {name: pipeline(paths, fn, args.batch_size) for name, fn in variants.items()}
         for ds in pipes.values():  # warm-up: tracing, file cache

@@ -62,7 +62,7 @@ def main() -> int:
     from inception_keras.cli import export, options
 
     _wrap(options, "load_model", "build the model")
-    _wrap(check._Checker, "_references", "Keras reference outputs")
+    _wrap(check.OutputChecker, "_references", "Keras reference outputs")
     _wrap(writers, "build_archive", "ExportArchive")
     _wrap(writers, "onnx_model", "conversion (all of it)")
     _wrap(tf_loader, "convert_variables_to_constants_v2", "freeze: variables to constants")
@@ -70,7 +70,7 @@ def main() -> int:
     _wrap(convert, "process_tf_graph", "tf2onnx process_tf_graph")
     _wrap(optimizer, "optimize_graph", "tf2onnx ONNX optimizers")
     _wrap(onnx, "save", "onnx.save")
-    _wrap(check._Checker, "__call__", "check (ORT session, run, compare, latency)")
+    _wrap(check.OutputChecker, "__call__", "check (ORT session, run, compare, latency)")
     _wrap(check, "_OnnxRunner", "ORT InferenceSession")
     _wrap(check, "_in_batches", "ORT check run")
     _wrap(check, "_latency_ms", "latency runs")

@@ -94,7 +94,7 @@ class _Recording:
 
 
 def test_models_are_timed_in_turn_round_after_round():
-    from helpers.deploy_artifacts import tiny_classifier
+    from helpers.tiny_exports import tiny_classifier
 
     from inception_keras.benchmark import Artifact, keras_runner, measure_alternately
 
@@ -144,11 +144,11 @@ def test_a_memory_peak_is_the_models_own():
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """The tiny classifier as fp32 and int8 ONNX files (int8 calibrated on generated images)."""
-    from helpers.deploy_artifacts import export_onnx, tiny_classifier, write_class_folders
+    from helpers.tiny_exports import class_folders, export_onnx, tiny_classifier
 
     root = tmp_path_factory.mktemp("side_by_side")
     model = tiny_classifier()
-    data = write_class_folders(root / "data", NAMES, per_class=2)
+    data = class_folders(root / "data", per_class=2, names=NAMES)
     return {"fp32": export_onnx(model, root / "tiny.onnx", NAMES),
             "int8": export_onnx(model, root / "tiny_int8.onnx", NAMES, quantize="int8", calibration_data=data,
                                 calibration_steps=6)}

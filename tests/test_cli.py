@@ -12,7 +12,7 @@ from inception_keras.utils.fileio import TMP_PREFIX
 @pytest.mark.slow
 def test_models_table_and_json(tmp_path, capsys):
     out = tmp_path / "models.json"
-    assert models_cli.main(["--models", "inception_resnet_v1", "inception_v4", "--input-size", "75",
+    assert models_cli.main(["--model", "inception_resnet_v1", "inception_v4", "--input-size", "75",
                             "--classes", "10", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "inception_resnet_v1" in printed and "inception_v4" in printed and "75x75x3" in printed

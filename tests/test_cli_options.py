@@ -109,22 +109,23 @@ def test_a_shared_option_means_the_same_in_every_tool(option):
     assert len(specs) == 1, specs
 
 
-@pytest.mark.parametrize("tool", sorted(SHARED["--input-size"]))
-def test_image_size_is_a_hidden_alias_of_input_size(tool, capsys):
-    assert parse(tool, "--image-size", "100").input_size == 100
-    assert "--image-size is now --input-size" in capsys.readouterr().err
-    assert "--image-size" not in TOOLS[tool][0].build_parser().format_help()
+@pytest.mark.parametrize("argv", [
+    ("models", "--models", "inception_v4"), ("evaluate", "--image-size", "100"), ("predict", "--image-size", "100"),
+    ("train", "--lr-scaling", "linear"), ("evaluate", "--strategy", "default"),
+])
+def test_old_spellings_are_gone(argv, capsys):
+    """Version 0.x, no release yet: the renamed options were dropped, not kept as aliases."""
+    with pytest.raises(SystemExit) as e:
+        parse(*argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert argv[1] in err or "invalid choice: 'default'" in err
 
 
-def test_old_spellings_of_other_options():
-    assert parse("models", "--models", "inception_v4").model == ["inception_v4"]
-    assert parse("evaluate", "--strategy", "default").strategy == "none"  # evaluate's old name
-    assert parse("evaluate", "--jit-compile").jit_compile == "on"  # the old flag form
+def test_jit_compile_alone_and_benchmark_batch_sizes():
+    assert parse("evaluate", "--jit-compile").jit_compile == "on"
     assert parse("benchmark", "--jit-compile").jit_compile == "on"
     assert parse("benchmark", "--batch-size", "4").batch_sizes == [4]
-    assert parse("train", "--lr-scaling", "linear").lr_scaling == "linear"
-    assert train._old_verbose(["--data", "d", "--verbose", "2"]) == ["--data", "d", "--keras-verbose", "2"]  # noqa: SLF001
-    assert train._old_verbose(["--verbose"]) == ["--verbose"]  # noqa: SLF001
 
 
 def test_json_alone_or_with_a_path():

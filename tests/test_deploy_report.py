@@ -14,7 +14,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import numpy as np
 import pytest
-from helpers.deploy_artifacts import SIZE, export_onnx, tiny_classifier, write_class_folders
+from helpers.tiny_exports import SIZE, class_folders, export_onnx, tiny_classifier
 
 from inception_keras.benchmark import Artifact, keras_runner
 from inception_keras.benchmark.report import ReportError, accuracy, agreement, build_report, labels_for
@@ -29,7 +29,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return write_class_folders(tmp_path_factory.mktemp("deploy_data"), NAMES, per_class=3)
+    return class_folders(tmp_path_factory.mktemp("deploy_data"), per_class=3, names=NAMES)
 
 
 def _keras(name, seed, classes=3):

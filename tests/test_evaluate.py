@@ -309,7 +309,7 @@ def test_tool_agrees_with_model_predict(noise_set, flowers_weights, tmp_path, ca
     model, weights = flowers_weights
     out = tmp_path / "report"
     rc = evaluate_cli.main(["--model", "inception_resnet_v1", "--weights", weights, "--data", noise_set,
-                            "--image-size", str(SIZE), "--batch-size", "4", "--output", str(out),
+                            "--input-size", str(SIZE), "--batch-size", "4", "--output", str(out),
                             "--pipeline-batches", "1"])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -343,7 +343,7 @@ def test_tool_agrees_with_model_predict(noise_set, flowers_weights, tmp_path, ca
 
 def test_tool_errors(noise_set, tmp_path, capsys):
     assert evaluate_cli.main(["--model", "inception_resnet_v1", "--weights", "none", "--data",
-                              str(tmp_path / "nowhere"), "--image-size", str(SIZE)]) == 2
+                              str(tmp_path / "nowhere"), "--input-size", str(SIZE)]) == 2
     assert "data path not found" in capsys.readouterr().err
     assert evaluate_cli.main(["--model", "inception_v5", "--weights", "none", "--data", noise_set]) == 2
     assert "unknown model" in capsys.readouterr().err
@@ -362,7 +362,7 @@ def test_mirrored_strategy_on_two_logical_cpus(noise_set, flowers_weights, tmp_p
         "import sys\n"
         "raise SystemExit(main(sys.argv[1:]))\n"
     )
-    common = ["--model", "inception_resnet_v1", "--weights", weights, "--data", noise_set, "--image-size", str(SIZE),
+    common = ["--model", "inception_resnet_v1", "--weights", weights, "--data", noise_set, "--input-size", str(SIZE),
               "--batch-size", "4", "--no-progress", "--pipeline-batches", "0"]  # 21 images: a last batch of 1
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -473,20 +473,20 @@ def test_tflite_int8_calibrated_on_an_image_folder(small_model, tflite_float, im
 def test_tflite_labels_file_beside_the_export_and_after_a_failed_one(tmp_path, monkeypatch):
     """A few layers: the labels file is written only once the check passed. A failed re-export
     keeps the older export's labels with its .tflite; a failed new export leaves none."""
-    from inception_keras.export.check import _Checker
+    from inception_keras.export.check import OutputChecker
 
     model = _tiny_model()
     summary = export_model(model, tmp_path / "t", "tflite", check_samples=2, latency_runs=1,
                            labels=["cat", "dog", "bird"])
     _assert_tflite_metadata(summary, ["cat", "dog", "bird"])
     before = (tmp_path / "t.tflite").read_bytes()
-    check = _Checker.__call__
+    check = OutputChecker.__call__
 
     def failing_check(self, written):  # the tiny model can match Keras exactly: fail after the real check
         check(self, written)
         raise ExportCheckError("the check failed (made to fail by the test)")
 
-    monkeypatch.setattr(_Checker, "__call__", failing_check)
+    monkeypatch.setattr(OutputChecker, "__call__", failing_check)
     for name in ("t", "u"):
         with pytest.raises(ExportCheckError, match="made to fail by the test"):
             export_model(model, tmp_path / name, "tflite", check_samples=2, latency_runs=1, labels=["x", "y", "z"])

@@ -58,7 +58,7 @@ def test_predict_every_image_kind_and_a_broken_one(images, tmp_path, capsys):
     labels.write_text("alpha\nbeta\ngamma\n")
     argv = [str(images[k]) for k in ("rgb", "gray", "rgba", "cmyk", "junk")]
     argv += ["--model", "inception_resnet_v1", "--weights", "none", "--classes", "3", "--labels", str(labels),
-             "--image-size", "75", "--top", "2", "--json"]
+             "--input-size", "75", "--top", "2", "--json"]
     assert predict_cli.main(argv) == 1  # one image failed
     captured = capsys.readouterr()
     out = json.loads(captured.out)
@@ -72,7 +72,7 @@ def test_predict_every_image_kind_and_a_broken_one(images, tmp_path, capsys):
 
 def test_predict_table_with_imagenet_names(images, capsys):
     assert predict_cli.main([str(images["rgb"]), "--model", "inception_resnet_v1", "--weights", "none",
-                             "--image-size", "75", "--top", "3"]) == 0
+                             "--input-size", "75", "--top", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("rgb.jpg") and len(lines) == 4
     assert all(line.rstrip().endswith("%)") for line in lines[1:])
@@ -82,7 +82,7 @@ def test_predict_bad_arguments(images, tmp_path, capsys):
     labels = tmp_path / "two.txt"
     labels.write_text("a\nb\n")
     assert predict_cli.main([str(images["rgb"]), "--weights", "none", "--classes", "3", "--labels", str(labels),
-                             "--model", "inception_resnet_v1", "--image-size", "75"]) == 2
+                             "--model", "inception_resnet_v1", "--input-size", "75"]) == 2
     assert "has 2 names but the model has 3 classes" in capsys.readouterr().err
     assert predict_cli.main([str(images["rgb"]), "--model", "inception_resnet_v1", "--weights", "imagenet"]) == 2
     assert "no published weights" in capsys.readouterr().err

@@ -30,17 +30,16 @@ from inception_keras.data.preprocessing import Preprocessing, preprocess_for_eva
 from inception_keras.utils.fileio import TMP_PREFIX
 from inception_keras.weights.format import sha256_file
 from inception_keras.data.labels import imagenet_classes
+from inception_keras.data.augment import crop_window, preprocess_for_train
 from inception_keras.training import (
     TrainConfig,
     TrainingError,
     build_model,
     compile_model,
-    crop_window,
     learning_rate_schedule,
     load_run_data,
     make_optimizer,
     monitor_key,
-    preprocess_for_train,
     read_checkpoint_state,
     stratified_split,
     train_dataset,

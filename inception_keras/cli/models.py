@@ -21,7 +21,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = options.make_parser("inception-keras-models", __doc__)
     model = parser.add_argument_group("model")
     model.add_argument("--model", nargs="+", metavar="NAME", help="models to build (default: all)")
-    model.add_argument("--models", dest="model", nargs="+", action=options.Renamed, new="--model")
     model.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
     options.add_input_size(model)
     model.add_argument("--pretrained", action="store_true",

@@ -33,9 +33,6 @@ MIXED_PRECISION = ("auto", "bfloat16", "float16")
 JIT = ("auto", "on", "off")
 PREPROCESSING = ("slim", "resize-crop")
 # Hidden aliases kept for one release: old spelling -> new spelling.
-RENAMED = {"--image-size": "--input-size", "--lr-scaling": "--scale-lr"}
-
-
 # Tools whose installed command is not ``inception-keras-<the name the tool gives make_parser>``.
 _COMMANDS = {"convert_slim_checkpoint": "inception-keras-convert", "convert_timm_checkpoint": "inception-keras-convert-timm"}
 
@@ -79,20 +76,6 @@ def make_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     lines = doc.splitlines()
     return argparse.ArgumentParser(prog=program_name(prog), description=lines[0], epilog="\n".join(lines[1:]),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-class Renamed(argparse.Action):
-    """An old option name: sets the new option's value and says the name changed (on stderr)."""
-
-    def __init__(self, option_strings, dest, new: str = "", convert=None, **kwargs):
-        kwargs["help"] = argparse.SUPPRESS
-        kwargs["default"] = argparse.SUPPRESS
-        super().__init__(option_strings, dest, **kwargs)
-        self.new, self.convert = new, convert
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"note: {option_string} is now {self.new}; the old name goes in the next release", file=sys.stderr)
-        setattr(namespace, self.dest, self.convert(values) if self.convert else values)
 
 
 def fraction(text: str) -> float:
@@ -169,7 +152,6 @@ def add_input_size(group, default: int | None = 299):
     group.add_argument("--input-size", type=int, default=default,
                        help=f"model input height and width (default {default or '299, or the preset size'}, "
                             f"at least 75)")
-    group.add_argument("--image-size", dest="input_size", type=int, action=Renamed, new="--input-size")
 
 
 RUNTIME_HELP = ("what runs a Keras model or preset: keras (default), or onnxruntime / litert, which export it "
@@ -181,7 +163,7 @@ RUNTIME_HELP = ("what runs a Keras model or preset: keras (default), or onnxrunt
 def add_runtime_options(parser, *, runtime: bool = False):
     """``--provider --threads``: how an exported ``--model`` (.onnx, .tflite, SavedModel, .keras) runs;
     with ``runtime``, also ``--runtime keras|onnxruntime|litert`` for a Keras model or preset."""
-    from ..runtimes.cache import KERAS, RUNTIMES  # noqa: PLC0415
+    from ..runtimes.base import KERAS, RUNTIMES  # noqa: PLC0415
     from ..runtimes.ort import PROVIDERS  # noqa: PLC0415
 
     group = parser.add_argument_group("runtimes (--model FILE.onnx | FILE.tflite | SAVEDMODEL_DIR | FILE.keras "
@@ -272,10 +254,6 @@ def max_pixels(args):
     return pixel_limit(getattr(args, "max_pixels", None))
 
 
-def _strategy(text: str) -> str:
-    return "none" if text == "default" else text  # evaluate's old name for no strategy
-
-
 def add_run_options(parser, *, strategies=("none", "mirrored"), jit_default: str = "off", strategy_help=None):
     """``--mixed-precision [auto|bfloat16|float16] --jit-compile [auto|on|off] --strategy``."""
     group = parser.add_argument_group("devices")
@@ -285,7 +263,7 @@ def add_run_options(parser, *, strategies=("none", "mirrored"), jit_default: str
                        help=f"compile with XLA: --jit-compile alone is 'on'; auto is Keras' choice "
                             f"(default {jit_default})")
     if strategies:
-        group.add_argument("--strategy", type=_strategy, default="none", choices=strategies,
+        group.add_argument("--strategy", default="none", choices=strategies,
                            help=strategy_help or "mirrored: spread each batch over every local GPU (default none)")
     return group
 

@@ -87,8 +87,6 @@ def _add_recipe(parser) -> None:
     recipe.add_argument("--scale-lr", dest="lr_scaling", action="store_const", const="linear",
                         default=_D["lr_scaling"],
                         help="scale --lr linearly with the batch: lr * batch-size / lr-reference-batch")
-    recipe.add_argument("--lr-scaling", dest="lr_scaling", choices=("linear", "none"), action=options.Renamed,
-                        new="--scale-lr")
     recipe.add_argument("--lr-reference-batch", type=int, default=_D["lr_reference_batch"],
                         help="the batch --lr is meant for, with --scale-lr (default 32)")
     recipe.add_argument("--lr-decay", type=float, default=_D["lr_decay"],
@@ -130,12 +128,11 @@ def _add_devices_and_outputs(parser) -> None:
     out.add_argument("--no-final-eval", dest="final_eval", action="store_false",
                      help="skip the final evaluation (report.json / report.md)")
     out.add_argument("--eval-batch-size", type=int, help="validation batch (default --batch-size)")
-    out.add_argument("--keras-verbose", type=int, choices=(0, 1, 2), help=argparse.SUPPRESS)  # old --verbose N
 
 
-_NOT_CONFIG = {"resume", "variant", "json", "no_progress", "keras_verbose"}
+_NOT_CONFIG = {"resume", "variant", "json", "no_progress"}
 # Options that say how to show a run, not what it computes: allowed with --resume.
-_DISPLAY = {"help", "resume", "epochs", "json", "no_progress", "verbose", "keras_verbose"}
+_DISPLAY = {"help", "resume", "epochs", "json", "no_progress", "verbose"}
 
 
 def config_from_args(args) -> TrainConfig:
@@ -204,30 +201,8 @@ def _resume_conflicts(argv: list[str], args) -> list[str]:
 
 
 def _fit_verbosity(args) -> int:
-    """Keras fit's verbose: 1 (progress bar), 2 (a line per epoch: --no-progress), or the old --verbose N."""
-    if args.keras_verbose is not None:
-        return args.keras_verbose
+    """Keras fit's verbose: 1 (progress bar), 2 (a line per epoch: --no-progress)."""
     return 2 if args.no_progress else 1
-
-
-def _old_verbose(argv: list[str]) -> list[str]:
-    """``--verbose N`` (Keras' fit verbosity before --verbose meant TensorFlow's logs) -> --keras-verbose N."""
-    out, i = [], 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--verbose" and i + 1 < len(argv) and argv[i + 1] in ("0", "1", "2"):
-            out += ["--keras-verbose", argv[i + 1]]
-            i += 2
-        elif a.startswith("--verbose=") and a.split("=", 1)[1] in ("0", "1", "2"):
-            out += ["--keras-verbose", a.split("=", 1)[1]]
-            i += 1
-        else:
-            out.append(a)
-            i += 1
-            continue
-        print("note: --verbose N is now --no-progress (N = 2) or --verbose (TensorFlow's logs); the old form goes "
-              "in the next release", file=sys.stderr)
-    return out
 
 
 def _run(args, argv, command, log) -> dict:
@@ -240,7 +215,7 @@ def _run(args, argv, command, log) -> dict:
             raise TrainingError(f"--resume continues a run with its saved options, and these conflict with it: "
                                 f"{'; '.join(conflicts)}. Drop them (only --epochs may be given, to extend the "
                                 f"run), or start a new run with --output")
-        verbose = None if args.keras_verbose is None and not args.no_progress else _fit_verbosity(args)
+        verbose = _fit_verbosity(args) if args.no_progress else None
         with options.progress_to_stderr():
             return resume(args.resume, epochs=args.epochs, command=command, verbose=verbose, log=log)
     if args.output is None:
@@ -254,7 +229,6 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     command = options.command_line("train", argv)
-    argv = _old_verbose(argv)
     args = options.parse_args(parser, argv)
     from ..data.datasets import DataError  # noqa: PLC0415
     from ..training import TrainingError  # noqa: PLC0415

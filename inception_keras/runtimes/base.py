@@ -14,6 +14,11 @@ import numpy as np
 FORMATS = ("onnx", "tflite", "savedmodel", "keras")
 PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
 
+KERAS = "keras"  # --runtime keras: the Keras model itself
+# --runtime -> the export format it runs (runtimes.cache exports and caches it)
+RUNTIME_FORMATS = {"onnxruntime": "onnx", "litert": "tflite"}
+RUNTIMES = (KERAS, *RUNTIME_FORMATS)
+
 
 class RuntimeOpenError(ValueError):
     """An exported model that cannot be opened as asked: a corrupt or truncated file, a provider

@@ -37,15 +37,11 @@ import re
 import sys
 
 from ..tasks.exported import ExportedClassifier
-from .base import RuntimeOpenError
+from .base import KERAS, RUNTIME_FORMATS, RUNTIMES, RuntimeOpenError
 from .open import open_runner
 
 log = logging.getLogger("inception_keras")
 
-KERAS = "keras"
-# --runtime -> the export format it runs
-RUNTIME_FORMATS = {"onnxruntime": "onnx", "litert": "tflite"}
-RUNTIMES = (KERAS, *RUNTIME_FORMATS)
 FORMAT_NAMES = {"onnx": "ONNX", "tflite": "TFLite"}
 CHECK_TOLERANCE = 1e-4  # the largest difference in probabilities an export may show
 CHECK_SAMPLES = 4  # deterministic random inputs the export is checked on

@@ -363,7 +363,7 @@ def _run_model(reference: str) -> str:
 def _load(reference: str, overrides: dict):
     """``(network, labels, preprocessing dict)`` of ``reference`` built with ``overrides``."""
     if not any(key in overrides for key in TIMM_KEYWORDS):
-        network, info = loading.load_model(reference, **overrides)
+        network, info = registry.load_model(reference, **overrides)
         weights = overrides.get("weights")
         if info.labels is None and weights is not None and loading.is_weights_reference(weights):
             return network, *_labels_of(loading.preset_info(weights), network, info.preprocessing)

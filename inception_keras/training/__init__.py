@@ -40,7 +40,7 @@ asks TensorFlow for deterministic kernels on GPUs).
 The package, one module per concern:
 
 * ``config``: :class:`TrainConfig`, its checks, the run's file names;
-* ``augment``: TF-slim's training augmentation, stateless;
+* training augmentation: :mod:`inception_keras.data.augment` (TF-slim's, stateless);
 * ``data``: the training and validation sets, the split, the ``tf.data`` pipelines;
 * ``transfer``: the source weights (any preset too) and the new head;
 * ``recipe``: BatchNorm momentum, weight decay, optimizer, schedule, loss and metrics;
@@ -54,9 +54,6 @@ from ..utils.lazy import lazy_exports
 # Imported on first use: the checkpoint callbacks subclass a Keras class, and the tool's --help
 # should not wait for Keras.
 _EXPORTS = {
-    "crop_window": ".augment",
-    "distort_color": ".augment",
-    "preprocess_for_train": ".augment",
     "RunCheckpoint": ".checkpoint",
     "truncate_history": ".checkpoint",
     "load_checkpoint": ".checkpoint",
@@ -106,8 +103,6 @@ __all__ = [
     "apply_recipe",
     "build_model",
     "compile_model",
-    "crop_window",
-    "distort_color",
     "eval_dataset",
     "final_evaluation",
     "find_unreadable",
@@ -119,7 +114,6 @@ __all__ = [
     "make_optimizer",
     "make_strategy",
     "monitor_key",
-    "preprocess_for_train",
     "read_checkpoint_state",
     "resume",
     "save_best",

@@ -1,4 +1,4 @@
-"""Exports of a tiny random-weight classifier (75x75, a few classes): ONNX, TFLite, SavedModel,
+"""Tiny random-weight classifiers and their exports (75x75, a few classes): ONNX, TFLite, SavedModel,
 .keras, made once per test process and copied where a test wants them.
 
 The runtimes, evaluate's --reference and the bad-input rows need real exported files, not an
@@ -30,6 +30,32 @@ def tiny_model(classes: int = CLASSES, seed: int = 0, activation: str | None = "
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(classes, activation=activation, name="Predictions")(x)
     return keras.Model(inputs, outputs, name=f"tiny{classes}_{seed}")
+
+
+def tiny_classifier(classes: int = 3, seed: int = 0):
+    """The zoo's own layer kinds (for the benchmark and the deploy report): conv + BatchNorm + ReLU, a concatenation, a scaled residual, pooling and a softmax head."""
+    import keras
+
+    from inception_keras.models import layers as zl
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((SIZE, SIZE, 3), name="images")
+    x = zl.conv_bn(inp, 8, "Conv2d_1a_3x3", strides=2, padding="valid")
+    a = zl.conv_bn(x, 8, "Mixed__Branch_0__Conv2d_0a_1x1")
+    b = zl.max_pool(x, "Mixed__Branch_1__MaxPool_0a_3x3", strides=1, padding="same")
+    x = zl.concat([a, b], "Mixed")
+    r = zl.conv_bn(x, 16, "Block__Conv2d_0a_3x3")
+    x = zl.scaled_residual(x, r, 0.17, "Block")
+    x = keras.layers.GlobalAveragePooling2D(name="AvgPool")(zl.avg_pool(x, "AvgPool_3x3"))
+    return keras.Model(inp, keras.layers.Dense(classes, activation="softmax", name="Logits")(x), name="tiny")
+
+
+def export_onnx(model, path, names, **kwargs) -> str:
+    """``model`` exported to ONNX at ``path`` with class ``names`` (quickly: few check runs)."""
+    from inception_keras.export import export_model
+
+    export_model(model, path, "onnx", labels=list(names), latency_runs=1, check_samples=2, **kwargs)
+    return os.fspath(path)
 
 
 def class_folders(root, per_class: int = 2, seed: int = 1, names=LABELS) -> str:
