@@ -18,7 +18,7 @@ from PIL import Image
 from inception_keras.data import images
 from inception_keras.data.preprocessing import Preprocessing, load_for_eval, preprocess_for_eval
 from inception_keras.data.datasets import find_image_set
-from inception_keras.evaluation import _decode_one
+from inception_keras.evaluation import decode_one
 from inception_keras.export.inputs import load_images
 
 PREP = Preprocessing("slim", 32)
@@ -88,7 +88,7 @@ def decoded(tmp_path_factory):
         for xi, i in zip(x.numpy(), idx.numpy()):
             got[int(i)] = xi
     for i, where, encoded, _ in image_set.examples(sorted(set(range(len(image_set))) - set(got))):
-        got[i] = _decode_one(encoded, PREP, None)[0]
+        got[i] = decode_one(encoded, PREP, None)[0]
     for i, path in enumerate(image_set.files):
         out[path.rsplit("/", 1)[1]]["evaluate"] = got[i]
 

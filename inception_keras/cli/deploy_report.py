@@ -64,7 +64,7 @@ def check_output(folder: str) -> None:
     for name in OUTPUT_FILES:
         if os.path.isdir(os.path.join(folder, name)):
             raise OSError(f"--out {folder}: {name} is a folder; give another --out")
-    check_output_folder(folder, ", ".join(OUTPUT_FILES))
+    check_output_folder(folder, ", ".join(OUTPUT_FILES), flag="--out")
 
 
 def run(args, command: str | None = None) -> dict:

@@ -46,7 +46,6 @@ from .scores import (
     write_predictions,
 )
 
-_decode_one = decode_one  # the name tests/test_decode_consistency.py imports
 
 
 def write_report(report: dict, output_dir) -> tuple[str, str]:

@@ -36,8 +36,9 @@ def open_runner(reference, *, provider: str | None = None, threads: int | None =
         reference: an ``.onnx``, ``.tflite`` or ``.keras`` file, or a SavedModel folder.
         provider: ONNX only: "cpu" (default), "cuda" or "tensorrt".
         threads: intra-op threads (ONNX Runtime, LiteRT; None: the runtime's default).
-        classes, labels, input_size: for a model without the metadata ``export`` embeds
-            (``labels``: a list of names or a file with one per line).
+        classes: the number of classes of a model without the metadata ``export`` embeds.
+        labels: its class names, a list or a file with one per line (instead of ``classes``).
+        input_size: its input size, where the file does not say it.
         as_format: the format of a path whose name does not say it (a temporary file).
 
     Raises:

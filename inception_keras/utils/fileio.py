@@ -149,15 +149,15 @@ def unwritable_folder(folder) -> tuple[str, str] | None:
     return None
 
 
-def check_output_folder(folder, contents: str) -> None:
-    """Raise OSError, saying what to give instead, when the tool's ``--output`` folder (made
+def check_output_folder(folder, contents: str, flag: str = "--output") -> None:
+    """Raise OSError, saying what to give instead, when the tool's output folder (``flag``, made
     if missing) could not receive ``contents`` (words for the error: "the PNGs"): it is a file,
     or no file could be written there. Creates nothing."""
     if os.path.exists(folder) and not os.path.isdir(folder):
-        raise OSError(f"--output {folder} is a file; give a folder for {contents}")
+        raise OSError(f"{flag} {folder} is a file; give a folder for {contents}")
     problem = unwritable_folder(folder)
     if problem:
-        raise OSError(f"cannot write {contents} into --output {folder}: {problem[0]} is {problem[1]}; "
+        raise OSError(f"cannot write {contents} into {flag} {folder}: {problem[0]} is {problem[1]}; "
                       f"give a writable folder")
 
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 import pytest
 
-TOOLS = ("predict", "evaluate", "train", "benchmark", "export", "models", "plot", "convert", "convert_timm")
+TOOLS = ("predict", "evaluate", "train", "benchmark", "export", "models", "plot", "convert", "convert_timm", "deploy_report")
 
 
 @dataclasses.dataclass

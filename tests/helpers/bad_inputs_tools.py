@@ -202,3 +202,27 @@ case(id="evaluate-onnx-provider-not-installed", make=_exported("onnx"), **_ev("{
      phrase="the ONNX Runtime provider 'tensorrt' (TensorrtExecutionProvider) is not installed here")
 case(id="evaluate-reference-with-other-class-count", make=_exported("onnx", "three_onnx"),
      **_ev("{onnx}", "--reference", "{three_onnx}"), phrase="has 3 classes but --model")
+
+
+# --------------------------------------------------------------------------- #
+# deploy_report: refused before any model is opened, and nothing is written
+# --------------------------------------------------------------------------- #
+def _dr(*more, out="{tmp}/report"):
+    return dict(tool="deploy_report", argv=("--model", "{onnx}", "--data", "{data}", "--out", out, "--no-progress",
+                                            "--runs", "1", "--warmup", "0", *more), code=2)
+
+
+REPORT_FILES = ("report/deploy_report.*", "report")
+def _exported_and_notes(tmp):
+    (tmp / "notes.txt").write_text("mine")
+    return _exported("onnx")(tmp)
+
+
+case(id="deploy_report-out-is-a-file", make=_exported_and_notes, **_dr(out="{tmp}/notes.txt"),
+     phrase="notes.txt is a file; give a folder for deploy_report.md", exists=("notes.txt",))
+case(id="deploy_report-data-folder-missing", make=_exported("onnx"), **_dr("--data", "{tmp}/nope"),
+     phrase="data path not found", absent=REPORT_FILES)
+case(id="deploy_report-truncated-onnx", make=_exported("onnx", truncate="onnx"), **_dr(), phrase=TRUNCATED,
+     absent=REPORT_FILES)
+case(id="deploy_report-reference-with-other-class-count", make=_exported("onnx", "three_onnx"),
+     **_dr("--reference", "{three_onnx}"), phrase="has 3 classes but", absent=REPORT_FILES)
