@@ -322,3 +322,24 @@ def test_bad_references_and_overrides(preset):
 def test_reset_classifier_needs_classes(clf):
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):
         clf.reset_classifier(0)
+
+
+@pytest.mark.parametrize("layer", [None, "Logits__AvgPool_1a", "Logits__Logits"])
+def test_embeddings_of_the_tools_network_are_its_own_graphs(clf, network, photos, evaluated, layer):
+    """The tools' network shares its head layers with the classifier (a second call of each):
+    the features are taken from the network's own graph, not from the layer's first call."""
+    from inception_keras.inference import Predictor
+
+    predictor = Predictor(clf.network, clf.class_names, clf.preparation, embeddings=True, layer=layer, top=2)
+    import keras
+
+    probs, feats = predictor.net.predict(evaluated[0], verbose=0)
+    if predictor.softmax:
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(probs))
+    _close(probs, evaluated[1], 1e-5)
+    if layer == "Logits__Logits":  # the logits themselves
+        _close(keras.ops.convert_to_numpy(keras.ops.softmax(feats)), evaluated[1], 1e-5)
+    else:
+        pooled = keras.Model(network.inputs, network.get_layer("Logits__Dropout_1b").input).predict(evaluated[0],
+                                                                                                    verbose=0)
+        np.testing.assert_allclose(feats, pooled.reshape(len(pooled), -1), atol=1e-5)

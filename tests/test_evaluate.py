@@ -338,7 +338,7 @@ def test_tool_agrees_with_model_predict(noise_set, flowers_weights, tmp_path, ca
     assert f"{top1_correct} / 21 = {top1_correct / 21:.4f}" in printed
     assert len(report["data"]["unreadable"]) == 2
     assert report["command"].startswith("inception-keras-evaluate --model inception_resnet_v1")  # main() called from Python
-    assert report["params"] == model.count_params() and report["strategy"] == "none"  # (evaluate's old name "default" still parses)
+    assert report["params"] == model.count_params() and report["strategy"] == "none"
 
 
 def test_tool_errors(noise_set, tmp_path, capsys):
@@ -367,16 +367,16 @@ def test_mirrored_strategy_on_two_logical_cpus(noise_set, flowers_weights, tmp_p
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     results = {}
-    for strategy in ("default", "mirrored"):
+    for strategy in ("none", "mirrored"):
         out = tmp_path / strategy
         proc = subprocess.run([sys.executable, "-c", script, *common, "--strategy", strategy, "--output", str(out)],
                               env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         with open(out / "report.json") as f:
             results[strategy] = json.load(f)
-    assert results["mirrored"]["replicas"] == 2 and results["default"]["replicas"] == 1
+    assert results["mirrored"]["replicas"] == 2 and results["none"]["replicas"] == 1
     for key in ("top1", "top5", "per_class"):
-        assert results["mirrored"][key] == results["default"][key]
+        assert results["mirrored"][key] == results["none"][key]
 
 
 @pytest.mark.parametrize("policy, jit", [("float32", True), ("mixed_bfloat16", False), ("mixed_bfloat16", True)])

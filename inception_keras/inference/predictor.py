@@ -20,26 +20,48 @@ from ..data.images import current_limit, decode_any
 from ..runtimes import Runner
 
 
-def _operation(tensor):
+def _producer(tensor):
+    """(the operation that made ``tensor``, its input tensors in this graph). A layer called in
+    several graphs (the classifier's head, shared by :meth:`ImageClassifier.to_model`) has one
+    node per call: ``layer.input`` is the first call's, the node is this tensor's."""
     history = getattr(tensor, "_keras_history", None)
-    return history[0] if history is not None else None
+    if history is None:
+        return None, []
+    op, node_index, _ = history
+    return op, list(op._inbound_nodes[node_index].input_tensors)  # noqa: SLF001 - Keras' graph walk
+
+
+def _output_in_graph(model, name: str):
+    """The output of layer ``name`` in ``model``'s own graph (walked back from its outputs)."""
+    seen, todo = set(), list(model.outputs)
+    while todo:
+        tensor = todo.pop()
+        op, inputs = _producer(tensor)
+        if op is None or id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        if op.name == name:
+            return tensor
+        todo.extend(inputs)
+    return model.get_layer(name).output
 
 
 def _classifier(model):
-    """(the Dense layer behind the model's first output, whether its output needs a softmax)."""
+    """(the Dense layer behind the model's first output, whether its output needs a softmax, the
+    Dense layer's input tensor in ``model``'s graph)."""
     import keras  # noqa: PLC0415
 
-    op = _operation(model.outputs[0])
+    op, inputs = _producer(model.outputs[0])
     softmax = True
     if isinstance(op, keras.layers.Activation):
         softmax = getattr(op.activation, "__name__", "") != "softmax"
-        op = _operation(op.input)
+        op, inputs = _producer(inputs[0])
     if not isinstance(op, keras.layers.Dense):
         raise ValueError(f"the model {model.name!r} does not end in a classifier (a Dense layer); "
                          f"build it with include_top=True")
     if getattr(op.activation, "__name__", "linear") == "softmax":
         softmax = False
-    return op, softmax
+    return op, softmax, inputs[0]
 
 
 def features_tensor(model, layer: str | None):
@@ -48,10 +70,11 @@ def features_tensor(model, layer: str | None):
     import keras  # noqa: PLC0415
 
     if layer is None:
-        tensor = _classifier(model)[0].input
+        tensor = _classifier(model)[2]
     else:
         try:
-            tensor = model.get_layer(layer).output
+            model.get_layer(layer)
+            tensor = _output_in_graph(model, layer)
         except ValueError:
             names = [lay.name for lay in model.layers]
             close = difflib.get_close_matches(layer, names, n=3, cutoff=0.5)
@@ -141,7 +164,7 @@ class Predictor:
     def _keras_net(self, model, embeddings: bool, layer: str | None) -> None:
         import keras  # noqa: PLC0415
 
-        _, self.softmax = _classifier(model)
+        _, self.softmax, _ = _classifier(model)
         outputs = [model.outputs[0]]
         if embeddings or layer is not None:
             outputs.append(features_tensor(model, layer))

@@ -39,12 +39,12 @@ def check_graph(name: str) -> str:
     return name
 
 
-def build_graph(name: str, **kwargs):
-    """The graph ``name`` with random weights; ``kwargs`` are :func:`~inception_keras.models.graphs.build`'s
-    (``include_top``, ``classes``, ``input_shape``, ..., and ``load_weights``)."""
+def build_graph(graph: str, /, **kwargs):
+    """The graph ``graph`` with random weights; ``kwargs`` are :func:`~inception_keras.models.graphs.build`'s
+    (``include_top``, ``classes``, ``input_shape``, ``name`` ..., and ``load_weights``)."""
     from .graphs import build  # noqa: PLC0415 - the registry is read by tools that never build a graph
 
-    return build(GRAPHS[check_graph(name)], **kwargs)
+    return build(GRAPHS[check_graph(graph)], **kwargs)
 
 
 def model_variant(name: str) -> str:
