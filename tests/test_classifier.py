@@ -325,11 +325,12 @@ def test_reset_classifier_needs_classes(clf):
 
 
 @pytest.mark.parametrize("layer", [None, "Logits__AvgPool_1a", "Logits__Logits"])
-def test_embeddings_of_the_tools_network_are_its_own_graphs(clf, network, photos, evaluated, layer):
+def test_embeddings_of_the_tools_network_are_its_own_graphs(preset, network, evaluated, layer):
     """The tools' network shares its head layers with the classifier (a second call of each):
     the features are taken from the network's own graph, not from the layer's first call."""
     from inception_keras.inference import Predictor
 
+    clf = ImageClassifier.from_preset(preset)  # its own: other tests fit the shared one
     predictor = Predictor(clf.network, clf.class_names, clf.preparation, embeddings=True, layer=layer, top=2)
     import keras
 
