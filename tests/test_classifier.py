@@ -324,23 +324,23 @@ def test_reset_classifier_needs_classes(clf):
         clf.reset_classifier(0)
 
 
-@pytest.mark.parametrize("layer", [None, "Logits__AvgPool_1a", "Logits__Logits"])
-def test_embeddings_of_the_tools_network_are_its_own_graphs(preset, network, evaluated, layer):
+def test_embeddings_of_the_tools_network_are_its_own_graphs(preset, network, evaluated):
     """The tools' network shares its head layers with the classifier (a second call of each):
     the features are taken from the network's own graph, not from the layer's first call."""
+    import keras
+
     from inception_keras.inference import Predictor
 
     clf = ImageClassifier.from_preset(preset)  # its own: other tests fit the shared one
-    predictor = Predictor(clf.network, clf.class_names, clf.preparation, embeddings=True, layer=layer, top=2)
-    import keras
-
-    probs, feats = predictor.net.predict(evaluated[0], verbose=0)
-    if predictor.softmax:
-        probs = keras.ops.convert_to_numpy(keras.ops.softmax(probs))
-    _close(probs, evaluated[1], 1e-5)
-    if layer == "Logits__Logits":  # the logits themselves
-        _close(keras.ops.convert_to_numpy(keras.ops.softmax(feats)), evaluated[1], 1e-5)
-    else:
-        pooled = keras.Model(network.inputs, network.get_layer("Logits__Dropout_1b").input).predict(evaluated[0],
-                                                                                                    verbose=0)
-        np.testing.assert_allclose(feats, pooled.reshape(len(pooled), -1), atol=1e-5)
+    pooled = keras.Model(network.inputs, network.get_layer("Logits__Dropout_1b").input).predict(evaluated[0],
+                                                                                                verbose=0)
+    for layer in (None, "Logits__AvgPool_1a", "Logits__Logits"):
+        predictor = Predictor(clf.network, clf.class_names, clf.preparation, embeddings=True, layer=layer, top=2)
+        probs, feats = predictor.net.predict(evaluated[0], verbose=0)
+        if predictor.softmax:
+            probs = keras.ops.convert_to_numpy(keras.ops.softmax(probs))
+        _close(probs, evaluated[1], 1e-5)
+        if layer == "Logits__Logits":  # the logits themselves
+            _close(keras.ops.convert_to_numpy(keras.ops.softmax(feats)), evaluated[1], 1e-5)
+        else:
+            np.testing.assert_allclose(feats, pooled.reshape(len(pooled), -1), atol=1e-5)

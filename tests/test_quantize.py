@@ -219,10 +219,24 @@ def test_onnx_int8_qdq_per_channel_calibrated_per_class(small_model, class_folde
     assert summary["check"]["top1_agreement"] == agreement and summary["check"]["tolerance"] is None
 
 
-@pytest.mark.parametrize("quantize", ["float16", pytest.param("dynamic", marks=pytest.mark.slow)])
-def test_onnx_float16_and_dynamic(small_model, tmp_path, quantize):
+@pytest.fixture(scope="module")
+def zoo_layers_model():
+    """The zoo's layer kinds (conv + BatchNorm, concatenation, scaled residual) in a model that
+    converts in about a second, where an Inception graph takes fifteen."""
+    from helpers.tiny_exports import tiny_classifier
+
+    return tiny_classifier(classes=10)
+
+
+@pytest.mark.parametrize("quantize,graph", [
+    ("float16", "zoo layers"), ("dynamic", "zoo layers"),
+    pytest.param("float16", "inception", marks=pytest.mark.slow),
+    pytest.param("dynamic", "inception", marks=pytest.mark.slow),
+])
+def test_onnx_float16_and_dynamic(request, tmp_path, quantize, graph):
     import onnx
 
+    small_model = request.getfixturevalue("small_model" if graph == "inception" else "zoo_layers_model")
     summary = export_model(small_model, tmp_path / "m", "onnx", quantize=quantize, latency_runs=1, check_samples=4)
     proto = onnx.load(str(tmp_path / "m.onnx"))
     types = {t.data_type for t in proto.graph.initializer if len(t.dims) == 4}  # the conv kernels
