@@ -19,8 +19,8 @@ pipeline (``ignore_errors``): the caller sees which indices are missing and hand
 :func:`inception_keras.data.images.decode_any` for the reason (Pillow reads a few formats
 TensorFlow does not), and what cannot be read is reported as unreadable.
 
-The preprocessing the pipelines map over the images is :mod:`inception_keras.data.preprocessing`;
-its names are re-exported here.
+The preprocessing the pipelines map over the images is :mod:`inception_keras.data.preprocessing`
+(import its names from there).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ preprocessing of the tools (TensorFlow ops, for ``tf.data``) with its numpy refe
 ``resize-crop``: timm's) and its two numbers; :func:`preprocess_for_eval` applies it to one
 decoded image, :func:`decode_and_preprocess` to encoded bytes (decoding only the crop's window
 of a JPEG under ``slim``), :func:`crop_views` cuts the multi-crop protocols' views and
-:func:`load_for_eval` reads one file as the pipelines see it. :mod:`inception_keras.data.datasets`
-re-exports them all.
+:func:`load_for_eval` reads one file as the pipelines see it; the pipelines of
+:mod:`inception_keras.data.datasets` map them over image sets.
 """
 
 from __future__ import annotations
