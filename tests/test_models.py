@@ -59,7 +59,7 @@ def test_top_output_shape(zoo, name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+@pytest.mark.parametrize("pooling", [None, "avg", pytest.param("max", marks=pytest.mark.slow)])
 def test_notop_output_shapes_at_every_size(zoo, name, pooling):
     model = zoo.get(name, include_top=False, pooling=pooling, input_shape=(None, None, 3))
     for h, w in SIZES:
