@@ -15,6 +15,7 @@ import sys
 from unittest import mock
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from helpers.bad_inputs import case
@@ -22,6 +23,9 @@ from helpers.bad_inputs import case
 SMALL = ("--model", "inception_resnet_v1", "--weights", "none", "--classes", "10", "--input-size", "75",
          "--top", "2", "--no-progress")
 OUT = ("--output", "{tmp}/out.csv")
+
+# Rows that run predict end to end on an Inception graph (5-8 s each): the full suite's, not the fast tier's.
+SLOW = (pytest.mark.slow,)
 
 
 def _image(path, value=128):
@@ -50,7 +54,7 @@ def _chunk_without_manifest(tmp):
              filename=np.asarray([""]), ids=np.zeros((1, 2), np.int64), probs=np.ones((1, 2), np.float32))
 
 
-case(id="predict-parts-without-manifest-start-over", make=_with(_chunk_without_manifest), tool="predict",
+case(id="predict-parts-without-manifest-start-over", marks=SLOW, make=_with(_chunk_without_manifest), tool="predict",
      argv=("{tmp}/ok.png", *SMALL, *OUT), code=0,
      phrase="out.csv.parts holds 1 chunk but no manifest.json, so what made them is unknown: deleted them, "
             "starting over", exists=("out.csv", "out.csv.meta.json"), absent=("out.csv.parts", "out.csv.lock"))
@@ -80,7 +84,7 @@ def _latin1_name(tmp):  # (its row's path: test_predict_batch.py)
     _image(os.path.join(os.fsencode(tmp / "photos"), b"caf\xe9.png"), 60)  # (Latin-1, as old cameras name them)
 
 
-case(id="predict-file-name-not-utf8-into-a-file", make=_with(_latin1_name), tool="predict",
+case(id="predict-file-name-not-utf8-into-a-file", marks=SLOW, make=_with(_latin1_name), tool="predict",
      argv=("{tmp}/photos", *SMALL, *OUT), code=0, phrase="2 images, 0 unreadable",
      exists=("out.csv",), absent=("out.csv.parts", ".tmp-*"))
 
@@ -95,7 +99,7 @@ def _stale_temporary(tmp):
     (tmp / f".tmp-inception-keras-predict-out.csv-{_host()}-{gone.pid}-k3j9x_2a.csv").write_bytes(b"x" * 4096)
 
 
-case(id="predict-removes-temporaries-of-a-killed-run", make=_with(_stale_temporary), tool="predict",
+case(id="predict-removes-temporaries-of-a-killed-run", marks=SLOW, make=_with(_stale_temporary), tool="predict",
      argv=("{tmp}/ok.png", *SMALL, *OUT), code=0, phrase="wrote", exists=("out.csv",), absent=(".tmp-*",))
 
 
@@ -109,7 +113,7 @@ OVERWRITE = "already exists and was not written by inception-keras; give another
 case(id="predict-output-not-written-by-predict-is-kept", make=_with(_file("out.csv")), tool="predict",
      argv=("{tmp}/ok.png", *SMALL, *OUT), code=2, phrase=OVERWRITE,
      absent=("out.csv.meta.json", "out.csv.parts", "out.csv.lock"))
-case(id="predict-overwrite-replaces-it", make=_with(_file("out.csv")), tool="predict",
+case(id="predict-overwrite-replaces-it", marks=SLOW, make=_with(_file("out.csv")), tool="predict",
      argv=("{tmp}/ok.png", *SMALL, *OUT, "--overwrite"), code=0, phrase="wrote", exists=("out.csv.meta.json",))
 case(id="predict-embeddings-not-written-by-predict-is-kept", make=_with(_file("emb.npy")), tool="predict",
      argv=("{tmp}/ok.png", *SMALL, *OUT, "--embeddings", "{tmp}/emb.npy"), code=2,
@@ -123,7 +127,7 @@ def _ours(tmp):
                                                        "predictions": "out.csv", "embeddings": None}))
 
 
-case(id="predict-rerun-replaces-its-own-output", make=_with(_ours), tool="predict",
+case(id="predict-rerun-replaces-its-own-output", marks=SLOW, make=_with(_ours), tool="predict",
      argv=("{tmp}/ok.png", *SMALL, *OUT), code=0, phrase="wrote", exists=("out.csv",))
 case(id="predict-input-is-the-output", make=_with(_file("x.csv")), tool="predict",
      argv=("{tmp}/x.csv", *SMALL, "--output", "{tmp}/x.csv", "--overwrite"), code=2,
@@ -170,11 +174,11 @@ def _predict_with(target, argv):
     return call
 
 
-case(id="predict-disk-full-while-assembling-names-the-file", make=_with(), raises=ToolSaid,
+case(id="predict-disk-full-while-assembling-names-the-file", marks=SLOW, make=_with(), raises=ToolSaid,
      call=_predict_with("inception_keras.inference.writers.CsvWriter.write", ("{tmp}/ok.png", *SMALL, *OUT)),
      phrase="out.csv: No space left on device; free space on that disk, or write somewhere else",
      exists=("out.csv.parts/chunk-000000.npz",), absent=("out.csv", ".tmp-*", "out.csv.lock"))
-case(id="predict-disk-full-writing-a-chunk-names-the-file", make=_with(), raises=ToolSaid,
+case(id="predict-disk-full-writing-a-chunk-names-the-file", marks=SLOW, make=_with(), raises=ToolSaid,
      call=_predict_with("inception_keras.inference.chunks.np.savez", ("{tmp}/ok.png", *SMALL, *OUT)),
      phrase="out.csv.parts/chunk-000000.npz: No space left on device; free space on that disk",
      absent=("out.csv", "out.csv.parts/chunk-*", "out.csv.parts/.tmp-*"))
