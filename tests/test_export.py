@@ -497,22 +497,6 @@ def test_tflite_labels_file_beside_the_export_and_after_a_failed_one(tmp_path, m
 # --------------------------------------------------------------------------- #
 # ONNX
 # --------------------------------------------------------------------------- #
-def _tiny_zoo_model():
-    """The zoo's layer kinds (conv + BatchNorm + ReLU, pools, concat, scaled residual, dense) in a
-    graph small enough to convert three times in a few seconds."""
-    from inception_keras.models import layers as zl
-
-    inp = keras.Input((SIZE, SIZE, 3), name="images")
-    x = zl.conv_bn(inp, 8, "Conv2d_1a_3x3", strides=2, padding="valid")
-    a = zl.conv_bn(x, 8, "Mixed__Branch_0__Conv2d_0a_1x1")
-    b = zl.max_pool(x, "Mixed__Branch_1__MaxPool_0a_3x3", strides=1, padding="same")
-    x = zl.concat([a, b], "Mixed")
-    r = zl.conv_bn(x, 16, "Block__Conv2d_0a_3x3")
-    x = zl.scaled_residual(x, r, 0.17, "Block")
-    x = keras.layers.GlobalAveragePooling2D(name="AvgPool")(zl.avg_pool(x, "AvgPool_3x3"))
-    return keras.Model(inp, keras.layers.Dense(5, activation="softmax", name="Logits")(x), name="tiny")
-
-
 def test_onnx_conversion_matches_tf2onnx(monkeypatch):
     """The export's conversion (tf2onnx's steps, collecting garbage between them) gives the graph of
     tf2onnx.convert.from_function: the same operators, initializers and outputs (node names and
@@ -527,7 +511,9 @@ def test_onnx_conversion_matches_tf2onnx(monkeypatch):
 
     from inception_keras.export import build
 
-    _, endpoint = build.build_archive(_tiny_zoo_model(), None, None)
+    from helpers.tiny_exports import tiny_classifier
+
+    _, endpoint = build.build_archive(tiny_classifier(classes=5), None, None)
     spec = [tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32, name="images")]
     ours = build._convert_function(endpoint, spec, 18)
     assert gc.get_freeze_count() == 0  # the objects frozen out of the collections are back
