@@ -46,18 +46,51 @@ def count_macs(model) -> int:
     return int(total)
 
 
-def device_description() -> str:
-    """The accelerator (or CPU) the TensorFlow backend runs on, in words."""
-    import tensorflow as tf  # noqa: PLC0415
+def _accelerators() -> list[tuple[str, tuple[int, int] | None]]:
+    """(name, compute capability) of each GPU that the Keras backend computes on; [] on CPU."""
+    import keras  # noqa: PLC0415
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = []
-        for gpu in gpus:
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax  # noqa: PLC0415
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return [(d.device_kind, _capability(getattr(d, "compute_capability", None))) for d in gpus]
+    if backend == "torch":
+        import torch  # noqa: PLC0415
+
+        if not torch.cuda.is_available():
+            return []
+        return [(torch.cuda.get_device_name(i), torch.cuda.get_device_capability(i))
+                for i in range(torch.cuda.device_count())]
+    if backend == "tensorflow":
+        import tensorflow as tf  # noqa: PLC0415
+
+        found = []
+        for gpu in tf.config.list_physical_devices("GPU"):
             details = tf.config.experimental.get_device_details(gpu)
-            names.append(details.get("device_name", gpu.name))
+            found.append((details.get("device_name", gpu.name), details.get("compute_capability")))
+        return found
+    return []
+
+
+def _capability(value) -> tuple[int, int] | None:
+    """JAX gives the compute capability as text ("9.0")."""
+    if not value:
+        return None
+    major, _, minor = str(value).partition(".")
+    return int(major), int(minor or 0)
+
+
+def device_description() -> str:
+    """The accelerator (or CPU) that the Keras backend computes on, in words, with the backend's name."""
+    import keras  # noqa: PLC0415
+
+    backend = keras.backend.backend()
+    names = [name for name, _ in _accelerators()]
+    if names:
         counts = {n: names.count(n) for n in names}
-        return ", ".join(f"{c} x {n}" for n, c in counts.items())
+        return ", ".join(f"{c} x {n}" for n, c in counts.items()) + f" (Keras backend: {backend})"
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -67,22 +100,18 @@ def device_description() -> str:
                     break
     except OSError:
         pass
-    return f"CPU: {cpu} ({os.cpu_count()} cores)"
+    return f"CPU: {cpu} ({os.cpu_count()} cores, Keras backend: {backend})"
 
 
 def mixed_precision_policy(choice: str | None) -> str:
-    """Keras dtype policy for ``--mixed-precision``."""
+    """Keras dtype policy for ``--mixed-precision``: ``auto`` is bfloat16, or float16 on a GPU older
+    than compute capability 8.0 (no bfloat16 there)."""
     if choice is None:
         return "float32"
     if choice == "auto":
-        import tensorflow as tf  # noqa: PLC0415
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            cc = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (8, 0))
-            choice = "bfloat16" if cc >= (8, 0) else "float16"
-        else:
-            choice = "bfloat16"
+        gpus = _accelerators()
+        capability = (gpus[0][1] or (8, 0)) if gpus else (8, 0)
+        choice = "bfloat16" if tuple(capability) >= (8, 0) else "float16"
     return f"mixed_{choice}"
 
 
@@ -122,9 +151,9 @@ def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32),
 
     policy = keras.mixed_precision.dtype_policy().name
     precision = {None: "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[mixed_precision]
+    keras.backend.clear_session()  # before the policy: clear_session resets it to float32
     keras.mixed_precision.set_dtype_policy(precision)
     try:
-        keras.backend.clear_session()
         start = time.perf_counter()
         model = create_model(name, input_shape=(input_size, input_size, 3), **(build or {}))
         build_seconds = time.perf_counter() - start
@@ -135,7 +164,7 @@ def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32),
             "params": int(model.count_params()),
             "macs": count_macs(model),
             "build_seconds": round(build_seconds, 3),
-            "precision": precision,
+            "precision": model.dtype_policy.name,  # what the built model computes in
             "jit_compile": bool(jit_compile),
         }
         if macs_only:
@@ -153,5 +182,5 @@ def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32),
                             "images_per_second": round(1000.0 * bs / median, 2)})
         return records
     finally:
-        keras.mixed_precision.set_dtype_policy(policy)
         keras.backend.clear_session()
+        keras.mixed_precision.set_dtype_policy(policy)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from inception_keras.cli import benchmark as benchmark_cli
+from inception_keras import profile
 from inception_keras.profile import count_macs
 
 REQUIRED = {"model", "variant", "input_size", "params", "macs", "batch_size", "build_seconds",
@@ -54,6 +55,27 @@ def test_benchmark_tool_records(tmp_path, capsys):
         assert 0 < r["latency_ms_median"] <= r["latency_ms_p90"]
         assert r["images_per_second"] == pytest.approx(1000 * r["batch_size"] / r["latency_ms_median"], rel=0.01)
     assert "images/s" in printed and "Conv2D and Dense" in printed
+
+
+def test_mixed_precision_is_what_the_timed_model_computes_in(monkeypatch):
+    """clear_session resets Keras' dtype policy: set before it, --mixed-precision timed float32 under a bf16 label."""
+    seen = []
+
+    def fake_time(model, batch_size, input_size, **kwargs):
+        seen.append(model.dtype_policy.name)
+        return [0.01]
+
+    monkeypatch.setattr(profile, "time_batches", fake_time)
+    records = profile.benchmark_model("inception_resnet_v1", input_size=75, batch_sizes=(1,), runs=1, warmup=0,
+                                      mixed_precision="bfloat16")
+    assert seen == ["mixed_bfloat16"] and records[0]["precision"] == "mixed_bfloat16"
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # the caller's policy is back
+
+
+def test_device_and_auto_precision_follow_the_keras_backend():
+    assert profile.device_description().endswith(f"Keras backend: {keras.backend.backend()})")
+    assert profile.mixed_precision_policy("auto") == "mixed_bfloat16"  # CPU: bfloat16
+    assert profile.mixed_precision_policy(None) == "float32"
 
 
 def test_macs_only(tmp_path, capsys):
