@@ -140,7 +140,7 @@ def time_batches(model, batch_size: int, input_size: int, *, runs: int = 20, war
 
 
 def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32), runs: int = 20, warmup: int = 3,
-                    jit_compile: bool = False, mixed_precision: str | None = None, macs_only: bool = False,
+                    jit_compile: bool | str = False, mixed_precision: str | None = None, macs_only: bool = False,
                     progress=None, build: dict | None = None, label: str | None = None) -> list[dict]:
     """One record per batch size (or one with ``macs_only``) for the registry model ``name``, built
     with random weights and ``build`` (a preset's constructor arguments); ``label`` names it in the records."""
@@ -165,11 +165,12 @@ def benchmark_model(name: str, *, input_size: int = 299, batch_sizes=(1, 8, 32),
             "macs": count_macs(model),
             "build_seconds": round(build_seconds, 3),
             "precision": model.dtype_policy.name,  # what the built model computes in
-            "jit_compile": bool(jit_compile),
+            "jit_compile": jit_compile is True,
         }
         if macs_only:
             return [base]
         model.compile(jit_compile=jit_compile)
+        base["jit_compile"] = bool(model.jit_compile)  # "auto": what Keras chose
         records = []
         for bs in batch_sizes:
             if progress:

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -11,6 +13,7 @@ from inception_keras.cli import benchmark as benchmark_cli
 from inception_keras import profile
 from inception_keras.profile import count_macs
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRED = {"model", "variant", "input_size", "params", "macs", "batch_size", "build_seconds",
             "latency_ms_median", "latency_ms_p90", "images_per_second"}
 
@@ -54,7 +57,23 @@ def test_benchmark_tool_records(tmp_path, capsys):
         assert r["params"] == 22_769_848 and r["macs"] > 0 and r["build_seconds"] > 0
         assert 0 < r["latency_ms_median"] <= r["latency_ms_p90"]
         assert r["images_per_second"] == pytest.approx(1000 * r["batch_size"] / r["latency_ms_median"], rel=0.01)
+        assert r["jit_compile"] is False  # the default, Keras' choice: no XLA on a TensorFlow CPU
     assert "images/s" in printed and "Conv2D and Dense" in printed
+
+
+@pytest.mark.slow
+def test_jax_is_timed_compiled_by_default(tmp_path):
+    """Keras' choice on JAX is XLA: timed op by op instead, a JAX model was about 10x slower."""
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--model",
+                             "inception_resnet_v1", "--input-size", "75", "--batch-sizes", "1", "--runs", "1",
+                             "--warmup", "1", "--mixed-precision", "auto", "--json", str(out)],
+                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [record] = json.loads(out.read_text())
+    assert record["jit_compile"] is True and record["precision"] == "mixed_bfloat16"
+    assert record["device"].endswith("Keras backend: jax)")
 
 
 def test_mixed_precision_is_what_the_timed_model_computes_in(monkeypatch):

@@ -61,7 +61,7 @@ def keras_precision() -> str:
 
 
 def open_artifact(ref, *, provider: str | None = None, threads: int | None = None, input_size: int | None = None,
-                  random_weights: bool = False, jit_compile: bool = False) -> Artifact:
+                  random_weights: bool = False, jit_compile: bool | str = False) -> Artifact:
     """Open ``ref`` (a graph name, a preset or an exported model) as an :class:`Artifact`.
 
     Args:
@@ -72,7 +72,7 @@ def open_artifact(ref, *, provider: str | None = None, threads: int | None = Non
         random_weights: a named or remote preset is built with random weights instead of
             downloading them (timing only: weights do not change it); a local preset folder
             is always loaded with its weights. Graph names always have random weights.
-        jit_compile: compile Keras models with XLA.
+        jit_compile: compile Keras models with XLA (True, False, or "auto": Keras' choice).
 
     Raises:
         NotAModelError: ``ref`` is an existing file or folder that holds no model.
@@ -97,7 +97,7 @@ def open_artifact(ref, *, provider: str | None = None, threads: int | None = Non
     return Artifact(ref, runner, weights, max(0.0, rss_mb() - before))
 
 
-def _open_keras(ref: str, *, input_size, random_weights: bool, jit_compile: bool):
+def _open_keras(ref: str, *, input_size, random_weights: bool, jit_compile: bool | str):
     from ..weights.factory import load_model  # noqa: PLC0415
     from ..weights.loading import preset_info
     from ..weights.format import is_preset_dir  # noqa: PLC0415
@@ -128,11 +128,11 @@ def _open_keras(ref: str, *, input_size, random_weights: bool, jit_compile: bool
     return _keras_runner(model, info, ref, start, file_size, jit_compile), weights
 
 
-def _keras_runner(model, info, ref: str, start: float, file_size, jit_compile: bool):
+def _keras_runner(model, info, ref: str, start: float, file_size, jit_compile: bool | str):
     model.compile(jit_compile=jit_compile)
     runner = keras_runner(model, class_names=info.class_names, preprocessing=info.preprocessing)
     runner.path, runner.file_size = ref, file_size
-    runner.runtime += ", XLA" if jit_compile else ""
+    runner.runtime += ", XLA" if model.jit_compile else ""  # ("auto" resolved by Keras)
     runner.load_seconds = time.perf_counter() - start
     return runner
 

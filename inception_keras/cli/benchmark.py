@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="untimed calls first; side by side: untimed rounds (default 3)")
     timing.add_argument("--macs-only", action="store_true", help="parameters and multiply-adds only, no timing")
     options.add_runtime_options(parser)
-    options.add_run_options(parser, strategies=())
+    options.add_run_options(parser, strategies=(), jit_default="auto")
     options.add_output_options(parser, progress=False)
     return parser
 
@@ -140,7 +140,7 @@ def _compare(args) -> int:
                                  policy=mixed_precision_policy(args.mixed_precision),
                                  progress=lambda m: print(m, file=sys.stderr, flush=True), provider=args.provider,
                                  threads=args.threads, input_size=args.input_size, random_weights=True,
-                                 jit_compile=options.jit_value(args.jit_compile) is True)
+                                 jit_compile=options.jit_value(args.jit_compile))
     device = device_description()
     for r in records:
         r["device"] = device
@@ -162,7 +162,7 @@ def _zoo(args) -> int:
     records = []
     for name, label, kwargs, size in targets:
         records += benchmark_model(name, input_size=size, batch_sizes=batch_sizes, runs=args.runs,
-                                   warmup=args.warmup, jit_compile=options.jit_value(args.jit_compile) is True,
+                                   warmup=args.warmup, jit_compile=options.jit_value(args.jit_compile),
                                    mixed_precision=mixed,
                                    macs_only=args.macs_only, progress=lambda m: print(m, file=sys.stderr),
                                    build=kwargs, label=label)

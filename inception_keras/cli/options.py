@@ -260,7 +260,8 @@ def add_run_options(parser, *, strategies=("none", "mirrored"), jit_default: str
     group.add_argument("--mixed-precision", nargs="?", const="auto", choices=MIXED_PRECISION,
                        help="compute in bfloat16 or float16 (auto: bfloat16, float16 on GPUs without bf16)")
     group.add_argument("--jit-compile", nargs="?", const="on", default=jit_default, choices=JIT,
-                       help=f"compile with XLA: --jit-compile alone is 'on'; auto is Keras' choice "
+                       help=f"compile with XLA: --jit-compile alone is 'on'; auto is Keras' choice: XLA on "
+                            f"JAX and on a TensorFlow GPU, none on a TensorFlow CPU or PyTorch "
                             f"(default {jit_default})")
     if strategies:
         group.add_argument("--strategy", default="none", choices=strategies,
