@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors.numpy import save_file
 
 import inception_keras
-from inception_keras import ImageClassifier, ImagePreprocessor, UnknownModelError
+from inception_keras import ImageClassifier, ImagePreprocessor, PresetError, UnknownModelError
 from inception_keras.data.preprocessing import Preprocessing, load_for_eval
 from inception_keras.data.labels import imagenet_classes
 from inception_keras.tasks import ClassifierAPI, Prediction
@@ -200,6 +200,21 @@ def test_preprocessor_is_a_serialisable_layer():
     batch = again(tf.constant([png_bytes(image)] * 2))  # a batch of encoded images
     np.testing.assert_allclose(batch.numpy()[1], out.numpy(), atol=1e-6)
     assert issubclass(ImageClassifier, ClassifierAPI)
+
+
+def test_from_preset_opens_a_saved_classifier(clf, photos, tmp_path):
+    """classifier.save("x.keras") then from_preset("x.keras"): the classifier as saved, not a weights-file error."""
+    path = tmp_path / "clf.keras"
+    clf.save(path)
+    again = ImageClassifier.from_preset(path)
+    assert type(again) is ImageClassifier and again.labels == clf.labels
+    np.testing.assert_array_equal(again.predict(photos[:2]), clf.predict(photos[:2]))
+    with pytest.raises(ValueError, match=r"saved ImageClassifier, loaded as saved: num_classes cannot change it"):
+        ImageClassifier.from_preset(str(path), num_classes=3)
+    plain = tmp_path / "plain.keras"
+    clf.backbone.save(plain)  # a Keras model that is no classifier: still the weights-file advice
+    with pytest.raises(PresetError, match="is a weights file, not a preset"):
+        ImageClassifier.from_preset(plain)
 
 
 @pytest.mark.slow

@@ -32,7 +32,9 @@ class 'ImageClassifier'``.
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -194,7 +196,8 @@ class ImageClassifier(ClassifierAPI, keras.Model):
                 ``"inception_resnet_v2.tf_in1k"``), a preset folder (a training run's ``best/``,
                 or the run folder itself), a folder in timm's layout, an ``hf://`` or
                 ``kaggle://`` URI, or a graph name (``"inception_v4"``: random weights unless
-                ``weights=`` or ``pretrained=True``).
+                ``weights=`` or ``pretrained=True``), or a ``.keras`` file that
+                :meth:`save` wrote (the classifier as saved; no overrides).
             **overrides: constructor arguments, as ``create_model`` takes them: ``weights=``
                 (with a graph name), ``input_shape=``, ``dropout_rate=``, and timm's
                 ``pretrained=`` and ``num_classes=`` (with ``pretrained=True`` and other
@@ -214,6 +217,12 @@ class ImageClassifier(ClassifierAPI, keras.Model):
         """
         if not isinstance(reference, (str, os.PathLike)):
             raise UnknownModelError(f"a model reference is a name, a path or a URI, got {type(reference).__name__}")
+        if _saved_classifier(reference):  # classifier.save("x.keras"): the classifier as it was saved
+            if overrides:
+                raise ValueError(f"{os.fspath(reference)} is a saved ImageClassifier, loaded as saved: "
+                                 f"{', '.join(sorted(overrides))} cannot change it; load it, then call "
+                                 f"reset_classifier() for a new head")
+            return keras.models.load_model(reference)
         if is_exported(reference) and not os.fspath(reference).endswith(".keras"):
             return ExportedClassifier.open(reference, **overrides)
         reference = _run_model(os.fspath(reference))
@@ -348,6 +357,19 @@ def _check_overrides(overrides: dict) -> None:
     if overrides.get("in_chans", 3) != 3 or (overrides.get("input_shape") or (0, 0, 3))[-1] != 3:
         raise ValueError("an ImageClassifier takes RGB images (its preprocessor gives 3 channels); build a model of "
                          "other input channels with create_model(..., in_chans=N) and feed it yourself")
+
+
+def _saved_classifier(reference) -> bool:
+    """Whether ``reference`` is a ``.keras`` archive of an ImageClassifier (its config.json says so)."""
+    path = os.fspath(reference)
+    if not (path.endswith(".keras") and os.path.isfile(path) and zipfile.is_zipfile(path)):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False  # (not a Keras archive: the weights-file path reports it)
+    return isinstance(config, dict) and config.get("registered_name") == "inception_keras>ImageClassifier"
 
 
 def _run_model(reference: str) -> str:
