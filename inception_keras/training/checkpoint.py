@@ -11,8 +11,11 @@ import re
 import time
 import warnings
 
+import h5py
 import numpy as np
 
+from ..data.preprocessing import Preprocessing
+from ..evaluation import readable_progbar
 from ..utils.fileio import atomic_save, naming_path, write_json
 from .config import RUN_FILES, STATE_ATTR, TrainConfig, TrainingError
 from .recipe import monitor_key
@@ -38,8 +41,6 @@ def _restore_seed_states(model, states: dict) -> None:
 def save_checkpoint(model, path: str, state: dict) -> str:
     """Model weights + optimizer state (Keras' ``save_weights`` of a compiled model holds both)
     + ``state`` as a JSON attribute, in one file that appears only when complete."""
-    import h5py  # noqa: PLC0415
-
     def save(tmp):
         model.save_weights(tmp)
         with h5py.File(tmp, "a") as f:
@@ -51,8 +52,6 @@ def save_checkpoint(model, path: str, state: dict) -> str:
 
 def read_checkpoint_state(path: str) -> dict:
     """The run state stored in a checkpoint (epoch, iterations, best top-1, seed states...)."""
-    import h5py  # noqa: PLC0415
-
     try:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get(STATE_ATTR)
@@ -157,8 +156,6 @@ class ReadableProgbarLogger(_progbar_logger_base()):
 
     def _maybe_init_progbar(self):
         if self.progbar is None:
-            from ..evaluation import readable_progbar  # noqa: PLC0415
-
             self.progbar = readable_progbar(self.target, verbose=self.verbose, unit_name="step",
                                             stateless_metrics=set())
 
@@ -208,7 +205,6 @@ def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: 
     """Write ``view`` (the inference graph) as the preset folder ``<output>/best``, replacing the
     previous one atomically: the run's class names, its input size and eval preprocessing, and
     in ``metadata.json`` where the weights came from (the run, its ``--weights``, the epoch)."""
-    from ..data.preprocessing import Preprocessing  # noqa: PLC0415
     from ..weights.format import save_preset  # noqa: PLC0415
 
     source = {"uri": os.path.abspath(output), "kind": "training run", "model": config.model,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import h5py
+
 from .config import HEAD_PREFIXES, RUN_FILES, TrainingError
 
 
@@ -31,8 +33,6 @@ def is_head_layer(name: str) -> bool:
 
 def _file_heads(path: str) -> tuple[int | None, bool]:
     """(classes, has auxiliary head) of a Keras weights file, from its 2D (dense) kernels."""
-    import h5py  # noqa: PLC0415
-
     shapes = []
     try:
         with h5py.File(path, "r") as f:
