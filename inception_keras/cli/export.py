@@ -62,7 +62,12 @@ from ..export import (
     DEFAULT_TOLERANCE,
     FORMATS,
     QUANTIZATIONS,
+    ExportCheckError,
     ExportWarning,
+    artefact_path,
+    check_options,
+    export_model,
+    prepare_output,
 )
 
 
@@ -212,8 +217,6 @@ def _show(caught) -> None:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    from ..export import ExportCheckError, ExportWarning, artefact_path, check_options, export_model, prepare_output
-
     export_options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
                    calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,
                    batch_size=args.batch_size, check_samples=args.check_samples, tolerance=args.tolerance,

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from ..data.datasets import DataError, ImageSet, file_bytes, find_image_set
-from ..data.preprocessing import Preprocessing
+from ..data.preprocessing import Preprocessing, preprocess_for_eval
 from ..data.datasets import align_classes as _align
 from ..data.images import decode_image, unreadable_reason
 from ..data.augment import preprocess_for_train
@@ -269,8 +269,6 @@ def train_dataset(run_data: RunData, config: TrainConfig, steps_per_epoch: int, 
 def eval_dataset(image_set: ImageSet, config: TrainConfig, num_classes: int):
     """Validation batches with the evaluation preprocessing; undecodable files are left out."""
     import tensorflow as tf  # noqa: PLC0415
-
-    from ..data.preprocessing import preprocess_for_eval
 
     prep = Preprocessing("slim", config.input_size, config.crop_fraction)
     targets = _one_hot(num_classes, config.aux_logits)
