@@ -12,11 +12,13 @@ import time
 import warnings
 
 import h5py
+import keras
 import numpy as np
 
 from ..data.preprocessing import Preprocessing
 from ..evaluation import readable_progbar
 from ..utils.fileio import atomic_save, naming_path, write_json
+from ..weights.format import save_preset
 from .config import RUN_FILES, STATE_ATTR, TrainConfig, TrainingError
 from .recipe import monitor_key
 
@@ -104,14 +106,10 @@ def load_checkpoint(model, path: str, config: str | None = None) -> dict:
 
 
 def _callback_base():
-    import keras  # noqa: PLC0415
-
     return keras.callbacks.Callback
 
 
 def _progbar_logger_base():
-    import keras  # noqa: PLC0415
-
     return keras.callbacks.ProgbarLogger
 
 
@@ -205,8 +203,6 @@ def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: 
     """Write ``view`` (the inference graph) as the preset folder ``<output>/best``, replacing the
     previous one atomically: the run's class names, its input size and eval preprocessing, and
     in ``metadata.json`` where the weights came from (the run, its ``--weights``, the epoch)."""
-    from ..weights.format import save_preset  # noqa: PLC0415
-
     source = {"uri": os.path.abspath(output), "kind": "training run", "model": config.model,
               "weights": None if config.weights is None else str(config.weights), "epoch": epoch,
               "monitor": monitor_key(config), "val_top1": top1}
