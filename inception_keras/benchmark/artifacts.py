@@ -18,6 +18,9 @@ import dataclasses
 import os
 import time
 
+from ..data.labels import default_class_names
+from ..runtimes import is_exported, open_runner, size_on_disk
+from ..runtimes.keras import KerasModelRunner
 from .timing import rss_mb
 
 # Keras dtype policy -> the precision column
@@ -80,8 +83,6 @@ def open_artifact(ref, *, provider: str | None = None, threads: int | None = Non
             preset that cannot be used, an exported model that cannot be opened
             (:class:`~inception_keras.runtimes.RuntimeOpenError`).
     """
-    from ..runtimes import is_exported, open_runner  # noqa: PLC0415
-
     ref = os.fspath(ref)
     before = rss_mb()
     if is_exported(ref):
@@ -102,7 +103,6 @@ def _open_keras(ref: str, *, input_size, random_weights: bool, jit_compile: bool
     from ..weights.loading import preset_info
     from ..weights.format import is_preset_dir  # noqa: PLC0415
     from ..weights.factory import list_models  # noqa: PLC0415
-    from ..runtimes import size_on_disk  # noqa: PLC0415
 
     start = time.perf_counter()
     file_size = None
@@ -141,9 +141,6 @@ def keras_runner(model, *, class_names=None, preprocessing=None):
     """A built Keras model behind the runner interface, called through ``predict_on_batch``;
     its precision from the current dtype policy. ``preprocessing``: {"name", "input_size",
     "crop_fraction"} (default: TF-slim's at the model's input size)."""
-    from ..data.labels import default_class_names  # noqa: PLC0415
-    from ..runtimes.keras import KerasModelRunner  # noqa: PLC0415
-
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
         raise ValueError(f"{model.name!r} takes {shape}: build it with a fixed square input_shape to run it here")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 
+import keras
+
+from ..utils.tables import format_table
 from .artifacts import open_artifact
 from .timing import MEMORY_NOTE, measure_alternately, memory_method
 
@@ -18,8 +21,6 @@ COLUMNS = ("model", "format", "precision", "size MB", "load s", "RSS +MB", "batc
 @contextlib.contextmanager
 def dtype_policy(policy: str):
     """Keras models built inside use ``policy`` ("float32", "mixed_bfloat16"...); restored after."""
-    import keras  # noqa: PLC0415
-
     saved = keras.mixed_precision.dtype_policy().name
     keras.mixed_precision.set_dtype_policy(policy)
     try:
@@ -103,8 +104,6 @@ def comparison_rows(records: list[dict]) -> list[tuple]:
 
 def format_comparison(records: list[dict]) -> str:
     """The side-by-side table, and lines that say what was measured."""
-    from ..utils.tables import format_table  # noqa: PLC0415
-
     if not records:
         return ""
     first = records[0]

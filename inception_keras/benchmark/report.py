@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.datasets import align_classes
+from ..data.preprocessing import Preprocessing
+from ..utils.tables import markdown_table
 from .timing import MEMORY_NOTE, measure_alternately, memory_method
 
 TOP_K = 5
@@ -50,8 +53,6 @@ def labels_for(image_set, classes: int, class_names):
     """``(image_set, label_shift, "")`` to score ``classes``-way models on ``image_set``, the
     labels renumbered by class name where the names allow; ``(image_set, None, reason)`` when
     the labels do not match the models' classes."""
-    from ..data.datasets import align_classes  # noqa: PLC0415
-
     names = list(class_names or [])
     data = list(image_set.class_names)
     if names and names != data and image_set.layout != "tfrecord" and set(data) <= set(names):
@@ -65,8 +66,6 @@ def labels_for(image_set, classes: int, class_names):
 
 
 def _preprocessing(runner):
-    from ..data.preprocessing import Preprocessing  # noqa: PLC0415
-
     p = runner.preprocessing
     return Preprocessing(p.get("name", "slim"), int(p.get("input_size") or runner.input_size),
                          float(p.get("crop_fraction", 0.875)))
@@ -180,8 +179,6 @@ def report_rows(report: dict) -> tuple[list[str], list[tuple]]:
 
 def format_markdown(report: dict, plot_file: str | None = None) -> str:
     """The report as Markdown: what was compared, the table, the plot, the definitions."""
-    from ..utils.tables import markdown_table  # noqa: PLC0415
-
     data, timing = report["data"], report["timing"]
     header, rows = report_rows(report)
     lines = ["# Deploy report", "",

@@ -127,8 +127,6 @@ def _match_classes(args, clf, image_set):
 def _load_reference(args, loaded, image_set):
     """The ``--reference`` classifier, checked against the evaluated one: the same
     number of classes and the same input size."""
-    import argparse  # noqa: PLC0415
-
     from ..runtimes import MissingMetadataError  # noqa: PLC0415
 
     ref_args = argparse.Namespace(model=args.reference, weights=args.reference_weights, variant=None, classes=None,

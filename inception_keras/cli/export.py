@@ -50,6 +50,8 @@ import os
 import sys
 import warnings
 
+from ..data.datasets import list_image_files
+from ..utils.fileio import remove_stale_temporaries
 from . import options
 from ..export import (
     CALIBRATION_METHODS,
@@ -60,6 +62,12 @@ from ..export import (
     DEFAULT_TOLERANCE,
     FORMATS,
     QUANTIZATIONS,
+    ExportCheckError,
+    ExportWarning,
+    artefact_path,
+    check_options,
+    export_model,
+    prepare_output,
 )
 
 
@@ -200,8 +208,6 @@ def _inputs(args) -> list[str]:
 
 def _show(caught) -> None:
     """The warnings recorded during the export: ours as one line each, the others as Python shows them."""
-    from ..export import ExportWarning  # noqa: PLC0415
-
     for w in caught:
         if issubclass(w.category, ExportWarning):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -211,10 +217,6 @@ def _show(caught) -> None:
 
 def main(argv=None) -> int:
     args = options.parse_args(build_parser(), argv)
-    from ..data.datasets import list_image_files  # noqa: PLC0415
-    from ..export import ExportCheckError, ExportWarning, artefact_path, check_options, export_model, prepare_output
-    from ..utils.fileio import remove_stale_temporaries  # noqa: PLC0415
-
     export_options = dict(quantize=args.quantize, include_preprocessing=args.include_preprocessing,
                    calibration_data=args.calibration_data, calibration_steps=args.calibration_steps,
                    batch_size=args.batch_size, check_samples=args.check_samples, tolerance=args.tolerance,

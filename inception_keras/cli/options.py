@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import sys
 import time
 
@@ -62,8 +63,6 @@ def command_line(tool: str, argv) -> str:
     """The command that reruns this one, for reports and run folders: the program as the user
     started it (:func:`program_name`; a script with the path typed, ``python tools/evaluate.py``)
     and the arguments, quoted for a POSIX shell."""
-    import shlex  # noqa: PLC0415
-
     name = program_name(tool)
     program = ["python", sys.argv[0]] if name.endswith(".py") else shlex.split(name)
     return shlex.join([*program, *argv])

@@ -39,6 +39,7 @@ only with --overwrite.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sys
 
@@ -169,8 +170,6 @@ def main(argv=None) -> int:
 
 
 def _predict(args) -> int:
-    import contextlib  # noqa: PLC0415
-
     from ..utils.fileio import output_lock  # noqa: PLC0415
 
     if not args.images:

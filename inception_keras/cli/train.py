@@ -24,8 +24,9 @@ import argparse
 import os
 import sys
 
+from ..training.config import read_run_file
 from . import options
-from ..training import AUGMENTATIONS, OPTIMIZERS, STRATEGIES, TrainConfig
+from ..training import AUGMENTATIONS, OPTIMIZERS, RUN_FILES, STRATEGIES, TrainConfig, TrainingError
 
 _D = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
 
@@ -177,9 +178,6 @@ def _resume_conflicts(argv: list[str], args) -> list[str]:
     """The options on the command line that conflict with the saved run ``args.resume``: any
     option that sets something else than the run has (--epochs may extend it; display options
     such as --verbose or --no-progress are free)."""
-    from ..training import RUN_FILES, TrainingError  # noqa: PLC0415
-    from ..training.config import read_run_file  # noqa: PLC0415
-
     given = {dest: flag for dest, flag in _given_options(argv).items() if dest not in _DISPLAY}
     if not given:
         return []
@@ -231,7 +229,6 @@ def main(argv=None) -> int:
     command = options.command_line("train", argv)
     args = options.parse_args(parser, argv)
     from ..data.datasets import DataError  # noqa: PLC0415
-    from ..training import TrainingError  # noqa: PLC0415
 
     def log(message):
         options.info(args, message)

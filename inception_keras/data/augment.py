@@ -3,7 +3,7 @@ stateless random ops: the same (seed, image) always gives the same result."""
 
 from __future__ import annotations
 
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, preprocess_for_eval
 from ..training.config import AUGMENTATIONS
 
 
@@ -96,8 +96,6 @@ def preprocess_for_train(image, image_size: int, seed, *, mode: str = "inception
     so the same (seed, image) always gives the same result, in any order and on any replica.
     """
     import tensorflow as tf  # noqa: PLC0415
-
-    from .preprocessing import preprocess_for_eval  # noqa: PLC0415
 
     if mode == "none":
         return preprocess_for_eval(image, Preprocessing("slim", image_size, crop_fraction))

@@ -33,6 +33,7 @@ Protocols (``image_size`` is the model's input, 299 for the published weights):
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 GOOGLENET_SCALES = (256, 288, 320, 352)  # shorter sides for a 224 input (the paper's)
 GOOGLENET_INPUT = 224
@@ -152,8 +153,6 @@ def crop_boxes(protocol: str, height: int, width: int, prep) -> list[CropBox]:
 
 def forward_passes(protocol: str, prep=None) -> int:
     """Forward passes (crops) per image of ``protocol``: 1, 2, 10 or 144."""
-    from types import SimpleNamespace  # noqa: PLC0415
-
     prep = prep or SimpleNamespace(name="slim", image_size=299, crop_fraction=0.875, resize_to=342)
     return len(crop_boxes(protocol, 2 * prep.image_size, 3 * prep.image_size, prep))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 import sys
@@ -107,8 +108,6 @@ def _readable_progbar_class():
                 sys.stdout.write(text)
                 sys.stdout.flush()
             else:
-                import logging  # noqa: PLC0415
-
                 logging.getLogger("keras").info(text)
 
     return ReadableProgbar

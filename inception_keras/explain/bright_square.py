@@ -8,7 +8,9 @@ Grad-CAM finds the square, and the README's example picture is drawn from it.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
+from keras import layers
 
 CLASS_NAMES = ("no square", "bright square")
 SIZE = 32  # input side
@@ -37,9 +39,6 @@ def make_images(n: int, seed: int = 0, labels=None):
 
 def build_model():
     """Three convolutions down to an 8x8 map (``features``), global average pooling, a 2-way softmax."""
-    import keras  # noqa: PLC0415
-    from keras import layers  # noqa: PLC0415
-
     inputs = keras.Input((SIZE, SIZE, 3), name="input")
     x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv1")(inputs)  # 16x16
     x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(x)
@@ -52,8 +51,6 @@ def build_model():
 
 def train(seed: int = 0, n: int = 512, epochs: int = 6):
     """:func:`build_model` trained on :func:`make_images` (a few seconds on a CPU)."""
-    import keras  # noqa: PLC0415
-
     keras.utils.set_random_seed(seed)
     model = build_model()
     x, y, _ = make_images(n, seed=seed)

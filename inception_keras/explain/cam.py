@@ -16,9 +16,11 @@ works on every backend (``tf.GradientTape``, ``jax.value_and_grad``, ``torch.aut
 from __future__ import annotations
 
 import dataclasses
+import difflib
 
 import keras
 import numpy as np
+from PIL import Image
 
 METHODS = ("gradcam", "gradcam++")
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -91,8 +93,6 @@ def spatial_layer(model, name: str):
     naming the problem and the layers to choose from otherwise."""
     names = [layer.name for layer in model.layers]
     if name not in names:
-        import difflib  # noqa: PLC0415
-
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         levels = getattr(model, "feature_info", None)
@@ -257,8 +257,6 @@ def _normalise(cam: np.ndarray) -> np.ndarray:
 
 def _resize(cam: np.ndarray, size) -> np.ndarray:
     """Bilinear resize of a (h, w) map to ``size`` (height, width), cell centres spread over the input."""
-    from PIL import Image  # noqa: PLC0415
-
     height, width = int(size[0]), int(size[1])
     image = Image.fromarray(cam.astype("float32")).resize((width, height), Image.BILINEAR)
     return np.clip(np.asarray(image, dtype="float32"), 0.0, 1.0)

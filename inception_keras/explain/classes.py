@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from ..data.labels import imagenet_classes
+
 _SYNSET = re.compile(r"^n\d{8}$")
 
 
@@ -12,7 +14,6 @@ def imagenet_synsets(classes: int) -> list[str | None] | None:
     """The synset of each output of a 1000-way (or 1001-way, background first) ImageNet head."""
     if classes not in (1000, 1001):
         return None
-    from ..data.labels import imagenet_classes  # noqa: PLC0415
 
     synsets = [synset for synset, _ in imagenet_classes()]
     return synsets if classes == 1000 else [None, *synsets]

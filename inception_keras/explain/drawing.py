@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 # Anchors of the colour ramp: heat value -> RGB (dark blue, blue, cyan, yellow, red, dark red).
 _RAMP = np.array([0.0, 0.125, 0.375, 0.625, 0.875, 1.0])
@@ -48,8 +49,6 @@ def overlay(image, heatmap, alpha: float = 0.5) -> np.ndarray:
 
 def font(size: int):
     """Pillow's built-in font at ``size`` pixels (the small bitmap font where FreeType is missing)."""
-    from PIL import ImageFont  # noqa: PLC0415
-
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, ImportError, OSError):
@@ -80,8 +79,6 @@ def render(image, explanation, title: str, note: str | None = None, *, alpha: fl
     Returns:
         A ``PIL.Image`` (RGB).
     """
-    from PIL import Image, ImageDraw  # noqa: PLC0415
-
     crop = to_uint8(image)
     height, width = crop.shape[:2]
     scale = max(1.0, min_side / max(height, width))
@@ -118,8 +115,6 @@ def render(image, explanation, title: str, note: str | None = None, *, alpha: fl
 def contact_sheet(pictures, columns: int | None = None, title: str | None = None):
     """``pictures`` (PIL images) on a white grid, row by row; ``columns`` defaults to a
     near-square layout of at most 4 columns. An optional ``title`` goes on top."""
-    from PIL import Image, ImageDraw  # noqa: PLC0415
-
     pictures = list(pictures)
     if not pictures:
         raise ValueError("a contact sheet needs at least one picture")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import json
+import os
 import warnings
+from collections import OrderedDict
 
 from ..data.preprocessing import Preprocessing, preprocess_for_eval
 from ..data.images import decode_image
@@ -26,9 +31,6 @@ def _metadata_endpoint(archive, metadata: dict, asset_dir: str) -> None:
     """The ``metadata`` signature (no inputs): ``class_names`` (string ``[classes]``),
     ``preprocessing`` (JSON), ``metadata`` (all of it as JSON) and the paths of the two asset
     files, ``assets/class_names.txt`` and ``assets/metadata.json``, which travel with the SavedModel."""
-    import json  # noqa: PLC0415
-    import os  # noqa: PLC0415
-
     import tensorflow as tf  # noqa: PLC0415
 
     names_path = os.path.join(asset_dir, METADATA_FILES["class_names"])
@@ -118,9 +120,6 @@ def release_memory() -> None:
     """Free the garbage, and hand the memory malloc keeps for later back to the system (glibc's
     ``malloc_trim``: TensorFlow's threads free into arenas that Python's next allocations do not
     reuse, so without it a freed frozen graph still counts, and adds to grappler's copies)."""
-    import ctypes  # noqa: PLC0415
-    import gc  # noqa: PLC0415
-
     gc.collect()
     try:
         ctypes.CDLL(None).malloc_trim(0)
@@ -137,8 +136,6 @@ def _collecting(optimizers):
     when a full collection comes, after some 40 copies with a TensorFlow process's millions of
     long-lived objects (12.5 GB for Inception-v4). Collecting before each optimizer keeps one or
     two copies alive."""
-    from collections import OrderedDict  # noqa: PLC0415
-
     def after_collection(factory):
         def make():
             release_memory()
@@ -185,8 +182,6 @@ def _convert_function(endpoint, spec, opset: int):
     :func:`_frozen_graph_def`; Inception-v4: 12.5 GB peak before, about 3.5 GB now). The objects
     alive before the conversion are frozen out of the collections (``gc.freeze``), which makes
     each of them cheap. A tf2onnx without these internals converts with ``from_function``."""
-    import gc  # noqa: PLC0415
-
     import tensorflow as tf  # noqa: PLC0415
     from tf2onnx import convert, optimizer  # noqa: PLC0415
 

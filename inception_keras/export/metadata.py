@@ -15,7 +15,9 @@ import os
 
 import numpy as np
 
+from ..data.labels import default_class_names
 from ..data.preprocessing import Preprocessing
+from ..version import __version__
 from .options import EXPORT_EXTRA, ExportError
 
 FORMAT_VERSION = 1
@@ -44,8 +46,6 @@ def export_metadata(model, preprocessing: Preprocessing, labels, info: dict | No
     """What travels with an export: class names (and where they came from), the eval
     preprocessing, the model and the package version. Raises ExportError for labels that do not
     fit the model (count, or a name with a line break)."""
-    from ..version import __version__  # noqa: PLC0415
-    from ..data.labels import default_class_names  # noqa: PLC0415
     from ..weights.format import make_preprocessing  # noqa: PLC0415
 
     classes = int(model.output_shape[-1])

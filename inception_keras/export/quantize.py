@@ -21,6 +21,9 @@ per image), whatever the number of images. The images themselves are decoded a b
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 
 import numpy as np
@@ -108,7 +111,6 @@ def quantize_onnx(proto, quantize: str, work: str, *, x=None, batch: int = 1, me
     props = {p.key: p.value for p in proto.metadata_props}
     source, target = os.path.join(work, "float.onnx"), os.path.join(work, "quantized.onnx")
     onnx.save(proto, source)
-    import logging  # noqa: PLC0415
 
     def no_preprocessing_advice(record):  # the model comes from tf2onnx: shapes known, batch norms folded
         return "pre-processing before quantization" not in record.getMessage()
@@ -129,9 +131,6 @@ def quantize_onnx(proto, quantize: str, work: str, *, x=None, batch: int = 1, me
 
 
 def _quantize_file(q, source: str, target: str, quantize: str, x, batch: int, method: str) -> None:
-    import contextlib  # noqa: PLC0415
-    import io  # noqa: PLC0415
-
     if quantize == "dynamic":
         # ConvInteger has uint8 kernels only on the CPU execution provider
         q.quantize_dynamic(source, target, weight_type=q.QuantType.QUInt8, per_channel=False)

@@ -23,10 +23,10 @@ from ..utils.fileio import (
     write_json,
     write_text,
 )
-from .build import build_archive, onnx_model, tflite_bytes
+from .build import build_archive, onnx_model, release_memory, tflite_bytes
 from .check import OutputChecker
 from .inputs import batch_at, find_images, fingerprint, random_encoded_images, random_inputs, select_per_class
-from .quantize import PRECISION
+from .quantize import PRECISION, quantize_onnx
 from .metadata import STORED, add_tflite_metadata, export_metadata, labels_path, labels_text
 from .options import (
     EXPORT_EXTRA,
@@ -106,9 +106,6 @@ def _write_onnx(endpoint, path: str, batch, shape, opset: int, verify, metadata:
     start = time.perf_counter()
     proto = onnx_model(endpoint, batch, shape, opset, metadata)
     if quantize is not None:
-        from .build import release_memory  # noqa: PLC0415
-        from .quantize import quantize_onnx  # noqa: PLC0415
-
         release_memory()  # what the conversion left, before the calibration runs the model
         work = make_temporary_dir(path, "export")
         try:

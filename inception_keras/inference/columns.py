@@ -24,6 +24,7 @@ import dataclasses
 
 import numpy as np
 
+from ..data.labels import imagenet_classes
 from ..utils.fileio import display_path
 
 KINDS = ("str", "int", "float", "embedding")
@@ -70,8 +71,6 @@ def columns_from_json(data) -> list[Column]:
 def imagenet_synsets(class_names: list[str]) -> list[str | None] | None:
     """The synsets of an ImageNet head's classes (None for the background class), or None
     when the class names are not ImageNet's (1000, or 1001 with background first)."""
-    from ..data.labels import imagenet_classes  # noqa: PLC0415
-
     classes = imagenet_classes()
     names = [n for _, n in classes]
     if list(class_names) == names:

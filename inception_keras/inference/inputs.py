@@ -21,6 +21,8 @@ import hashlib
 import os
 import re
 
+import numpy as np
+
 from ..data.datasets import DataError, IMAGE_EXTENSIONS, list_image_files, is_tfrecord_name
 
 LIST_SUFFIXES = (".txt", ".lst")
@@ -70,7 +72,6 @@ class Sources:
     def count_records(self) -> list[int]:
         """Records per TFRecord shard (read once, not decoded)."""
         if self.record_counts is None:
-            import numpy as np  # noqa: PLC0415
             import tensorflow as tf  # noqa: PLC0415
 
             self.record_counts = [int(tf.data.TFRecordDataset(p).reduce(np.int64(0), lambda n, _: n + 1).numpy())

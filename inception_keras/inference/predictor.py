@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 
 import numpy as np
 
@@ -96,8 +97,6 @@ def weights_digest(model) -> str:
     model's: of its file, or of every file of a SavedModel folder, in path order)."""
     digest = hashlib.sha256()
     if isinstance(model, Runner):
-        import os  # noqa: PLC0415
-
         files = [model.path] if os.path.isfile(model.path) else sorted(
             os.path.join(d, f) for d, _, names in os.walk(model.path) for f in names)
         for path in files:

@@ -17,6 +17,9 @@ import os
 
 import numpy as np
 
+from ..utils.quiet import quiet_startup
+from .chunks import Collector
+
 RAY_PIP = 'pip install "inception-keras[batch]"'
 
 
@@ -37,8 +40,6 @@ class PredictActor:
 
     def __init__(self, factory, threads: int | None = None, digest: str | None = None,
                  batch_size: int | None = None):
-        from ..utils.quiet import quiet_startup  # noqa: PLC0415
-
         quiet_startup()
         import tensorflow as tf  # noqa: PLC0415
 
@@ -72,8 +73,6 @@ def run_ray(predictor, sources, plan, pending, finish, advance, batch_size: int,
     chunk to ``finish``. ``options``: ``factory`` (a picklable callable building the
     :class:`.Predictor` in each actor; required), ``address`` (a cluster to join), ``workers``
     (actors; default one per GPU, or 1 without GPUs), ``cpus_per_worker``."""
-    from .chunks import Collector  # noqa: PLC0415
-
     ray = import_ray()
     if sources.has_records:
         raise ValueError("--engine ray reads image files; for TFRecord shards use the local engine (split the "

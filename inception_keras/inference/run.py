@@ -40,9 +40,10 @@ from ..utils.fileio import (
     write_json,
 )
 
-from . import writers
+from . import pipeline, writers
 from .chunks import MANIFEST, Collector, MemoryParts, PartsFolder, Plan, concat, empty_chunk
 from .columns import Renderer, columns_to_json, imagenet_synsets, prediction_columns
+from .ray_engine import run_ray
 
 ENGINES = ("local", "ray")
 DEFAULT_CHUNK_SIZE = 2048
@@ -286,8 +287,6 @@ def _run(predictor, sources, outputs, chunk_size, batch_size, progress, engine, 
 
     if pending:
         if engine == "ray":
-            from .ray_engine import run_ray  # noqa: PLC0415
-
             run_ray(predictor, sources, plan, pending, finish, advance, batch_size, ray_options or {})
         else:
             _run_local(predictor, sources, plan, pending, finish, advance, batch_size)
@@ -312,8 +311,6 @@ def _run(predictor, sources, outputs, chunk_size, batch_size, progress, engine, 
 
 
 def _run_local(predictor, sources, plan, pending, finish, advance, batch_size):
-    from . import pipeline  # noqa: PLC0415
-
     rows = np.concatenate([np.arange(*plan.bounds(k)) for k in pending])
     ds = pipeline.batches(sources, rows, predictor.prep, batch_size, max_pixels=predictor.max_pixels)
     step, data = predictor.distributed(ds)

@@ -36,7 +36,15 @@ import os
 import re
 import sys
 
+import keras
+
+from ..inference.predictor import weights_digest
+from ..tasks.classifier import HEAD
 from ..tasks.exported import ExportedClassifier
+from ..utils.fileio import atomic_save_dir, write_json
+from ..version import __version__
+from ..weights.format import sha256_file
+from ..weights.hub import cache_dir, file_lock
 from .base import KERAS, RUNTIME_FORMATS, RUNTIMES, RuntimeOpenError
 from .open import open_runner
 
@@ -68,8 +76,6 @@ def check_runtime(runtime) -> str:
 
 def exports_dir(cache_root=None) -> str:
     """Where cached exports live: ``<cache_root>/exports`` (default root: ``hub.cache_dir()``)."""
-    from ..weights.hub import cache_dir  # noqa: PLC0415
-
     return os.path.join(os.fspath(cache_root) if cache_root is not None else cache_dir(), "exports")
 
 
@@ -154,20 +160,12 @@ def _digest(data) -> str:
 
 def _head_digest(model) -> str:
     """sha256 of the classifier head's weights (``Logits__Logits``; all weights where there is none)."""
-    from ..inference.predictor import weights_digest  # noqa: PLC0415
-    from ..tasks.classifier import HEAD  # noqa: PLC0415
-
     names = {layer.name for layer in model.layers}
     return weights_digest(model.get_layer(HEAD[2]) if HEAD[2] in names else model)
 
 
 def key_inputs(classifier, model, fmt: str) -> dict:
     """What a cached export depends on: weights, graph, input, labels, preprocessing, format, versions."""
-    import keras  # noqa: PLC0415
-
-    from ..version import __version__  # noqa: PLC0415
-    from ..inference.predictor import weights_digest  # noqa: PLC0415
-
     cfg = classifier.pretrained_cfg
     known = cfg.get("sha256")
     weights = ({"sha256": known, "head": _head_digest(model)} if known
@@ -205,8 +203,6 @@ def entry_name(inputs: dict) -> str:
 # =========================================================================== #
 def _entry_problem(entry: str) -> tuple[str | None, str | None]:
     """``(export path, None)`` for a sound entry, ``(None, what is wrong)`` otherwise ("" when absent)."""
-    from ..weights.format import sha256_file  # noqa: PLC0415
-
     record = os.path.join(entry, RECORD)
     if not os.path.isdir(entry):
         return None, ""
@@ -230,9 +226,6 @@ def _valid_export(entry: str) -> str | None:
 
 def _export_once(classifier, model, inputs: dict, entry: str, say) -> str:
     """Export into ``entry`` unless another process did while this one waited for the lock."""
-    from ..utils.fileio import atomic_save_dir  # noqa: PLC0415
-    from ..weights.hub import file_lock  # noqa: PLC0415
-
     with file_lock(entry):
         path, problem = _entry_problem(entry)
         if path is not None:
@@ -251,8 +244,6 @@ def _export_once(classifier, model, inputs: dict, entry: str, say) -> str:
 def _write_entry(folder: str, classifier, model, inputs: dict) -> None:
     """Export, check and record one entry in ``folder`` (a new folder, renamed into place after)."""
     from ..export import ExportError, export_model  # noqa: PLC0415
-    from ..utils.fileio import write_json  # noqa: PLC0415
-    from ..weights.format import sha256_file  # noqa: PLC0415
 
     os.makedirs(folder)
     fmt = inputs["format"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 
 import numpy as np
@@ -111,8 +112,6 @@ class KerasFileRunner(KerasModelRunner):
     else from ``classes``/``labels``/``input_size``."""
 
     def __init__(self, path: str, *, classes=None, labels=None, input_size=None):
-        import time  # noqa: PLC0415
-
         import keras  # noqa: PLC0415
 
         from ..models import layers  # noqa: F401, PLC0415 - registers ScaledResidual for deserialization

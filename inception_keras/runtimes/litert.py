@@ -3,8 +3,11 @@ quantization (scale, zero point) applied for the caller."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ..export.metadata import labels_path
 from ..export.options import EXPORT_EXTRA
 from .base import Runner, RuntimeOpenError, unreadable
 from .metadata import read_labels_file, resolve, tflite_metadata
@@ -82,10 +85,6 @@ class LiteRTRunner(Runner):
 
     @staticmethod
     def _labels_beside(path: str):
-        import os  # noqa: PLC0415
-
-        from ..export.metadata import labels_path  # noqa: PLC0415
-
         beside = labels_path(path)
         return read_labels_file(beside) if os.path.isfile(beside) else None
 

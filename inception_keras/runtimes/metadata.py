@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..data.labels import default_class_names
 from ..export.metadata import METADATA_KEYS, OPTIONAL_METADATA_KEYS, read_tflite_metadata
 from ..export.options import METADATA_FILES
 from .base import MissingMetadataError, RuntimeOpenError
@@ -62,7 +63,6 @@ def resolve(runner, embedded: dict, *, graph_size: int | None, graph_classes: in
     """Set ``runner``'s class names, preprocessing, number of classes and input size from the
     embedded metadata, overridden by what the caller gives; raise :class:`RuntimeOpenError`
     when neither says (``graph_size``/``graph_classes``: the graph's static sizes, or None)."""
-    from ..data.labels import default_class_names  # noqa: PLC0415
     from ..weights.format import make_preprocessing  # noqa: PLC0415
 
     where = f"{runner.format} model {runner.path}"

@@ -40,10 +40,10 @@ import keras
 import numpy as np
 from keras import layers
 
-from ..weights import loading, factory as registry
+from ..weights import factory as registry, loading, presets
 from ..errors import UnknownModelError
 from ..errors import PresetError
-from ..weights.format import save_preset
+from ..weights.format import describe_model, is_preset_dir, looks_like_preset, save_preset
 from . import labels as label_decoding
 from ..runtimes import is_exported
 from .base import ClassifierAPI
@@ -374,8 +374,6 @@ def _saved_classifier(reference) -> bool:
 
 def _run_model(reference: str) -> str:
     """A training run's folder stands for its model, the preset folder ``best/`` in it."""
-    from ..weights.format import is_preset_dir, looks_like_preset  # noqa: PLC0415
-
     best = os.path.join(reference, "best")
     if os.path.isdir(reference) and not looks_like_preset(reference) and is_preset_dir(best):
         return best
@@ -416,8 +414,6 @@ def _classes(network) -> int:
 
 
 def _architecture(model) -> str | None:
-    from ..weights.format import describe_model  # noqa: PLC0415
-
     try:
         return describe_model(model)[0]
     except PresetError:
@@ -426,8 +422,6 @@ def _architecture(model) -> str | None:
 
 def _origin(reference: str, network, weights=None) -> dict:
     """Where the weights of ``reference`` (a graph's: of ``weights``) come from, for ``pretrained_cfg``."""
-    from ..weights import presets  # noqa: PLC0415
-
     origin = {"architecture": _architecture(network), "source": reference, "tag": None, "hf_hub_id": None,
               "sha256": None}
     named = presets.resolve_name(reference)

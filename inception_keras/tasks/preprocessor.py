@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from ..data.preprocessing import PREPROCESSING_PRESETS, Preprocessing
 from . import inputs
@@ -93,8 +94,6 @@ class ImagePreprocessor(keras.layers.Layer):
     def preprocess(self, images, batch_size: int = 32):
         """Python images (paths, bytes, uint8 arrays, Pillow images, lists of them) ->
         float32 numpy ``N x size x size x 3``; ValueError naming an unreadable image."""
-        import numpy as np  # noqa: PLC0415
-
         out = list(inputs.batches(images, self.preparation, batch_size, self.max_pixels))
         size = self.image_size
         return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.float32)

@@ -11,9 +11,14 @@ import re
 import time
 import warnings
 
+import h5py
+import keras
 import numpy as np
 
+from ..data.preprocessing import Preprocessing
+from ..evaluation import readable_progbar
 from ..utils.fileio import atomic_save, naming_path, write_json
+from ..weights.format import save_preset
 from .config import RUN_FILES, STATE_ATTR, TrainConfig, TrainingError
 from .recipe import monitor_key
 
@@ -38,8 +43,6 @@ def _restore_seed_states(model, states: dict) -> None:
 def save_checkpoint(model, path: str, state: dict) -> str:
     """Model weights + optimizer state (Keras' ``save_weights`` of a compiled model holds both)
     + ``state`` as a JSON attribute, in one file that appears only when complete."""
-    import h5py  # noqa: PLC0415
-
     def save(tmp):
         model.save_weights(tmp)
         with h5py.File(tmp, "a") as f:
@@ -51,8 +54,6 @@ def save_checkpoint(model, path: str, state: dict) -> str:
 
 def read_checkpoint_state(path: str) -> dict:
     """The run state stored in a checkpoint (epoch, iterations, best top-1, seed states...)."""
-    import h5py  # noqa: PLC0415
-
     try:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get(STATE_ATTR)
@@ -105,14 +106,10 @@ def load_checkpoint(model, path: str, config: str | None = None) -> dict:
 
 
 def _callback_base():
-    import keras  # noqa: PLC0415
-
     return keras.callbacks.Callback
 
 
 def _progbar_logger_base():
-    import keras  # noqa: PLC0415
-
     return keras.callbacks.ProgbarLogger
 
 
@@ -157,8 +154,6 @@ class ReadableProgbarLogger(_progbar_logger_base()):
 
     def _maybe_init_progbar(self):
         if self.progbar is None:
-            from ..evaluation import readable_progbar  # noqa: PLC0415
-
             self.progbar = readable_progbar(self.target, verbose=self.verbose, unit_name="step",
                                             stateless_metrics=set())
 
@@ -208,9 +203,6 @@ def save_best(view, output: str, config: TrainConfig, labels, epoch: int, top1: 
     """Write ``view`` (the inference graph) as the preset folder ``<output>/best``, replacing the
     previous one atomically: the run's class names, its input size and eval preprocessing, and
     in ``metadata.json`` where the weights came from (the run, its ``--weights``, the epoch)."""
-    from ..data.preprocessing import Preprocessing  # noqa: PLC0415
-    from ..weights.format import save_preset  # noqa: PLC0415
-
     source = {"uri": os.path.abspath(output), "kind": "training run", "model": config.model,
               "weights": None if config.weights is None else str(config.weights), "epoch": epoch,
               "monitor": monitor_key(config), "val_top1": top1}

@@ -10,9 +10,9 @@ import os
 import numpy as np
 
 from ..data.datasets import DataError, ImageSet, file_bytes, find_image_set
-from ..data.preprocessing import Preprocessing
+from ..data.preprocessing import Preprocessing, preprocess_for_eval
 from ..data.datasets import align_classes as _align
-from ..data.images import unreadable_reason
+from ..data.images import decode_image, unreadable_reason
 from ..data.augment import preprocess_for_train
 from .config import RUN_FILES, TrainConfig
 
@@ -184,8 +184,6 @@ def find_unreadable(image_set: ImageSet) -> list[dict]:
     (Pillow's error, or a note that only Pillow can read it)."""
     import tensorflow as tf  # noqa: PLC0415
 
-    from ..data.images import decode_image  # noqa: PLC0415
-
     total = len(image_set)
     seen = np.zeros(total, bool)
     ds = image_set.encoded().map(lambda enc, label, i: (tf.shape(decode_image(enc))[0], i),
@@ -229,8 +227,6 @@ def train_dataset(run_data: RunData, config: TrainConfig, steps_per_epoch: int, 
     """
     import tensorflow as tf  # noqa: PLC0415
 
-    from ..data.images import decode_image  # noqa: PLC0415
-
     image_set = run_data.train
     batch = config.batch_size
     seed = int(config.seed)
@@ -273,9 +269,6 @@ def train_dataset(run_data: RunData, config: TrainConfig, steps_per_epoch: int, 
 def eval_dataset(image_set: ImageSet, config: TrainConfig, num_classes: int):
     """Validation batches with the evaluation preprocessing; undecodable files are left out."""
     import tensorflow as tf  # noqa: PLC0415
-
-    from ..data.images import decode_image  # noqa: PLC0415
-    from ..data.preprocessing import preprocess_for_eval
 
     prep = Preprocessing("slim", config.input_size, config.crop_fraction)
     targets = _one_hot(num_classes, config.aux_logits)

@@ -3,6 +3,9 @@ train, the optimizer with its staircase schedule, the loss and the metrics."""
 
 from __future__ import annotations
 
+import keras
+
+from ..weights.factory import create_model
 from .config import TrainConfig
 from .transfer import is_head_layer, source_model, transfer_weights
 
@@ -10,10 +13,6 @@ from .transfer import is_head_layer, source_model, transfer_weights
 def build_model(config: TrainConfig, num_classes: int, *, load_weights: bool = True):
     """The model to train, with ``config.weights`` transferred (``load_weights``) and the
     recipe's BatchNorm momentum and L2 weight decay set. Returns (model, Transfer or None)."""
-    import keras  # noqa: PLC0415
-
-    from ..weights.factory import create_model  # noqa: PLC0415
-
     size = config.input_size
     model = create_model(config.model, classes=num_classes, input_shape=(size, size, 3),
                          aux_logits=config.aux_logits, dropout_rate=config.dropout)
@@ -39,8 +38,6 @@ def apply_recipe(model, config: TrainConfig) -> None:
     ``l * sum(w**2)``, hence ``L2(wd / 2)``. The model-building code is left as it is
     (Keras' default momentum), so inference users are not affected.
     """
-    import keras  # noqa: PLC0415
-
     reg = keras.regularizers.L2(config.weight_decay / 2.0) if config.weight_decay > 0 else None
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -53,8 +50,6 @@ def set_trainable(model, phase: str, bn_trainable: bool) -> int:
     """``phase="head"``: only the classifier (and auxiliary head) layers train; ``"all"``:
     every layer, with the backbone's BatchNorm layers frozen when ``bn_trainable`` is False
     (Keras then also runs them in inference mode). Returns the number of trainable weights."""
-    import keras  # noqa: PLC0415
-
     for layer in model.layers:
         if not layer.weights:
             continue
@@ -69,8 +64,6 @@ def set_trainable(model, phase: str, bn_trainable: bool) -> int:
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     """``effective_lr * lr_decay ** floor(step / decay_steps)``, decay_steps = lr_decay_epochs
     epochs; a function of the optimizer's step count, so a resumed run continues on it exactly."""
-    import keras  # noqa: PLC0415
-
     lr = config.effective_lr()
     if config.lr_decay >= 1.0:
         return lr
@@ -81,8 +74,6 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     """The optimizer of ``config`` with :func:`learning_rate_schedule`."""
-    import keras  # noqa: PLC0415
-
     common = {"learning_rate": learning_rate_schedule(config, steps_per_epoch)}
     if config.clip_norm:
         common["global_clipnorm"] = config.clip_norm
@@ -103,8 +94,6 @@ def monitor_key(config: TrainConfig) -> str:
 def compile_model(model, config: TrainConfig, optimizer, num_classes: int) -> None:
     """Cross-entropy with label smoothing (the auxiliary head weighted ``aux_weight``), top-1 and,
     with more than 5 classes, top-5."""
-    import keras  # noqa: PLC0415
-
     def metrics():  # top-5 only where it can miss (more than 5 classes)
         top5 = [keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")] if num_classes > 5 else []
         return [keras.metrics.CategoricalAccuracy(name="top1"), *top5]

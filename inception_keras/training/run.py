@@ -8,8 +8,13 @@ import json
 import os
 import warnings
 
+import keras
+
+from ..data.images import pixel_limit
 from ..data.preprocessing import Preprocessing
+from ..profile import mixed_precision_policy
 from ..utils.fileio import naming_path, remove_stale_temporaries, write_json, write_text
+from ..version import __version__
 from ..weights.schema import WEIGHTS_FILE
 from .checkpoint import (
     EpochLogs,
@@ -28,10 +33,7 @@ from .transfer import inference_view
 
 
 def _derived(config, run_data, steps, strategy, policy, transfer_note) -> dict:
-    import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
-
-    from ..version import __version__  # noqa: PLC0415
 
     return {
         "classes": run_data.num_classes,
@@ -93,15 +95,11 @@ def train(config: TrainConfig, *, resume: bool = False, log=print, command: str 
           saved: dict | None = None) -> dict:
     """Run (or, with ``resume``, continue) training as ``config`` says; return a summary dict
     (``history``, ``initial_epoch``, ``iterations``, ``best_val_top1``, ``report`` ...)."""
-    from ..data.images import pixel_limit  # noqa: PLC0415
-
     with pixel_limit(config.max_pixels):  # images over it are unreadable, in every pass over the data
         return _train(config, resume=resume, log=log, command=command, saved=saved)
 
 
 def _train(config: TrainConfig, *, resume: bool, log, command: str | None, saved: dict | None) -> dict:
-    import keras  # noqa: PLC0415
-
     if keras.backend.backend() != "tensorflow":
         raise TrainingError(f"training uses tf.data and tf.distribute: set KERAS_BACKEND=tensorflow "
                             f"(it is {keras.backend.backend()!r})")
@@ -135,8 +133,6 @@ def _train(config: TrainConfig, *, resume: bool, log, command: str | None, saved
                 f"each epoch is one batch, images repeating")
 
     # ---- precision, model, optimizer --------------------------------------
-    from ..profile import mixed_precision_policy  # noqa: PLC0415
-
     policy = mixed_precision_policy(config.mixed_precision)
     previous_policy = keras.mixed_precision.dtype_policy().name
     keras.mixed_precision.set_dtype_policy(policy)
@@ -200,8 +196,6 @@ def _fit(config, resume, saved, strategy, chief, run_data, steps, policy, log, c
 def _build_for_run(config, strategy, run_data, steps, has_ckpt: bool):
     """The compiled model under ``strategy`` (its source weights loaded unless a checkpoint will
     be), with synchronized BatchNorm as ``--sync-bn`` says and the optimizer built; and the transfer."""
-    import keras  # noqa: PLC0415
-
     with strategy.scope():
         model, transfer = build_model(config, run_data.num_classes, load_weights=not has_ckpt)
         replicas = strategy.num_replicas_in_sync
@@ -268,8 +262,6 @@ def _phases(config, initial_epoch: int) -> list[tuple[str, int, int]]:
 
 def _train_epochs(model, view, config, resume, strategy, chief, run_data, steps, state, log) -> dict:
     """Train from ``state["epoch"]`` to ``config.epochs``, phase by phase; the history (lists per metric)."""
-    import keras  # noqa: PLC0415
-
     output = config.output
     epoch_logs = EpochLogs(learning_rate_schedule(config, steps), steps * config.batch_size)
     history_path = os.path.join(output, RUN_FILES["history"])
@@ -318,8 +310,6 @@ def _start_phase(model, config, strategy, run_data, steps, phase: str, first: in
 
 
 def _csv_logger_class():
-    import keras  # noqa: PLC0415
-
     class CSVLogger(keras.callbacks.CSVLogger):
         """Keras' CSVLogger whose write errors name history.csv (``No space left on device`` alone does not)."""
 

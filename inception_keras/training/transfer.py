@@ -6,6 +6,14 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import h5py
+import keras
+
+from ..weights import presets
+from ..weights.convert.core import ConversionError
+from ..weights.factory import create_model
+from ..weights.format import is_preset_dir, is_timm_dir
+from ..weights.loading import preset_info
 from .config import HEAD_PREFIXES, RUN_FILES, TrainingError
 
 
@@ -31,8 +39,6 @@ def is_head_layer(name: str) -> bool:
 
 def _file_heads(path: str) -> tuple[int | None, bool]:
     """(classes, has auxiliary head) of a Keras weights file, from its 2D (dense) kernels."""
-    import h5py  # noqa: PLC0415
-
     shapes = []
     try:
         with h5py.File(path, "r") as f:
@@ -52,9 +58,6 @@ def source_model(name: str, weights: str, input_size: int):
     ``weights``: a published name (``"imagenet"``), a preset (folder such as a run's
     ``runs/x/best``, a folder in timm's layout, ``hf://``, ``kaggle://``), a Keras weights file
     or a TF-slim checkpoint."""
-    from ..weights import presets  # noqa: PLC0415
-    from ..weights.factory import create_model  # noqa: PLC0415
-
     if weights in presets.WEIGHT_NAMES:
         preset = presets.get_preset(name, weights)
         return create_model(name, weights=weights, classes=preset.num_classes, aux_logits=True,
@@ -81,8 +84,6 @@ def source_model(name: str, weights: str, input_size: int):
 
 def _is_preset_reference(path: str) -> bool:
     """A preset folder, a folder in timm's layout, or an ``hf://`` / ``kaggle://`` URI of one."""
-    from ..weights.format import is_preset_dir, is_timm_dir  # noqa: PLC0415
-
     if path.startswith(("hf://", "kaggle://")):
         return True
     return os.path.isdir(path) and (is_preset_dir(path) or is_timm_dir(path))
@@ -90,9 +91,6 @@ def _is_preset_reference(path: str) -> bool:
 
 def _preset_source(name: str, uri: str, input_size: int):
     """The model of a preset (``runs/x/best``, ``hf://...``), with its own head, at ``input_size``."""
-    from ..weights.loading import preset_info  # noqa: PLC0415
-    from ..weights.factory import create_model  # noqa: PLC0415
-
     info = preset_info(uri)  # reads the files only: a wrong graph fails before the build
     if info.model != name:
         raise TrainingError(f"--weights {uri!r} holds {info.model} weights, not {name}: pass --model {info.model} "
@@ -112,8 +110,6 @@ def transfer_weights(source, target, *, label_offset: int = 0, source_name: str 
     more classes (TF-slim's background class), whose extra first columns are dropped. Auxiliary
     head layers missing from the source are new.
     """
-    from ..weights.convert.core import ConversionError  # noqa: PLC0415
-
     copied, new = [], []
     src_layers = {layer.name: layer for layer in source.layers}
     for layer in target.layers:
@@ -145,8 +141,6 @@ def transfer_weights(source, target, *, label_offset: int = 0, source_name: str 
 
 
 def _dense_class():
-    import keras  # noqa: PLC0415
-
     return keras.layers.Dense
 
 
@@ -160,7 +154,5 @@ def _classes_of(model):
 def inference_view(model):
     """The model without its auxiliary output (same layers, no optimizer): what the run's
     preset ``best/`` holds and what the final evaluation scores."""
-    import keras  # noqa: PLC0415
-
     outputs = model.outputs
     return keras.Model(model.inputs, outputs[0] if len(outputs) > 1 else outputs, name=model.name)

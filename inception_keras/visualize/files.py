@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import importlib.metadata
+import io
 import os
 import shutil
 import struct
@@ -19,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import keras
+from PIL import Image
 
 from ..utils.fileio import write_bytes
 from .dot import FORMATS, to_dot
@@ -228,10 +230,6 @@ def _run_dot(text: str, fmt: str) -> tuple[bytes, tuple[str, ...]]:
 
 
 def _fewer_colors(data: bytes, colors: int) -> bytes:
-    import io  # noqa: PLC0415
-
-    from PIL import Image  # noqa: PLC0415 - pillow is a dependency; only PNGs need it
-
     step = 255 / (colors - 1)  # evenly spaced greys, black and white included
     palette = Image.new("P", (1, 1))
     palette.putpalette([round(i * step) for i in range(colors) for _ in range(3)])

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -50,8 +51,13 @@ import urllib.parse
 import urllib.request
 import warnings
 
+from filelock import FileLock
+
 from ..errors import PresetError
-from .format import sha256_file
+from ..utils.fileio import make_temporary_file, remove_stale_temporaries, write_json
+from ..version import __version__
+from .format import read_preset, sha256_file, verify_weights
+from .schema import CONFIG_FILE, LABELS_FILE, REQUIRED_FILES, TIMM_FILES
 
 CACHE_SUBDIR = os.path.join("models", "inception_keras")
 HUB_EXTRA = "pip install 'inception-keras[hub]'"
@@ -116,10 +122,6 @@ def file_lock(path: str):
     ``.part-*`` downloads of earlier versions whose target is in this folder (only a lock
     holder writes those, so none is in use).
     """
-    from filelock import FileLock  # noqa: PLC0415
-
-    from ..utils.fileio import remove_stale_temporaries  # noqa: PLC0415
-
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     with FileLock(path + ".lock"):
@@ -144,8 +146,6 @@ def _remove_legacy_parts(folder: str) -> list[str]:
 
 def require(module: str):
     """Import an optional hub client, or an ImportError that says how to install it."""
-    import importlib  # noqa: PLC0415
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -178,8 +178,6 @@ def check_hash(key: str, path: str, known: str | None = None) -> str:
         how = "the known sha256" if known else f"the sha256 recorded when it was first downloaded ({record})"
         raise SourceUnavailable(f"{path} ({key}) does not match {how}: expected {expected}, got {digest}")
     if recorded != digest:
-        from ..utils.fileio import write_json  # noqa: PLC0415
-
         write_json(record, {"key": key, "sha256": digest, "size": os.path.getsize(path), "known": bool(known)})
     return digest
 
@@ -324,9 +322,6 @@ def _local_file(url: str, sha256: str | None) -> str:
 
 def _fetch(url: str, path: str) -> None:
     # Ours, not keras.utils.get_file: it writes at the final name, has no timeout and prints to stdout.
-    from ..version import __version__  # noqa: PLC0415
-    from ..utils.fileio import make_temporary_file  # noqa: PLC0415
-
     tmp = make_temporary_file(path, "", "download")
     try:
         request = urllib.request.Request(url, headers={"User-Agent": f"inception-keras/{__version__}"})
@@ -368,8 +363,6 @@ def hf_file(repo: str, filename: str, revision: str | None = None) -> str:
     Raises FileNotFoundError when the repository has no such file, SourceUnavailable when
     the Hub cannot be reached and the file is not in the local Hub cache.
     """
-    from ..version import __version__  # noqa: PLC0415
-
     hf = require("huggingface_hub")
     errors = require("huggingface_hub.errors")
     constants = require("huggingface_hub.constants")
@@ -402,8 +395,6 @@ def _first_line(error) -> str:
 
 def hf_folder(uri: str) -> str:
     """A local folder with the files of an ``hf://`` repository in either layout (ours or timm's)."""
-    from .schema import CONFIG_FILE, LABELS_FILE, REQUIRED_FILES, TIMM_FILES  # noqa: PLC0415
-
     repo, revision = parse_hf(uri)
     try:
         config_path = hf_file(repo, CONFIG_FILE, revision)
@@ -469,8 +460,6 @@ def upload_preset(path, uri: str, *, token: str | None = None, private: bool | N
     The repository is created if needed (``private`` as given). Returns the
     ``huggingface_hub`` CommitInfo.
     """
-    from .format import read_preset, verify_weights  # noqa: PLC0415
-
     if not uri.startswith("hf://"):
         raise PresetError(f"upload_preset publishes to the Hugging Face Hub: expected hf://owner/repo, got {uri!r}")
     repo, revision = parse_hf(uri)

@@ -23,6 +23,7 @@ import contextlib
 import glob
 import os
 import re
+import sys
 import tarfile
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy as np
 from ...utils import fileio
 from ...models.layers import SEP
 from ...models.specs import SPECS
+from ..format import training_run_hint
 from .core import ConversionError, TensorSource, as_source, assign_strict
 
 # Keras variable name -> slim variable name below the layer's scope. The released
@@ -205,8 +207,6 @@ def _find_prefix(path: str) -> str:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            from ..format import training_run_hint  # noqa: PLC0415
-
             raise ConversionError(f"no TensorFlow checkpoint (*.ckpt or *.index) found in {path}"
                                   f"{training_run_hint(path)}")
         raise ConversionError(f"{path} holds several checkpoints; name one of: {', '.join(candidates)}")
@@ -233,8 +233,6 @@ def extract_archive(path: str, folder: str) -> None:
     """Extract the tar archive ``path`` into ``folder`` with tarfile's "data" filter (no absolute
     paths, no escapes from ``folder``, no devices); fails closed where Python lacks the filter."""
     if not hasattr(tarfile, "data_filter"):
-        import sys  # noqa: PLC0415
-
         raise ConversionError(
             f"cannot extract {path} safely: this Python ({sys.version.split()[0]}) has no tarfile extraction "
             f"filter (Python 3.10.12, 3.11.4 or 3.12 and later have it); upgrade Python, or extract the archive "

@@ -7,8 +7,10 @@ head configuration without building the full graph first.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping
 
+import h5py
 import numpy as np
 
 from .core import HEAD_LAYERS, ConversionError
@@ -32,8 +34,6 @@ def h5_layers(path: str) -> dict[str, dict[str, np.ndarray]]:
     moving_mean, moving_variance). Raises ConversionError naming the file when it is not
     a readable weights file of this zoo.
     """
-    import h5py  # noqa: PLC0415
-
     out: dict[str, dict[str, np.ndarray]] = {}
     try:
         with h5py.File(path, "r") as f:
@@ -61,10 +61,6 @@ def h5_layer_shapes(path: str) -> dict[str, list[tuple[int, ...]]]:
     """``{layer name: [variable shapes]}`` of a Keras 3 ``.weights.h5`` file, or of the weights
     inside a ``.keras`` archive, without reading the values. Raises OSError / ValueError /
     KeyError for a file that is neither."""
-    import zipfile  # noqa: PLC0415
-
-    import h5py  # noqa: PLC0415
-
     def read(f):
         return {name: [tuple(v.shape) for v in variables] for name, variables in _h5_layer_variables(f)}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pickle
 import re
 from collections.abc import Mapping
 
@@ -96,8 +97,6 @@ def _import_torch(path):
 
 
 def _torch_load(path: str, allow_pickle: bool):
-    import pickle  # noqa: PLC0415
-
     torch = _import_torch(path)
     try:
         if allow_pickle:
