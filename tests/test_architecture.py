@@ -9,7 +9,9 @@ name crosses a module boundary, and errors are caught by type, never by their te
 from __future__ import annotations
 
 import ast
+import os
 import pathlib
+import subprocess
 import sys
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "inception_keras"
@@ -158,6 +160,31 @@ def test_the_import_graph_has_no_cycle():
     graph = {m: {t for t in targets if not (MODULES[m].name == "__init__.py" and t.startswith(m + "."))}
              for m, targets in GRAPH.items()}
     assert _cycles(graph) == []
+
+
+IMPORT_EACH_FIRST = """
+import importlib, sys
+failed = []
+for name in sys.argv[1:]:
+    for loaded in [m for m in sys.modules if m == "inception_keras" or m.startswith("inception_keras.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as e:  # noqa: BLE001 - every failure is reported
+        failed.append(f"{name}: {type(e).__name__}: {e}")
+print("\\n".join(failed))
+"""
+
+
+def test_every_module_imports_first_in_a_fresh_process():
+    """The cycle test above reads the graph of the code; this one runs it: each module imported
+    first (its package's __init__ runs, then whatever it imports at module level), as a tool that
+    starts with it does. A module-level cycle through a package's __init__ fails only here."""
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", IMPORT_EACH_FIRST, *MODULES], capture_output=True, text=True,
+                            env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "", result.stdout
 
 
 def test_no_private_name_crosses_a_module():

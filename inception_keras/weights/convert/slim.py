@@ -31,7 +31,6 @@ import numpy as np
 from ...utils import fileio
 from ...models.layers import SEP
 from ...models.specs import SPECS
-from ..format import training_run_hint
 from .core import ConversionError, TensorSource, as_source, assign_strict
 
 # Keras variable name -> slim variable name below the layer's scope. The released
@@ -207,6 +206,9 @@ def _find_prefix(path: str) -> str:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
+            # (lazy: weights.format imports convert.transfer, and this package's __init__ imports this module)
+            from ..format import training_run_hint  # noqa: PLC0415
+
             raise ConversionError(f"no TensorFlow checkpoint (*.ckpt or *.index) found in {path}"
                                   f"{training_run_hint(path)}")
         raise ConversionError(f"{path} holds several checkpoints; name one of: {', '.join(candidates)}")
