@@ -98,6 +98,7 @@ def test_concurrent_conversions_to_one_path_leave_one_consistent_result(tmp_path
     assert sorted(os.listdir(out.parent)) == ["v4.keras", "v4.weights.h5", "v4.weights.h5.json"]
 
 
+@pytest.mark.slow
 def test_a_failed_verification_keeps_the_file_in_place(tmp_path, monkeypatch):
     """The check runs on the temporary file: when it fails, the previous output, its report
     and the folder are as before (only the temporaries go)."""

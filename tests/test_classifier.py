@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -202,8 +203,11 @@ def test_preprocessor_is_a_serialisable_layer():
     assert issubclass(ImageClassifier, ClassifierAPI)
 
 
-def test_from_preset_opens_a_saved_classifier(clf, photos, tmp_path):
+def test_from_preset_opens_a_saved_classifier(photos, tmp_path):
     """classifier.save("x.keras") then from_preset("x.keras"): the classifier as saved, not a weights-file error."""
+    inp = keras.Input((SIZE, SIZE, 3))
+    backbone = keras.Model(inp, keras.layers.Conv2D(4, 3, strides=4, name="conv")(inp), name="tiny_backbone")
+    clf = ImageClassifier(backbone, 3, labels=["cat", "dog", "fox"])  # (small: the point is the file, not the net)
     path = tmp_path / "clf.keras"
     clf.save(path)
     again = ImageClassifier.from_preset(path)
@@ -339,23 +343,24 @@ def test_reset_classifier_needs_classes(clf):
         clf.reset_classifier(0)
 
 
-def test_embeddings_of_the_tools_network_are_its_own_graphs(preset, network, evaluated):
+def test_embeddings_of_the_tools_network_are_its_own_graphs(photos):
     """The tools' network shares its head layers with the classifier (a second call of each):
     the features are taken from the network's own graph, not from the layer's first call."""
-    import keras
-
     from inception_keras.inference import Predictor
 
-    clf = ImageClassifier.from_preset(preset)  # its own: other tests fit the shared one
-    pooled = keras.Model(network.inputs, network.get_layer("Logits__Dropout_1b").input).predict(evaluated[0],
-                                                                                                verbose=0)
+    inp = keras.Input((SIZE, SIZE, 3))
+    backbone = keras.Model(inp, keras.layers.Conv2D(6, 3, strides=4, name="conv")(inp), name="tiny_backbone")
+    clf = ImageClassifier(backbone, 3, labels=["cat", "dog", "fox"])  # (the head is the zoo's, the rest small)
+    x = clf.preprocessor.preprocess(photos)
+    expected = np.asarray(clf.predict_preprocessed(x))
+    pooled = keras.ops.convert_to_numpy(keras.ops.mean(backbone(x), axis=(1, 2)))
     for layer in (None, "Logits__AvgPool_1a", "Logits__Logits"):
         predictor = Predictor(clf.network, clf.class_names, clf.preparation, embeddings=True, layer=layer, top=2)
-        probs, feats = predictor.net.predict(evaluated[0], verbose=0)
+        probs, feats = predictor.net.predict(x, verbose=0)
         if predictor.softmax:
             probs = keras.ops.convert_to_numpy(keras.ops.softmax(probs))
-        _close(probs, evaluated[1], 1e-5)
+        _close(probs, expected, 1e-5)
         if layer == "Logits__Logits":  # the logits themselves
-            _close(keras.ops.convert_to_numpy(keras.ops.softmax(feats)), evaluated[1], 1e-5)
+            _close(keras.ops.convert_to_numpy(keras.ops.softmax(feats)), expected, 1e-5)
         else:
             np.testing.assert_allclose(feats, pooled.reshape(len(pooled), -1), atol=1e-5)

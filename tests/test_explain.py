@@ -87,6 +87,7 @@ def test_the_heat_map_peaks_on_the_square(trained, squares, method):
         assert e.layer == bs.LAYER and e.method == method  # the default: the last 4D layer
 
 
+@pytest.mark.slow
 def test_gradcam_matches_a_plain_gradient_tape_on_a_zoo_model(zoo, rng):
     """The delta-injection gradient equals tf.GradientTape on the intermediate map, in a
     residual graph and at a layer inside a residual branch."""

@@ -260,7 +260,9 @@ def _scales(model):
     return {layer.name: layer.scale for layer in model.layers if isinstance(layer, keras.layers.Rescaling)}
 
 
-@pytest.mark.parametrize("scale, expected", [(True, (0.17, 0.10, 0.20)), (0.3, (0.3, 0.3, 0.3)), (False, None)])
+@pytest.mark.parametrize("scale, expected", [(True, (0.17, 0.10, 0.20)),
+                                             pytest.param(0.3, (0.3, 0.3, 0.3), marks=pytest.mark.slow),
+                                             pytest.param(False, None, marks=pytest.mark.slow)])
 def test_scale_argument(scale, expected):
     model = inception_keras.create_inception_resnet_v1(include_top=False, input_shape=(75, 75, 3), scale=scale)
     scales = _scales(model)

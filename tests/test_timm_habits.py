@@ -157,6 +157,7 @@ def rgb_weights(tmp_path_factory):
     return model, path
 
 
+@pytest.mark.slow
 def test_in_chans_with_weights_adapts_the_first_conv_like_timm(rgb_weights):
     rgb, path = rgb_weights
     gray = create_model("inception_resnet_v1", in_chans=1, input_shape=(75, 75, 1), classes=5, weights=path)
@@ -177,6 +178,7 @@ def test_in_chans_with_weights_adapts_the_first_conv_like_timm(rgb_weights):
                                rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_in_chans_with_pretrained_resolves_the_preset(loaded):
     model = create_model("inception_v4", pretrained=True, in_chans=1, input_shape=(75, 75, 1))
     assert model.input_shape == (None, 75, 75, 1) and loaded == [("inception_v4", "inception_v4.tf_in1k")]
